@@ -1,0 +1,33 @@
+"""FastViT (Vasu et al., ICCV 2023) in pure PyTorch: training form, exact reparameterization, checkpoints.
+
+Public API
+----------
+create_model(name, *, num_classes=1000, inference_mode=False)
+    Build a variant: t8, t12, s12, sa12, sa24, sa36, ma36 (or `fastvit_t8` ...). Training form by
+    default; `inference_mode=True` builds the fused single-conv form (for fused checkpoints).
+reparameterize(model)
+    Return a fused copy of `model` (the input is untouched); equal outputs in eval mode. A no-op
+    copy for a model that is already fused.
+load_checkpoint(model, path_or_state_dict)
+    Load timm `fastvit_*` or Apple `ml-fastvit` weights (unfused or `*_reparam`), from `.pth`,
+    `.pth.tar`, `.safetensors` or a dict. Raises CheckpointError with a readable reason.
+list_models()
+    The seven variant names.
+count(name, resolution=256)
+    Parameters and multiply-accumulates (torch's FlopCounterMode) as a `Counts` record.
+randomize_(model, seed=0)
+    Seeded weights of realistic scale in every branch, for tests and timing without a checkpoint.
+
+The package depends on torch alone (safetensors only to read `.safetensors` files).
+"""
+from .checkpoint import CheckpointError, load_checkpoint
+from .counting import Counts, count, count_macs, count_params
+from .model import VARIANTS, FastViT, Variant, create_model, get_variant, is_reparameterized, list_models, reparameterize
+from .paper import PAPER_TABLE, PaperRow
+from .randomize import randomize_
+
+__all__ = [
+    "CheckpointError", "Counts", "FastViT", "PAPER_TABLE", "PaperRow", "VARIANTS", "Variant",
+    "count", "count_macs", "count_params", "create_model", "get_variant", "is_reparameterized",
+    "list_models", "load_checkpoint", "randomize_", "reparameterize",
+]
