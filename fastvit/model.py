@@ -94,7 +94,8 @@ class FastViT(nn.Module):
             MobileOneBlock(widths[0], widths[0], 1, inference_mode=inference_mode),
         )
         # Stochastic depth grows linearly over all blocks of the network.
-        rates = torch.linspace(0, drop_path_rate, sum(variant.depths)).tolist()
+        total = sum(variant.depths)
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         stages, start = [], 0
         for i, depth in enumerate(variant.depths):
             attention = variant.attention_last_stage and i == 3
@@ -147,11 +148,11 @@ def reparameterize(model: nn.Module) -> nn.Module:
 
 
 def _reparameterize_in_place(module: nn.Module) -> None:
+    if hasattr(module, "reparameterize"):
+        module.reparameterize()  # a block fuses its own sub-blocks; no need to descend
+        return
     for child in module.children():
-        if hasattr(child, "reparameterize"):
-            child.reparameterize()  # a block fuses its own sub-blocks; no need to descend
-        else:
-            _reparameterize_in_place(child)
+        _reparameterize_in_place(child)
 
 
 def is_reparameterized(model: nn.Module) -> bool:
