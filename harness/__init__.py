@@ -1,0 +1,1 @@
+"""The harness: CLI, sweep planning, timing loop, statistics, storage and reports."""

@@ -1,0 +1,242 @@
+"""`harness`: time FastViT on every runtime of a device, store every sample, read results back."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shlex
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy.exc import DBAPIError
+
+import fastvit
+from backends import BACKENDS
+
+from . import report, storage, sweep
+from .spec import FORMS, ModelSpec, Target
+from .timing import TimingPolicy
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Time FastViT on every runtime of a device; every run and sample in SQL.")
+console = Console()
+err = Console(stderr=True)
+
+Device = Enum("Device", {d.replace("-", "_"): d for d in sweep.DEVICES}, type=str)
+BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
+ModelName = Enum("ModelName", {m: m for m in fastvit.list_models()}, type=str)
+Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
+DEFAULT_MODELS = ["t8", "s12", "sa12"]
+
+
+def fail(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+def open_db(db: Optional[str]):
+    try:
+        return storage.open_engine(db)
+    except storage.StorageError as exc:
+        fail(str(exc))
+
+
+DbOption = typer.Option(None, "--db", help="SQLAlchemy URL or SQLite path (default: $HARNESS_DB or ./results.db)")
+
+
+@app.command()
+def run(
+    device: Device = typer.Option(..., "--device", help="device to sweep"),
+    backend: list[BackendName] = typer.Option(None, "--backend", help="only these backends (repeatable)"),
+    model: list[ModelName] = typer.Option(None, "--model", help=f"variants (repeatable; default {DEFAULT_MODELS})"),
+    resolution: int = typer.Option(256, "--resolution", help="square input size, a multiple of 32"),
+    batch: int = typer.Option(1, "--batch", min=1),
+    form: Form = typer.Option(Form.reparam, "--form", help="train, reparam, or both"),
+    weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="threads per runtime (default: all cores)"),
+    warmup: int = typer.Option(10, "--warmup", min=0, help="minimum warm-up iterations"),
+    warmup_time: float = typer.Option(1.0, "--warmup-time", min=0.0, help="minimum warm-up seconds"),
+    min_iterations: int = typer.Option(50, "--min-iterations", min=1),
+    min_time: float = typer.Option(3.0, "--min-time", min=0.0, help="minimum timed seconds"),
+    db: Optional[str] = DbOption,
+    cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache", help="artifact cache directory"),
+):
+    """Time every available target of DEVICE for the chosen models; store each run as it ends."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = threads or cores
+    if threads > cores:
+        fail(f"--threads {threads} exceeds the {cores} cores this process may use")
+    if not weights.startswith("random:") and not Path(weights).is_file():
+        fail(f"--weights: no such checkpoint file {weights!r} (or use random:<seed>)")
+    forms = FORMS if form.value == "both" else (form.value,)
+    try:
+        specs = [ModelSpec(m, resolution, batch, f, weights)
+                 for m in ([x.value for x in model] if model else DEFAULT_MODELS) for f in forms]
+    except ValueError as exc:
+        fail(str(exc))
+    targets, skipped = sweep.plan_targets(device.value, [b.value for b in backend] if backend else None)
+    for target, reason in skipped:
+        err.print(f"[yellow]skip[/yellow] {target.name}: {reason}")
+    if not targets:
+        fail(f"no available target on device {device.value!r}; see `harness devices`")
+    policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time)
+    engine = open_db(db)
+    sweep_id = storage.start_sweep(engine, shlex.join(["harness", *sys.argv[1:]]))
+    jobs = [sweep.Job(s, t, threads, policy, cache) for s in specs for t in targets]
+    run_ids, status = [], "interrupted"
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), console=err) as progress:
+            task = progress.add_task("sweep", total=len(jobs))
+            for job in jobs:
+                progress.update(task, description=f"{job.spec.model} {job.spec.form} on {job.target.name}")
+                result = sweep.execute(engine, sweep_id, job)
+                run_ids.append(result["run_id"])
+                if result["status"] != "ok":
+                    progress.console.print(f"[red]{result['status']}[/red] {job.spec.model} {job.spec.form} "
+                                           f"{job.target.name}: {result.get('error')}")
+                progress.advance(task)
+        status = "finished"
+    finally:
+        storage.finish_sweep(engine, sweep_id, status)
+    console.print(report.runs_table(engine, run_ids, baseline="torch/cpu", title=f"sweep {sweep_id}"))
+
+
+@app.command()
+def devices():
+    """List every target with its availability here, and the reason when it is unavailable."""
+    table = Table(title="targets")
+    for col in ("device", "target", "available", "reason"):
+        table.add_column(col)
+    for target, reason in sweep.target_status():
+        table.add_row(target.device, target.name, "[green]yes[/green]" if reason is None else "[red]no[/red]",
+                      reason or "")
+    console.print(table)
+
+
+@app.command()
+def models(resolution: int = typer.Option(256, "--resolution")):
+    """Variants with params, GMACs (measured) and the paper's figures."""
+    table = Table(title=f"FastViT variants at {resolution}x{resolution}")
+    for col in ("variant", "params (M)", "GMACs", "paper params (M)", "paper GMACs", "paper top-1", "iPhone 12 Pro ms"):
+        table.add_column(col, justify="right")
+    try:
+        for name in fastvit.list_models():
+            c, p = fastvit.count(name, resolution), fastvit.PAPER_TABLE[name]
+            table.add_row(name, f"{c.params_train / 1e6:.2f}", f"{c.gmacs:.2f}", f"{p.params_m}", f"{p.gmacs}",
+                          f"{p.top1}", f"{p.iphone12pro_ms}")
+    except ValueError as exc:
+        fail(str(exc))
+    console.print(table)
+
+
+@app.command()
+def export(
+    model: ModelName = typer.Option(..., "--model"),
+    backend: BackendName = typer.Option(..., "--backend"),
+    resolution: int = typer.Option(256, "--resolution"),
+    batch: int = typer.Option(1, "--batch", min=1),
+    form: Form = typer.Option(Form.reparam, "--form"),
+    weights: str = typer.Option("random:0", "--weights"),
+    cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache"),
+):
+    """Write (or find in the cache) a backend's artifact and print its path."""
+    from . import cache as artifact_cache
+    from .worker import artifact_parts
+
+    if form.value == "both":
+        fail("--form must be train or reparam for export")
+    be = BACKENDS[backend.value]
+    if not be.artifact_name:
+        fail(f"backend {backend.value!r} runs the torch module directly and has no artifact")
+    if be.unavailable_reason("cpu") and "not installed" in (be.unavailable_reason("cpu") or ""):
+        fail(be.unavailable_reason("cpu"))
+    try:
+        spec = ModelSpec(model.value, resolution, batch, form.value, weights)
+        import torch
+
+        built = spec.build()
+        example = torch.randn(spec.batch, 3, spec.resolution, spec.resolution)
+        path, cached = artifact_cache.get_or_build(cache / be.name, artifact_parts(spec, be), be.artifact_name,
+                                                   lambda out: be.export(built, example, out))
+    except (ValueError, fastvit.CheckpointError) as exc:
+        fail(str(exc))
+    err.print("cached" if cached else "exported")
+    console.print(str(path.resolve()))
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def emit(columns: list[str], rows: list[tuple], fmt: Output, title: str) -> None:
+    if fmt == Output.json:
+        console.print_json(json.dumps([dict(zip(columns, r)) for r in rows], default=str))
+    elif fmt == Output.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        table = Table(title=title)
+        for c in columns:
+            table.add_column(str(c))
+        for r in rows:
+            table.add_row(*["" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in r])
+        console.print(table)
+
+
+@app.command("report")
+def report_command(
+    db: Optional[str] = DbOption,
+    baseline: str = typer.Option("torch/cpu", "--baseline", help="target the speedup column is relative to"),
+    model: list[ModelName] = typer.Option(None, "--model"),
+    as_json: bool = typer.Option(False, "--json"),
+    as_csv: bool = typer.Option(False, "--csv"),
+):
+    """Latest run per model spec and target: median, p90, spread, speedup against --baseline."""
+    engine = open_db(db)
+    columns, rows = report.latest_rows(engine, baseline, [m.value for m in model] if model else None)
+    fmt = Output.json if as_json else Output.csv if as_csv else Output.table
+    if fmt == Output.table:
+        console.print(report.rows_table(columns, rows, f"latest runs (speedup vs {baseline})"))
+    else:
+        emit(columns, rows, fmt, "")
+
+
+@app.command()
+def query(
+    sql: str = typer.Argument(..., help="one SQL statement; the database refuses writes"),
+    db: Optional[str] = DbOption,
+    as_json: bool = typer.Option(False, "--json"),
+    as_csv: bool = typer.Option(False, "--csv"),
+):
+    """Run read-only SQL over the results (tables runs, samples, hosts, sweeps; views latest_valid_runs,
+    reparam_speedup)."""
+    engine = open_db(db)
+    try:
+        columns, rows = storage.read_only_query(engine, sql)
+    except DBAPIError as exc:
+        message = str(exc.orig)
+        if "readonly" in message or "read-only" in message or "read only" in message:
+            fail("harness query is read-only; statements that write are refused (the database is unchanged)")
+        fail(f"SQL error: {message}")
+    emit(columns, rows, Output.json if as_json else Output.csv if as_csv else Output.table, sql)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""What is being measured: a model spec (variant, resolution, batch, form, weights) and a target."""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import fastvit
+
+FORMS = ("train", "reparam")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model: str  # fastvit variant, e.g. "t8"
+    resolution: int = 256
+    batch: int = 1
+    form: str = "reparam"  # "train" (multi-branch) or "reparam" (fused)
+    weights: str = "random:0"  # "random:<seed>" or a checkpoint path
+
+    def __post_init__(self):
+        object.__setattr__(self, "model", fastvit.get_variant(self.model).name)
+        if self.form not in FORMS:
+            raise ValueError(f"unknown form {self.form!r}; choose one of: {', '.join(FORMS)}")
+        if self.resolution < 32 or self.resolution % 32:
+            raise ValueError(f"resolution must be a positive multiple of 32, got {self.resolution}")
+        if self.batch < 1:
+            raise ValueError(f"batch must be at least 1, got {self.batch}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def weights_id(self) -> str:
+        """Identity of the weights for cache keys: the seed, or the checkpoint file's sha256."""
+        if self.weights.startswith("random:"):
+            return self.weights
+        return "sha256:" + hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()
+
+    def build(self):
+        """The torch module this spec describes, in eval mode."""
+        model = fastvit.create_model(self.model)
+        if self.weights.startswith("random:"):
+            fastvit.randomize_(model, int(self.weights.split(":", 1)[1]))
+        else:
+            fastvit.load_checkpoint(model, self.weights)
+        model.eval()
+        return fastvit.reparameterize(model) if self.form == "reparam" else model
+
+
+@dataclass(frozen=True)
+class Target:
+    backend: str
+    device: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend}/{self.device}"
+
+
+def fastvit_source_hash() -> str:
+    """A hash of the model code itself: an artifact exported from older code is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(fastvit.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,244 @@
+"""Results storage: SQLAlchemy 2 ORM over SQLite (default `./results.db`) or any SQLAlchemy URL.
+
+Every run is written in one transaction together with its samples, so an interrupted sweep keeps
+each finished run and never leaves half of one. SQLite runs in WAL mode with a busy timeout, so
+two sweeps can write the same file at once.
+"""
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
+                        create_engine, event, inspect, select, text)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+DEFAULT_DB = "results.db"
+BUSY_TIMEOUT_MS = 30_000
+
+
+class StorageError(RuntimeError):
+    """The database cannot be opened or written; the message says which and why."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("hostname", "cpu_model", "logical_cores", "os", "machine"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    cpu_model: Mapped[str] = mapped_column(String(255))
+    logical_cores: Mapped[int | None]
+    os: Mapped[str] = mapped_column(String(255))
+    machine: Mapped[str] = mapped_column(String(64))
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | interrupted
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    # model spec
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    resolution: Mapped[int]
+    batch: Mapped[int]
+    form: Mapped[str] = mapped_column(String(16))
+    weights: Mapped[str] = mapped_column(String(512))
+    # target
+    target: Mapped[str] = mapped_column(String(128), index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    device: Mapped[str] = mapped_column(String(64))
+    threads: Mapped[int]
+    # outcome: ok | invalid (outputs disagree with torch) | error | crashed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    parity_max_abs: Mapped[float | None] = mapped_column(Float)
+    parity_rel: Mapped[float | None] = mapped_column(Float)
+    # summary of the timed (steady-state) samples, milliseconds
+    first_ms: Mapped[float | None] = mapped_column(Float)
+    warmup_iterations: Mapped[int | None]
+    iterations: Mapped[int | None]
+    min_ms: Mapped[float | None] = mapped_column(Float)
+    median_ms: Mapped[float | None] = mapped_column(Float)
+    mean_ms: Mapped[float | None] = mapped_column(Float)
+    p90_ms: Mapped[float | None] = mapped_column(Float)
+    p95_ms: Mapped[float | None] = mapped_column(Float)
+    p99_ms: Mapped[float | None] = mapped_column(Float)
+    max_ms: Mapped[float | None] = mapped_column(Float)
+    std_ms: Mapped[float | None] = mapped_column(Float)
+    cv: Mapped[float | None] = mapped_column(Float)
+    median_ci_low_ms: Mapped[float | None] = mapped_column(Float)
+    median_ci_high_ms: Mapped[float | None] = mapped_column(Float)
+    artifact_path: Mapped[str | None] = mapped_column(Text)
+    artifact_key: Mapped[str | None] = mapped_column(String(64))
+    environment: Mapped[dict | None] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    samples: Mapped[list[Sample]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(8), primary_key=True)  # first | warmup | timed
+    iteration: Mapped[int] = mapped_column(Integer, primary_key=True)
+    latency_ns: Mapped[int]
+    run: Mapped[Run] = relationship(back_populates="samples")
+
+
+class OpProfile(Base):
+    __tablename__ = "op_profiles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    op_name: Mapped[str] = mapped_column(String(255))
+    op_class: Mapped[str] = mapped_column(String(64))
+    calls: Mapped[int]
+    total_ms: Mapped[float] = mapped_column(Float)
+
+
+VIEWS = {
+    # The most recent valid run for each model spec on each target of each host.
+    "latest_valid_runs": """
+        SELECT r.* FROM runs r
+        WHERE r.status = 'ok' AND r.id = (
+            SELECT MAX(r2.id) FROM runs r2
+            WHERE r2.status = 'ok' AND r2.host_id = r.host_id AND r2.target = r.target
+              AND r2.model = r.model AND r2.resolution = r.resolution AND r2.batch = r.batch
+              AND r2.form = r.form AND r2.weights = r.weights AND r2.threads = r.threads)""",
+    # How much faster the fused form is than the multi-branch form, per model and target.
+    "reparam_speedup": """
+        SELECT t.host_id, t.model, t.resolution, t.batch, t.target, t.threads,
+               t.median_ms AS train_median_ms, p.median_ms AS reparam_median_ms,
+               t.median_ms / p.median_ms AS speedup
+        FROM latest_valid_runs t JOIN latest_valid_runs p
+          ON p.host_id = t.host_id AND p.model = t.model AND p.resolution = t.resolution
+         AND p.batch = t.batch AND p.target = t.target AND p.threads = t.threads AND p.weights = t.weights
+        WHERE t.form = 'train' AND p.form = 'reparam'""",
+}
+
+
+def database_url(db: str | None = None) -> str:
+    """`--db` value, else $HARNESS_DB, else ./results.db; a bare path means SQLite."""
+    value = db or os.environ.get("HARNESS_DB") or DEFAULT_DB
+    return value if "://" in value else f"sqlite:///{Path(value).expanduser()}"
+
+
+def open_engine(db: str | None = None) -> Engine:
+    """Engine with the schema and views in place (created on first use)."""
+    url = database_url(db)
+    try:
+        engine = create_engine(url)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StorageError(f"cannot use database {url!r}: {exc}") from exc
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        Base.metadata.create_all(engine)
+        existing = set(inspect(engine).get_view_names())
+        with engine.begin() as conn:
+            for name, sql in VIEWS.items():
+                if name not in existing:
+                    conn.execute(text(f"CREATE VIEW {name} AS {sql}"))
+    except DBAPIError as exc:
+        raise StorageError(f"cannot open database {url}: {exc.orig}") from exc
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.close()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def start_sweep(engine: Engine, command: str) -> int:
+    with Session(engine) as session, session.begin():
+        sweep = Sweep(command=command, started_at=now())
+        session.add(sweep)
+        session.flush()
+        return sweep.id
+
+
+def finish_sweep(engine: Engine, sweep_id: int, status: str) -> None:
+    with Session(engine) as session, session.begin():
+        sweep = session.get(Sweep, sweep_id)
+        sweep.finished_at, sweep.status = now(), status
+
+
+def _host_id(session: Session, facts: dict) -> int:
+    found = session.scalar(select(Host.id).filter_by(**facts))
+    if found is not None:
+        return found
+    host = Host(**facts)
+    session.add(host)
+    session.flush()
+    return host.id
+
+
+def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, target: dict, threads: int,
+             result: dict, summary: dict | None) -> int:
+    """Write one run and all its samples in a single transaction; returns the run id."""
+    samples = [("first", 0, result["first_ns"])] if result.get("first_ns") is not None else []
+    samples += [("warmup", i, ns) for i, ns in enumerate(result.get("warmup_ns") or [])]
+    samples += [("timed", i, ns) for i, ns in enumerate(result.get("samples_ns") or [])]
+    started = result.get("started_at")
+    finished = result.get("finished_at")
+    with Session(engine) as session, session.begin():
+        run = Run(
+            sweep_id=sweep_id, host_id=_host_id(session, host), **spec, target=f"{target['backend']}/{target['device']}",
+            backend=target["backend"], device=target["device"], threads=threads,
+            status=result["status"], error=result.get("error"), imported=bool(result.get("imported")),
+            parity_max_abs=result.get("parity_max_abs"), parity_rel=result.get("parity_rel"),
+            first_ms=result["first_ns"] / 1e6 if result.get("first_ns") is not None else None,
+            warmup_iterations=len(result.get("warmup_ns") or []) or None,
+            iterations=len(result.get("samples_ns") or []) or None,
+            **{k: v for k, v in (summary or {}).items() if k != "count"},
+            artifact_path=result.get("artifact_path"), artifact_key=result.get("artifact_key"),
+            environment=json.loads(json.dumps(result.get("environment"))) if result.get("environment") else None,
+            started_at=datetime.fromtimestamp(started, timezone.utc) if started else now(),
+            finished_at=datetime.fromtimestamp(finished, timezone.utc) if finished else now(),
+        )
+        run.samples = [Sample(phase=p, iteration=i, latency_ns=int(ns)) for p, i, ns in samples]
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def read_only_query(engine: Engine, sql: str) -> tuple[list[str], list[tuple]]:
+    """Run one SQL statement with writes forbidden by the database itself; always rolled back."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA query_only = ON")
+        elif engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        try:
+            result = conn.exec_driver_sql(sql)
+            columns = list(result.keys()) if result.returns_rows else []
+            rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
+        finally:
+            conn.rollback()
+            if engine.dialect.name == "sqlite":
+                conn.exec_driver_sql("PRAGMA query_only = OFF")
+    return columns, rows

@@ -1,0 +1,52 @@
+"""The timing loop: first inference, warm-up by count and time, then timed runs until both a
+minimum count and a minimum duration are reached (the method of MLPerf's and LiteRT's tools)."""
+from __future__ import annotations
+
+import gc
+import time
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    warmup_iterations: int = 10
+    warmup_seconds: float = 1.0
+    min_iterations: int = 50
+    min_seconds: float = 3.0
+    max_seconds: float = 120.0  # a hard stop for very slow targets (never cuts below min_iterations)
+
+
+@dataclass
+class Measurement:
+    first_ns: int
+    warmup_ns: list[int] = field(default_factory=list)
+    samples_ns: list[int] = field(default_factory=list)
+
+
+def measure(run, policy: TimingPolicy, clock=time.perf_counter_ns) -> Measurement:
+    """Time `run()` (one inference on inputs already placed) under `policy`; every sample is kept."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # a collection inside a timed call would be charged to the runtime
+    try:
+        start = clock()
+        run()
+        result = Measurement(first_ns=clock() - start)
+        result.warmup_ns = _loop(run, policy.warmup_iterations, policy.warmup_seconds, policy.max_seconds, clock)
+        result.samples_ns = _loop(run, policy.min_iterations, policy.min_seconds, policy.max_seconds, clock)
+        return result
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _loop(run, min_iterations: int, min_seconds: float, max_seconds: float, clock) -> list[int]:
+    samples: list[int] = []
+    began = clock()
+    min_ns, max_ns = int(min_seconds * 1e9), int(max_seconds * 1e9)
+    while True:
+        elapsed = clock() - began
+        if len(samples) >= min_iterations and (elapsed >= min_ns or elapsed >= max_ns):
+            return samples
+        start = clock()
+        run()
+        samples.append(clock() - start)
