@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+WORKER = [sys.executable, "-m", "harness.worker"]  # followed by JOB.json RESULT.json
 
 
 def child_environment(threads: int) -> dict[str, str]:
@@ -25,7 +26,7 @@ def run_in_child(job: dict, timeout_s: float) -> dict:
         job_path, result_path = Path(tmp) / "job.json", Path(tmp) / "result.json"
         job_path.write_text(json.dumps(job))
         try:
-            proc = subprocess.run([sys.executable, "-m", "harness.worker", str(job_path), str(result_path)],
+            proc = subprocess.run([*WORKER, str(job_path), str(result_path)],
                                   env=child_environment(job["threads"]), capture_output=True, text=True,
                                   timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint,
                         create_engine, event, inspect, select, text)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 DEFAULT_DB = "results.db"
@@ -191,10 +191,13 @@ def _host_id(session: Session, facts: dict) -> int:
     found = session.scalar(select(Host.id).filter_by(**facts))
     if found is not None:
         return found
-    host = Host(**facts)
-    session.add(host)
-    session.flush()
-    return host.id
+    try:
+        with session.begin_nested():  # another sweep may be inserting the same host right now
+            host = Host(**facts)
+            session.add(host)
+        return host.id
+    except IntegrityError:
+        return session.scalar(select(Host.id).filter_by(**facts))
 
 
 def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, target: dict, threads: int,

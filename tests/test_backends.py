@@ -1,0 +1,88 @@
+"""Each CPU backend exports t8 (both forms) and computes what torch computes; the cache heals itself."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import fastvit
+from backends import BACKENDS
+from harness import cache
+from harness.spec import ModelSpec
+from harness.sweep import PARITY_TOLERANCE
+from harness.worker import relative_error
+
+CPU_BACKENDS = [name for name, b in BACKENDS.items() if "cpu" in b.devices]
+
+
+@pytest.mark.parametrize("form", ["reparam", "train"])
+@pytest.mark.parametrize("name", CPU_BACKENDS)
+def test_export_and_parity(tmp_path, name, form):
+    backend = BACKENDS[name]
+    reason = backend.unavailable_reason("cpu")
+    assert reason is None, f"{name} must be installed for the test suite: {reason}"
+    model = ModelSpec("t8", 64, 1, form).build()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        reference = model(x).numpy()
+    artifact = backend.export(model, x, tmp_path)
+    if backend.artifact_name:
+        assert artifact.exists()
+        assert sum(f.stat().st_size for f in tmp_path.iterdir()) > 14_000_000  # t8's fp32 weights: ~16 MB
+    session = backend.load(model, artifact, "cpu", threads=1)
+    session.prepare(x.numpy())
+    session.run()
+    max_abs, rel = relative_error(reference, session.output())
+    assert rel <= PARITY_TOLERANCE
+    session.prepare(np.zeros_like(x.numpy()))  # a different input gives a different output
+    session.run()
+    assert relative_error(reference, session.output())[1] > PARITY_TOLERANCE
+
+
+def test_openvino_ir_is_static_and_fp32(tmp_path):
+    import openvino as ov
+
+    model = ModelSpec("t8", 64).build()
+    path = BACKENDS["openvino"].export(model, torch.randn(2, 3, 64, 64), tmp_path)
+    ir = ov.Core().read_model(str(path))
+    assert ir.inputs[0].get_partial_shape().is_static
+    assert list(ir.inputs[0].get_shape()) == [2, 3, 64, 64]
+    assert {c.get_element_type().get_type_name() for c in ir.get_ops() if c.get_type_name() == "Constant"} \
+        .isdisjoint({"f16"})
+
+
+def test_unknown_device_reasons_are_one_line():
+    for backend in BACKENDS.values():
+        for device in backend.devices:
+            reason = backend.unavailable_reason(device)
+            assert reason is None or ("\n" not in reason and reason)
+
+
+def test_cache_rebuilds_corrupt_entries(tmp_path):
+    calls = []
+
+    def export(out):
+        calls.append(out)
+        (out / "model.bin").write_bytes(b"weights" * 100)
+        return out / "model.bin"
+
+    parts = {"spec": "t8", "v": 1}
+    path, cached = cache.get_or_build(tmp_path, parts, "model.bin", export)
+    assert not cached and path.read_bytes() == b"weights" * 100
+    assert cache.get_or_build(tmp_path, parts, "model.bin", export) == (path, True)
+    path.write_bytes(b"half-writ")  # damaged after the fact
+    path2, cached = cache.get_or_build(tmp_path, parts, "model.bin", export)
+    assert not cached and path2.read_bytes() == b"weights" * 100 and len(calls) == 2
+    (path2.parent / cache.MANIFEST).unlink()  # an entry whose manifest never got written
+    assert cache.get_or_build(tmp_path, parts, "model.bin", export)[1] is False
+    assert cache.get_or_build(tmp_path, {**parts, "v": 2}, "model.bin", export)[0] != path
+
+
+def test_failed_export_leaves_no_entry(tmp_path):
+    def export(out):
+        (out / "model.bin").write_bytes(b"partial")
+        raise RuntimeError("converter crashed")
+
+    with pytest.raises(RuntimeError):
+        cache.get_or_build(tmp_path, {"k": 1}, "model.bin", export)
+    assert list(tmp_path.iterdir()) == []
