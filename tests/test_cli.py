@@ -1,0 +1,106 @@
+"""The command line: error paths give one sentence and a non-zero exit; a real t8 sweep end to end."""
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from harness import runner
+from harness.cli import app
+
+FAST = ["--warmup", "2", "--warmup-time", "0", "--min-iterations", "5", "--min-time", "0", "--resolution", "64"]
+
+
+def invoke(*args, env=None):
+    result = CliRunner().invoke(app, [str(a) for a in args], env=env)
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["run", "--device", "tpu"], "'tpu' is not one of 'cpu'"),
+    (["run", "--device", "cpu", "--backend", "tflite"], "'tflite' is not one of 'torch'"),
+    (["run", "--device", "cpu", "--model", "t9"], "'t9' is not one of 't8'"),
+    (["run", "--device", "cpu", "--resolution", "100"], "multiple of 32"),
+    (["run", "--device", "cpu", "--form", "fused"], "'fused' is not one of 'train'"),
+    (["run", "--device", "cpu", "--threads", "4096"], "exceeds the"),
+    (["run", "--device", "cpu", "--weights", "/no/such.pth"], "no such checkpoint file"),
+    (["run", "--device", "gpu"], "no available target on device 'gpu'"),
+    (["export", "--model", "t8", "--backend", "torch"], "has no artifact"),
+])
+def test_bad_input_is_one_readable_error(tmp_path, args, expected):
+    result = invoke(*args, "--db", tmp_path / "r.db") if args[0] == "run" else invoke(*args)
+    assert result.exit_code != 0
+    assert expected in " ".join(result.output.split()), result.output
+
+
+def test_unreadable_database(tmp_path):
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 1000)
+    result = invoke("report", "--db", bad)
+    assert result.exit_code == 2 and "cannot open database" in result.output
+
+
+def test_devices_lists_every_target_with_reason():
+    result = invoke("devices")
+    assert result.exit_code == 0
+    for target in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu", "torch/gpu", "openvino/npu"):
+        assert target in result.output
+    assert "no CUDA device" in result.output
+
+
+def test_models_table():
+    result = CliRunner().invoke(app, ["models"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert "sa12" in result.output and "0.69" in result.output and "76.2" in result.output
+
+
+def test_export_then_cached(tmp_path):
+    args = ["export", "--model", "t8", "--backend", "onnxruntime", "--resolution", "64", "--cache", tmp_path]
+    first, second = invoke(*args), invoke(*args)
+    assert first.exit_code == second.exit_code == 0
+    path = first.output.strip().splitlines()[-1]
+    assert path.endswith("model.onnx") and path == second.output.strip().splitlines()[-1]
+    assert "cached" in second.output
+
+
+def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
+    db = tmp_path / "results.db"
+    result = invoke("run", "--device", "cpu", "--model", "t8", "--form", "both", *FAST, "--db", db,
+                    "--cache", tmp_path / "cache", env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "torch/cpu" in result.output and "openvino/cpu" in result.output
+
+    query = invoke("query", "SELECT target, form, status, iterations, parity_rel FROM runs ORDER BY id",
+                   "--json", "--db", db)
+    runs = json.loads(query.output)
+    assert {(r["target"], r["form"]) for r in runs} == {
+        (t, f) for t in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu") for f in ("train", "reparam")}
+    assert all(r["status"] == "ok" and r["iterations"] >= 5 and r["parity_rel"] <= 1e-3 for r in runs)
+
+    samples = json.loads(invoke("query", "SELECT phase, COUNT(*) AS n FROM samples GROUP BY phase", "--json",
+                                "--db", db).output)
+    assert {s["phase"] for s in samples} == {"first", "warmup", "timed"}
+
+    report = json.loads(invoke("report", "--json", "--db", db).output)
+    assert len(report) == 6 and all(r["median_ms"] > 0 for r in report)
+    env = json.loads(invoke("query", "SELECT environment FROM runs LIMIT 1", "--json", "--db", db).output)
+    facts = json.loads(env[0]["environment"])
+    assert facts["threads"] >= 1 and "torch" in facts["versions"]
+
+    assert "read-only" in invoke("query", "DELETE FROM runs", "--db", db).output
+    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--csv", "--db", db).output.split() == ["n", "6"]
+
+
+def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner, "WORKER", [sys.executable, "-c",
+                                           "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
+    db = tmp_path / "r.db"
+    result = invoke("run", "--device", "cpu", "--model", "t8", "--backend", "torch", "--backend", "onnxruntime",
+                    *FAST, "--db", db)
+    assert result.exit_code == 0
+    rows = json.loads(invoke("query", "SELECT status, error FROM runs", "--json", "--db", db).output)
+    assert [r["status"] for r in rows] == ["crashed", "crashed"]
+    assert "SIGSEGV" in rows[0]["error"]
