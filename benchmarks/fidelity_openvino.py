@@ -1,0 +1,78 @@
+"""Does our timing agree with the vendor's tool? The same OpenVINO IR timed by our harness (child
+process, as in `harness run`) and by OpenVINO's `benchmark_app`, alternating, several rounds.
+
+Prints each round's medians and the ratio of the medians of the per-round medians (ours / theirs).
+Goal: 0.97-1.03.
+
+    python benchmarks/fidelity_openvino.py --model t8 --rounds 4 --seconds 5
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness.runner import run_in_child  # noqa: E402
+from harness.spec import ModelSpec, Target  # noqa: E402
+from harness.stats import summarize  # noqa: E402
+from harness.sweep import Job  # noqa: E402
+from harness.timing import TimingPolicy  # noqa: E402
+
+MEDIAN_LINE = re.compile(r"Median:\s+([0-9.]+)\s*ms")
+
+
+def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:
+    """benchmark_app in the configuration our harness uses: sync API, one stream (hint "none": benchmark_app refuses -nthreads beside a hint),
+    f32, the same thread count, static shape as stored in the IR."""
+    tool = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
+    return [tool, "-m", str(xml), "-d", "CPU", "-api", "sync", "-hint", "none", "-nstreams", "1",
+            "-nthreads", str(threads), "-infer_precision", "f32", "-t", str(max(1, round(seconds)))]
+
+
+def parse_median_ms(output: str) -> float:
+    match = MEDIAN_LINE.search(output)
+    if not match:
+        raise ValueError("benchmark_app printed no 'Median: ... ms' line:\n" + output[-2000:])
+    return float(match.group(1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="t8")
+    parser.add_argument("--resolution", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--cache", type=Path, default=REPO / "artifacts")
+    args = parser.parse_args()
+
+    policy = TimingPolicy(warmup_iterations=10, warmup_seconds=1.0, min_iterations=50, min_seconds=args.seconds)
+    job = Job(ModelSpec(args.model, args.resolution), Target("openvino", "cpu"), args.threads, policy, args.cache)
+    ours_medians, theirs_medians = [], []
+    for r in range(args.rounds):
+        result = run_in_child(job.payload(), timeout_s=900)
+        if result.get("status") != "ok":
+            raise SystemExit(f"harness run failed: {result.get('error')}")
+        ours = summarize(result["samples_ns"]).median_ms
+        proc = subprocess.run(benchmark_app_command(Path(result["artifact_path"]), args.threads, args.seconds),
+                              capture_output=True, text=True, check=True)
+        theirs = parse_median_ms(proc.stdout)
+        ours_medians.append(ours)
+        theirs_medians.append(theirs)
+        print(f"round {r + 1}: harness {ours:.3f} ms ({len(result['samples_ns'])} runs), "
+              f"benchmark_app {theirs:.3f} ms", flush=True)
+    ratio = statistics.median(ours_medians) / statistics.median(theirs_medians)
+    print(f"{args.model} {args.resolution}px, {args.threads} threads: harness / benchmark_app = {ratio:.3f} "
+          f"(per round: {', '.join(f'{a / b:.3f}' for a, b in zip(ours_medians, theirs_medians))})")
+
+
+if __name__ == "__main__":
+    main()
