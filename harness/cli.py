@@ -27,6 +27,8 @@ from .timing import TimingPolicy
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Time FastViT on every runtime of a device; every run and sample in SQL.")
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console = Console(width=160)  # a table written to a file or pipe keeps its columns readable
 err = Console(stderr=True)
 
 Device = Enum("Device", {d.replace("-", "_"): d for d in sweep.DEVICES}, type=str)
@@ -156,8 +158,9 @@ def export(
     be = BACKENDS[backend.value]
     if not be.artifact_name:
         fail(f"backend {backend.value!r} runs the torch module directly and has no artifact")
-    if be.unavailable_reason("cpu") and "not installed" in (be.unavailable_reason("cpu") or ""):
-        fail(be.unavailable_reason("cpu"))
+    reason = be.unavailable_reason("cpu")
+    if reason and "not installed" in reason:  # exporting needs the runtime's converter, not its device
+        fail(reason)
     try:
         spec = ModelSpec(model.value, resolution, batch, form.value, weights)
         import torch
@@ -188,7 +191,7 @@ def emit(columns: list[str], rows: list[tuple], fmt: Output, title: str) -> None
         writer.writerows(rows)
         sys.stdout.write(buffer.getvalue())
     else:
-        table = Table(title=title)
+        table = Table(title=title or None)
         for c in columns:
             table.add_column(str(c))
         for r in rows:
@@ -231,7 +234,7 @@ def query(
         if "readonly" in message or "read-only" in message or "read only" in message:
             fail("harness query is read-only; statements that write are refused (the database is unchanged)")
         fail(f"SQL error: {message}")
-    emit(columns, rows, Output.json if as_json else Output.csv if as_csv else Output.table, sql)
+    emit(columns, rows, Output.json if as_json else Output.csv if as_csv else Output.table, "")
 
 
 def main() -> None:

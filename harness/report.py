@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from rich.table import Table
+
+import fastvit
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,7 +20,8 @@ def _key(run: Run) -> tuple:
 def _rows(runs: list[Run], baseline: str) -> list[tuple]:
     base = {_key(r): r.median_ms for r in runs if r.target == baseline and r.status == "ok"}
     rows = []
-    for r in sorted(runs, key=lambda r: (r.model, r.resolution, r.batch, r.form, r.target)):
+    order = {name: i for i, name in enumerate(fastvit.list_models())}
+    for r in sorted(runs, key=lambda r: (order.get(r.model, 99), r.model, r.resolution, r.batch, r.form, r.target)):
         ok = r.status == "ok"
         speedup = base.get(_key(r)) / r.median_ms if ok and base.get(_key(r)) else None
         rows.append((r.id, r.model, r.resolution, r.batch, r.form, r.target, r.threads, r.status,

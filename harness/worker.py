@@ -42,7 +42,9 @@ def run_job(job: dict) -> dict:
     spec = ModelSpec(**job["spec"])
     backend = BACKENDS[job["backend"]]
     threads = job["threads"]
-    torch.set_num_threads(threads)
+    # torch only builds the model and the reference output here: one thread, so no OpenMP team
+    # is left spinning beside the runtime being timed. The torch backend sets its own count.
+    torch.set_num_threads(1)
     result = {"started_at": time.time(), "environment": environment.run_facts(threads, {
         **backend.versions(), "torch": torch.__version__})}
 
