@@ -2,10 +2,16 @@
 from __future__ import annotations
 
 from .base import Backend, Session
-from .onnxruntime_backend import OnnxRuntimeBackend
+from .coreml_backend import CoreMlBackend
+from .litert_backend import LiteRtBackend
+from .onnxruntime_backend import OnnxRuntimeBackend, OrtTensorRtBackend
 from .openvino_backend import OpenVinoBackend
+from .tensorrt_backend import TensorRtBackend
 from .torch_eager import TorchBackend
 
-BACKENDS: dict[str, Backend] = {b.name: b for b in (TorchBackend(), OnnxRuntimeBackend(), OpenVinoBackend())}
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    TorchBackend(), OnnxRuntimeBackend(), OpenVinoBackend(), LiteRtBackend(), CoreMlBackend(),
+    TensorRtBackend(), OrtTensorRtBackend(),
+)}
 
 __all__ = ["BACKENDS", "Backend", "Session"]

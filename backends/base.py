@@ -21,8 +21,12 @@ class Session(ABC):
         """Copy the input into the runtime's own memory, outside the timed region."""
 
     @abstractmethod
-    def run(self) -> None:
-        """One inference on the prepared input; the only thing inside the timed region."""
+    def run(self) -> int | None:
+        """One inference on the prepared input; the only thing inside the timed region.
+
+        Returns None to be timed by the host clock around the call, or the nanoseconds the device
+        itself measured (CUDA events around a GPU execution, for example).
+        """
 
     @abstractmethod
     def output(self) -> np.ndarray:
@@ -31,8 +35,10 @@ class Session(ABC):
 
 class Backend(ABC):
     name: str
-    devices: tuple[str, ...]
-    artifact_name: str | None  # file name inside the cache entry; None when nothing is exported
+    devices: tuple[str, ...]  # device names; "android" stands for every "android:<serial>"
+    artifact_name: str | None  # file (or bundle directory) name in the cache entry; None: nothing exported
+    precisions: tuple[str, ...] = ("fp32",)  # weight/compute precisions export() can produce
+    timing: str = "host clock around one synchronous inference call"  # stored with every run
 
     @abstractmethod
     def unavailable_reason(self, device: str) -> str | None:
@@ -42,12 +48,21 @@ class Backend(ABC):
     def versions(self) -> dict[str, str]:
         """Versions of the runtime packages, recorded with every run and in the cache key."""
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out_dir: Path) -> Path | None:
+    def export(self, model: torch.nn.Module, example: torch.Tensor, out_dir: Path, precision: str = "fp32") -> Path | None:
         """Write the artifact for `model` at `example`'s static shape into out_dir; return its path."""
         return None
 
+    def is_remote(self, device: str) -> bool:
+        """True when the target is driven through a vendor tool (a phone over adb) instead of a Session."""
+        return False
+
+    def run_remote(self, artifact: Path, device: str, threads: int, policy) -> dict:
+        """Time the artifact with the device's own tool; returns a partial run result."""
+        raise NotImplementedError(f"{self.name} has no remote targets")
+
     @abstractmethod
-    def load(self, model: torch.nn.Module, artifact: Path | None, device: str, threads: int) -> Session:
+    def load(self, model: torch.nn.Module, artifact: Path | None, device: str, threads: int,
+             precision: str = "fp32") -> Session:
         """A session for the artifact (or the module itself, for eager backends)."""
 
 

@@ -7,12 +7,25 @@ import numpy as np
 
 from .base import Backend, Session, module_version
 from .onnx_export import INPUT_NAME, export_onnx
+from .tensorrt_backend import cuda_reason
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider"}
 
 
+def provider_list(provider: str, precision: str, cache_dir: Path | None) -> list:
+    """The providers argument of InferenceSession: the chosen one first, CPU as ORT's fallback."""
+    if provider == "TensorrtExecutionProvider":
+        options = {"trt_fp16_enable": precision == "fp16", "trt_engine_cache_enable": cache_dir is not None}
+        if cache_dir is not None:
+            options["trt_engine_cache_path"] = str(cache_dir)
+        return [(provider, options), "CUDAExecutionProvider", "CPUExecutionProvider"]
+    if provider == "CUDAExecutionProvider":
+        return [provider, "CPUExecutionProvider"]
+    return [provider]
+
+
 class OrtSession(Session):
-    def __init__(self, path: Path, provider: str, threads: int):
+    def __init__(self, path: Path, providers: list, threads: int):
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -23,10 +36,13 @@ class OrtSession(Session):
         # Worker threads spin-wait between runs (ORT's default). Measured here on t8, 2 threads:
         # switching spinning off made runs 30-40% slower, so it stays on; the harness instead
         # keeps every other thread pool (torch's) idle in this process, see harness/worker.py.
-        self.session = ort.InferenceSession(str(path), options, providers=[provider])
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        wanted = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
+        if self.session.get_providers()[0] != wanted:  # ORT silently falls back; we do not
+            raise RuntimeError(f"onnxruntime did not use {wanted} (it chose {self.session.get_providers()[0]})")
         self.binding = self.session.io_binding()
         self.output_name = self.session.get_outputs()[0].name
-        self.device = "cuda" if provider == "CUDAExecutionProvider" else "cpu"
+        self.device = "cpu" if wanted == "CPUExecutionProvider" else "cuda"
 
     def prepare(self, x: np.ndarray) -> None:
         import onnxruntime as ort
@@ -48,25 +64,39 @@ class OnnxRuntimeBackend(Backend):
     devices = ("cpu", "gpu")
     artifact_name = "model.onnx"
 
+    def provider(self, device: str) -> str:
+        return PROVIDERS[device]
+
     def unavailable_reason(self, device: str) -> str | None:
         try:
             import onnxruntime as ort
         except ImportError:
             return "onnxruntime is not installed (pip install -e .[onnxruntime])"
-        if PROVIDERS[device] not in ort.get_available_providers():
-            return f"{PROVIDERS[device]} is not in this onnxruntime build"
-        if device == "gpu":
-            import torch
-
-            if not torch.cuda.is_available():
-                return "no CUDA device visible"
-        return None
+        if self.provider(device) not in ort.get_available_providers():
+            return f"{self.provider(device)} is not in this onnxruntime build"
+        return cuda_reason() if device == "gpu" else None
 
     def versions(self) -> dict[str, str]:
-        return {k: v for k in ("onnxruntime", "onnx", "onnxscript") if (v := module_version(k))}
+        return {k: v for k in ("onnxruntime", "onnxruntime-gpu", "onnx", "onnxscript") if (v := module_version(k))}
 
-    def export(self, model, example, out_dir: Path) -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
         return export_onnx(model, example, out_dir / self.artifact_name)
 
-    def load(self, model, artifact, device, threads) -> Session:
-        return OrtSession(artifact, PROVIDERS[device], threads)
+    def load(self, model, artifact, device, threads, precision="fp32") -> Session:
+        return OrtSession(artifact, provider_list(self.provider(device), precision, None), threads)
+
+
+class OrtTensorRtBackend(OnnxRuntimeBackend):
+    """ONNX Runtime's TensorRT execution provider (it builds its own engine from the ONNX file)."""
+
+    name = "ort-tensorrt"
+    devices = ("gpu",)
+    precisions = ("fp32", "fp16")
+
+    def provider(self, device: str) -> str:
+        return "TensorrtExecutionProvider"
+
+    def load(self, model, artifact, device, threads, precision="fp32") -> Session:
+        cache = artifact.parent / f"trt-cache-{precision}"
+        cache.mkdir(exist_ok=True)
+        return OrtSession(artifact, provider_list(self.provider(device), precision, cache), threads)

@@ -54,7 +54,7 @@ class OpenVinoBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {"openvino": module_version("openvino") or "?"}
 
-    def export(self, model, example, out_dir: Path) -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
         import openvino as ov
 
         # A static input shape: dynamic-shape IR is slower and benchmark_app refuses it.
@@ -63,5 +63,5 @@ class OpenVinoBackend(Backend):
         ov.save_model(converted, str(path), compress_to_fp16=False)  # default would halve weights to fp16
         return path
 
-    def load(self, model, artifact, device, threads) -> Session:
+    def load(self, model, artifact, device, threads, precision="fp32") -> Session:
         return OpenVinoSession(artifact, OV_DEVICES[device], threads)

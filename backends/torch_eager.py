@@ -41,5 +41,5 @@ class TorchBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {"torch": torch.__version__}
 
-    def load(self, model, artifact, device, threads) -> Session:
+    def load(self, model, artifact, device, threads, precision="fp32") -> Session:
         return TorchSession(model, torch.device("cuda" if device == "gpu" else "cpu"), threads)

@@ -51,7 +51,8 @@ def build(root: Path, key: str, artifact_name: str, export, parts: dict) -> Path
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
     try:
         export(tmp)
-        files = {p.name: file_sha256(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+        # recursive: some artifacts are bundles (an .mlpackage is a directory)
+        files = {str(p.relative_to(tmp)): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         (tmp / MANIFEST).write_text(json.dumps({"key": parts, "files": files}, indent=1, sort_keys=True))
         entry = root / key
         try:

@@ -31,10 +31,10 @@ if not console.is_terminal and "COLUMNS" not in os.environ:
     console = Console(width=160)  # a table written to a file or pipe keeps its columns readable
 err = Console(stderr=True)
 
-Device = Enum("Device", {d.replace("-", "_"): d for d in sweep.DEVICES}, type=str)
 BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
 ModelName = Enum("ModelName", {m: m for m in fastvit.list_models()}, type=str)
 Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
+Precision = Enum("Precision", {p: p for p in ("fp32", "fp16")}, type=str)
 DEFAULT_MODELS = ["t8", "s12", "sa12"]
 
 
@@ -55,12 +55,13 @@ DbOption = typer.Option(None, "--db", help="SQLAlchemy URL or SQLite path (defau
 
 @app.command()
 def run(
-    device: Device = typer.Option(..., "--device", help="device to sweep"),
+    device: str = typer.Option(..., "--device", help=sweep.DEVICE_HELP),
     backend: list[BackendName] = typer.Option(None, "--backend", help="only these backends (repeatable)"),
     model: list[ModelName] = typer.Option(None, "--model", help=f"variants (repeatable; default {DEFAULT_MODELS})"),
     resolution: int = typer.Option(256, "--resolution", help="square input size, a multiple of 32"),
     batch: int = typer.Option(1, "--batch", min=1),
     form: Form = typer.Option(Form.reparam, "--form", help="train, reparam, or both"),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="precision of the exported artifact"),
     weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="threads per runtime (default: all cores)"),
     warmup: int = typer.Option(10, "--warmup", min=0, help="minimum warm-up iterations"),
@@ -71,6 +72,10 @@ def run(
     cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache", help="artifact cache directory"),
 ):
     """Time every available target of DEVICE for the chosen models; store each run as it ends."""
+    try:
+        device = sweep.check_device(device)
+    except ValueError as exc:
+        fail(str(exc))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = threads or cores
     if threads > cores:
@@ -83,15 +88,15 @@ def run(
                  for m in ([x.value for x in model] if model else DEFAULT_MODELS) for f in forms]
     except ValueError as exc:
         fail(str(exc))
-    targets, skipped = sweep.plan_targets(device.value, [b.value for b in backend] if backend else None)
+    targets, skipped = sweep.plan_targets(device, [b.value for b in backend] if backend else None, precision.value)
     for target, reason in skipped:
         err.print(f"[yellow]skip[/yellow] {target.name}: {reason}")
     if not targets:
-        fail(f"no available target on device {device.value!r}; see `harness devices`")
+        fail(f"no available target on device {device!r}; see `harness devices`")
     policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time)
     engine = open_db(db)
     sweep_id = storage.start_sweep(engine, shlex.join(["harness", *sys.argv[1:]]))
-    jobs = [sweep.Job(s, t, threads, policy, cache) for s in specs for t in targets]
+    jobs = [sweep.Job(s, t, threads, policy, cache, precision.value) for s in specs for t in targets]
     run_ids, status = [], "interrupted"
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -146,31 +151,29 @@ def export(
     resolution: int = typer.Option(256, "--resolution"),
     batch: int = typer.Option(1, "--batch", min=1),
     form: Form = typer.Option(Form.reparam, "--form"),
+    precision: Precision = typer.Option(Precision.fp32, "--precision"),
     weights: str = typer.Option("random:0", "--weights"),
     cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache"),
 ):
     """Write (or find in the cache) a backend's artifact and print its path."""
-    from . import cache as artifact_cache
-    from .worker import artifact_parts
+    from .worker import export_cached
 
     if form.value == "both":
         fail("--form must be train or reparam for export")
     be = BACKENDS[backend.value]
     if not be.artifact_name:
         fail(f"backend {backend.value!r} runs the torch module directly and has no artifact")
-    reason = be.unavailable_reason("cpu")
-    if reason and "not installed" in reason:  # exporting needs the runtime's converter, not its device
-        fail(reason)
+    if precision.value not in be.precisions:
+        fail(f"{be.name} exports {', '.join(be.precisions)}, not {precision.value}")
     try:
         spec = ModelSpec(model.value, resolution, batch, form.value, weights)
         import torch
 
         built = spec.build()
         example = torch.randn(spec.batch, 3, spec.resolution, spec.resolution)
-        path, cached = artifact_cache.get_or_build(cache / be.name, artifact_parts(spec, be), be.artifact_name,
-                                                   lambda out: be.export(built, example, out))
-    except (ValueError, fastvit.CheckpointError) as exc:
-        fail(str(exc))
+        path, cached = export_cached(spec, be, precision.value, built, example, cache)
+    except (ValueError, RuntimeError, ImportError, fastvit.CheckpointError) as exc:
+        fail(f"{type(exc).__name__}: {exc}" if not isinstance(exc, ValueError) else str(exc))
     err.print("cached" if cached else "exported")
     console.print(str(path.resolve()))
 

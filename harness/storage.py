@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 DEFAULT_DB = "results.db"
 BUSY_TIMEOUT_MS = 30_000
+SCHEMA_VERSION = 2  # bump when a column or view changes; open_engine upgrades older databases
 
 
 class StorageError(RuntimeError):
@@ -27,6 +28,12 @@ class StorageError(RuntimeError):
 
 class Base(DeclarativeBase):
     pass
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
 
 
 class Host(Base):
@@ -64,6 +71,7 @@ class Run(Base):
     target: Mapped[str] = mapped_column(String(128), index=True)
     backend: Mapped[str] = mapped_column(String(32))
     device: Mapped[str] = mapped_column(String(64))
+    precision: Mapped[str] = mapped_column(String(8), default="fp32")  # of the exported artifact
     threads: Mapped[int]
     # outcome: ok | invalid (outputs disagree with torch) | error | crashed
     status: Mapped[str] = mapped_column(String(16), index=True)
@@ -92,6 +100,7 @@ class Run(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     samples: Mapped[list[Sample]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    op_profiles: Mapped[list[OpProfile]] = relationship(cascade="all, delete-orphan")
 
 
 class Sample(Base):
@@ -121,15 +130,17 @@ VIEWS = {
             SELECT MAX(r2.id) FROM runs r2
             WHERE r2.status = 'ok' AND r2.host_id = r.host_id AND r2.target = r.target
               AND r2.model = r.model AND r2.resolution = r.resolution AND r2.batch = r.batch
-              AND r2.form = r.form AND r2.weights = r.weights AND r2.threads = r.threads)""",
+              AND r2.form = r.form AND r2.weights = r.weights AND r2.threads = r.threads
+              AND r2.precision = r.precision)""",
     # How much faster the fused form is than the multi-branch form, per model and target.
     "reparam_speedup": """
-        SELECT t.host_id, t.model, t.resolution, t.batch, t.target, t.threads,
+        SELECT t.host_id, t.model, t.resolution, t.batch, t.target, t.threads, t.precision,
                t.median_ms AS train_median_ms, p.median_ms AS reparam_median_ms,
                t.median_ms / p.median_ms AS speedup
         FROM latest_valid_runs t JOIN latest_valid_runs p
           ON p.host_id = t.host_id AND p.model = t.model AND p.resolution = t.resolution
          AND p.batch = t.batch AND p.target = t.target AND p.threads = t.threads AND p.weights = t.weights
+         AND p.precision = t.precision
         WHERE t.form = 'train' AND p.form = 'reparam'""",
 }
 
@@ -151,14 +162,43 @@ def open_engine(db: str | None = None) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
         Base.metadata.create_all(engine)
-        existing = set(inspect(engine).get_view_names())
-        with engine.begin() as conn:
-            for name, sql in VIEWS.items():
-                if name not in existing:
-                    conn.execute(text(f"CREATE VIEW {name} AS {sql}"))
+        if _schema_version(engine) != SCHEMA_VERSION:
+            try:
+                _upgrade(engine)
+            except DBAPIError:
+                if _schema_version(engine) != SCHEMA_VERSION:  # else another process just upgraded it
+                    raise
     except DBAPIError as exc:
         raise StorageError(f"cannot open database {url}: {exc.orig}") from exc
     return engine
+
+
+def _schema_version(engine: Engine) -> int:
+    with Session(engine) as session:
+        row = session.get(Meta, "schema_version")
+        return int(row.value) if row else 0
+
+
+def _upgrade(engine: Engine) -> None:
+    """Bring an older database to SCHEMA_VERSION: add missing (nullable or defaulted) columns and
+    recreate the views, in one transaction. Changes so far have all been additive."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.default.arg if column.default is not None else None
+                clause = f" DEFAULT '{default}'" if isinstance(default, str) else (
+                    f" DEFAULT {int(default)}" if isinstance(default, (bool, int)) else "")
+                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
+        for name, sql in VIEWS.items():
+            conn.execute(text(f"DROP VIEW IF EXISTS {name}"))
+            conn.execute(text(f"CREATE VIEW {name} AS {sql}"))
+        conn.execute(Meta.__table__.delete().where(Meta.key == "schema_version"))
+        conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -201,7 +241,7 @@ def _host_id(session: Session, facts: dict) -> int:
 
 
 def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, target: dict, threads: int,
-             result: dict, summary: dict | None) -> int:
+             result: dict, summary: dict | None, precision: str = "fp32") -> int:
     """Write one run and all its samples in a single transaction; returns the run id."""
     samples = [("first", 0, result["first_ns"])] if result.get("first_ns") is not None else []
     samples += [("warmup", i, ns) for i, ns in enumerate(result.get("warmup_ns") or [])]
@@ -211,7 +251,7 @@ def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, ta
     with Session(engine) as session, session.begin():
         run = Run(
             sweep_id=sweep_id, host_id=_host_id(session, host), **spec, target=f"{target['backend']}/{target['device']}",
-            backend=target["backend"], device=target["device"], threads=threads,
+            backend=target["backend"], device=target["device"], threads=threads, precision=precision,
             status=result["status"], error=result.get("error"), imported=bool(result.get("imported")),
             parity_max_abs=result.get("parity_max_abs"), parity_rel=result.get("parity_rel"),
             first_ms=result["first_ns"] / 1e6 if result.get("first_ns") is not None else None,
@@ -219,14 +259,20 @@ def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, ta
             iterations=len(result.get("samples_ns") or []) or None,
             **{k: v for k, v in (summary or {}).items() if k != "count"},
             artifact_path=result.get("artifact_path"), artifact_key=result.get("artifact_key"),
-            environment=json.loads(json.dumps(result.get("environment"))) if result.get("environment") else None,
+            environment=_environment(result),
             started_at=datetime.fromtimestamp(started, timezone.utc) if started else now(),
             finished_at=datetime.fromtimestamp(finished, timezone.utc) if finished else now(),
         )
         run.samples = [Sample(phase=p, iteration=i, latency_ns=int(ns)) for p, i, ns in samples]
+        run.op_profiles = [OpProfile(**row) for row in result.get("op_profile") or []]
         session.add(run)
         session.flush()
         return run.id
+
+
+def _environment(result: dict) -> dict | None:
+    env = {**(result.get("environment") or {}), **(result.get("environment_extra") or {})}
+    return json.loads(json.dumps(env, default=str)) if env else None
 
 
 def read_only_query(engine: Engine, sql: str) -> tuple[list[str], list[tuple]]:

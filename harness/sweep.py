@@ -14,19 +14,37 @@ from .spec import ModelSpec, Target
 from .stats import summarize
 from .timing import TimingPolicy
 
-# Device names a user can pass to --device, and the backends' device names they select.
-DEVICES = {
-    "cpu": ("cpu",),
-    "gpu": ("gpu",),
-    "intel-gpu": ("intel-gpu",),
-    "npu": ("npu",),
-}
+# What --device accepts: a family, or one exact device ("mac:ane", "android:<serial>").
+DEVICE_FAMILIES = ("cpu", "gpu", "intel-gpu", "npu", "mac", "android")
+DEVICE_HELP = "cpu, gpu, intel-gpu, npu, mac, mac:cpu|gpu|ane|all, android, android:<serial>"
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", "artifacts"))
-PARITY_TOLERANCE = 1e-3  # max |runtime - torch| / max |torch|, float32 runtimes
+# max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
+PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2}
 
 
 def all_targets() -> list[Target]:
     return [Target(b.name, d) for b in BACKENDS.values() for d in b.devices]
+
+
+def check_device(device: str) -> str:
+    """The device name if it is one --device accepts, else ValueError listing the choices."""
+    known = {t.device for t in all_targets()}
+    if device in DEVICE_FAMILIES or device in known:
+        return device
+    if device.startswith("android:") and len(device) > len("android:"):
+        return device
+    raise ValueError(f"unknown device {device!r}; choose one of: {DEVICE_HELP}")
+
+
+def _selects(requested: str, device: str) -> str | None:
+    """The concrete device a backend device stands for under --device `requested`, or None."""
+    if requested == device:
+        return device
+    if requested == "mac" and device.startswith("mac:"):
+        return device
+    if device == "android" and requested.startswith("android:"):
+        return requested  # keep the serial
+    return None
 
 
 def target_status() -> list[tuple[Target, str | None]]:
@@ -34,13 +52,18 @@ def target_status() -> list[tuple[Target, str | None]]:
     return [(t, BACKENDS[t.backend].unavailable_reason(t.device)) for t in all_targets()]
 
 
-def plan_targets(device: str, backends: list[str] | None) -> tuple[list[Target], list[tuple[Target, str]]]:
+def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32",
+                 ) -> tuple[list[Target], list[tuple[Target, str]]]:
     """(targets to run, [(target, reason skipped)]) on `device`, optionally narrowed to `backends`."""
     runnable, skipped = [], []
-    for target in all_targets():
-        if target.device not in DEVICES[device] or (backends and target.backend not in backends):
+    for candidate in all_targets():
+        concrete = _selects(device, candidate.device)
+        if concrete is None or (backends and candidate.backend not in backends):
             continue
-        reason = BACKENDS[target.backend].unavailable_reason(target.device)
+        target, backend = Target(candidate.backend, concrete), BACKENDS[candidate.backend]
+        reason = backend.unavailable_reason(concrete)
+        if reason is None and precision not in backend.precisions:
+            reason = f"no {precision} export (it offers {', '.join(backend.precisions)})"
         (skipped.append((target, reason)) if reason else runnable.append(target))
     return runnable, skipped
 
@@ -52,12 +75,12 @@ class Job:
     threads: int
     policy: TimingPolicy
     cache_dir: Path = DEFAULT_CACHE
-    tolerance: float = PARITY_TOLERANCE
+    precision: str = "fp32"
 
     def payload(self) -> dict:
         return {"spec": self.spec.as_dict(), "backend": self.target.backend, "device": self.target.device,
                 "threads": self.threads, "policy": asdict(self.policy), "cache_dir": str(self.cache_dir.resolve()),
-                "tolerance": self.tolerance}
+                "precision": self.precision, "tolerance": PARITY_TOLERANCE[self.precision]}
 
 
 def timeout_for(policy: TimingPolicy) -> float:
@@ -68,8 +91,8 @@ def timeout_for(policy: TimingPolicy) -> float:
 def execute(engine, sweep_id: int | None, job: Job) -> dict:
     """Run one job in a child process and store its run; returns the stored result with run_id."""
     result = run_in_child(job.payload(), timeout_for(job.policy))
-    summary = summarize(result["samples_ns"]).as_dict() if result.get("samples_ns") else None
+    summary = summarize(result["samples_ns"]).as_dict() if result.get("samples_ns") else result.get("summary")
     run_id = storage.save_run(engine, sweep_id=sweep_id, host=environment.host_facts(), spec=job.spec.as_dict(),
                               target={"backend": job.target.backend, "device": job.target.device},
-                              threads=job.threads, result=result, summary=summary)
+                              threads=job.threads, precision=job.precision, result=result, summary=summary)
     return {**result, "run_id": run_id, "summary": summary}

@@ -21,21 +21,29 @@ def relative_error(reference: np.ndarray, output: np.ndarray) -> tuple[float, fl
     return max_abs, max_abs / max(float(np.abs(reference).max()), 1e-12)
 
 
-def artifact_parts(spec, backend) -> dict:
+def artifact_parts(spec, backend, precision: str) -> dict:
     """Everything that shapes an exported artifact: its cache key."""
     import torch
 
     from harness.spec import fastvit_source_hash
 
-    return {"spec": spec.as_dict(), "weights": spec.weights_id(), "backend": backend.name,
+    return {"spec": spec.as_dict(), "weights": spec.weights_id(), "backend": backend.name, "precision": precision,
             "versions": backend.versions(), "torch": torch.__version__, "fastvit": fastvit_source_hash()}
+
+
+def export_cached(spec, backend, precision: str, model, example, cache_dir: Path) -> tuple[Path, bool]:
+    """The backend's artifact for this spec and precision, from the cache or freshly exported."""
+    from harness import cache
+
+    return cache.get_or_build(Path(cache_dir) / backend.name, artifact_parts(spec, backend, precision),
+                              backend.artifact_name, lambda out: backend.export(model, example, out, precision))
 
 
 def run_job(job: dict) -> dict:
     import torch
 
     from backends import BACKENDS
-    from harness import cache, environment
+    from harness import environment
     from harness.spec import ModelSpec
     from harness.timing import TimingPolicy, measure
 
@@ -45,8 +53,9 @@ def run_job(job: dict) -> dict:
     # torch only builds the model and the reference output here: one thread, so no OpenMP team
     # is left spinning beside the runtime being timed. The torch backend sets its own count.
     torch.set_num_threads(1)
-    result = {"started_at": time.time(), "environment": environment.run_facts(threads, {
-        **backend.versions(), "torch": torch.__version__})}
+    result = {"started_at": time.time(), "environment": {
+        **environment.run_facts(threads, {**backend.versions(), "torch": torch.__version__}),
+        "timing": backend.timing, "precision": job["precision"]}}
 
     model = spec.build()
     example = torch.randn(spec.batch, 3, spec.resolution, spec.resolution,
@@ -56,29 +65,55 @@ def run_job(job: dict) -> dict:
 
     artifact = None
     if backend.artifact_name:
-        artifact, cached = cache.get_or_build(Path(job["cache_dir"]) / backend.name, artifact_parts(spec, backend),
-                                              backend.artifact_name,
-                                              lambda out: backend.export(model, example, out))
+        artifact, cached = export_cached(spec, backend, job["precision"], model, example, job["cache_dir"])
         result.update(artifact_path=str(artifact), artifact_cached=cached,
                       artifact_key=artifact.parent.name)
 
-    session = backend.load(model, artifact, job["device"], threads)
-    session.prepare(example.numpy())
-    measurement = measure(session.run, TimingPolicy(**job["policy"]))
-    output = session.output()
+    policy = TimingPolicy(**job["policy"])
+    if backend.is_remote(job["device"]):
+        # The phone's tool prints no outputs: parity is checked on this host with the same artifact.
+        host = backend.load(model, artifact, "cpu", threads)
+        host.prepare(example.numpy())
+        host.run()
+        output = host.output()
+        result.update(tool_run(backend.run_remote(artifact, job["device"], threads, policy)))
+    else:
+        session = backend.load(model, artifact, job["device"], threads, job["precision"])
+        session.prepare(example.numpy())
+        measurement = measure(session.run, policy)
+        output = session.output()
+        result.update(first_ns=measurement.first_ns, warmup_ns=measurement.warmup_ns,
+                      samples_ns=measurement.samples_ns)
+    result["finished_at"] = time.time()
+    check_parity(result, reference, output, job["tolerance"])
+    return result
+
+
+def tool_run(remote: dict) -> dict:
+    """A run timed by a vendor tool that reports statistics, not samples."""
+    tool = remote.pop("tool_result")
+    timed = tool.timed
+    summary = {"count": timed.count, "min_ms": timed.min_us / 1e3, "mean_ms": timed.avg_us / 1e3,
+               "max_ms": timed.max_us / 1e3, "std_ms": timed.std_us / 1e3,
+               "cv": timed.std_us / timed.avg_us if timed.avg_us else None}
+    ops = [{"op_name": op.name, "op_class": op.node_type, "calls": op.calls, "total_ms": op.avg_ms * op.calls}
+           for op in tool.ops]
+    return {"first_ns": int(tool.warmup.first_us * 1e3), "summary": summary, "op_profile": ops,
+            "environment_extra": {"phone": remote.get("phone"), "init_ms": tool.init_ms,
+                                  "tool": "benchmark_model", "tool_output_tail": remote.get("tool_output_tail")}}
+
+
+def check_parity(result: dict, reference: np.ndarray, output: np.ndarray, tolerance: float) -> None:
     if output.shape != reference.shape:
         result.update(status="invalid", error=f"output shape {output.shape} != torch's {reference.shape}")
     else:
         max_abs, rel = relative_error(reference, output)
         result.update(parity_max_abs=max_abs, parity_rel=rel)
-        if not rel <= job["tolerance"]:
+        if not rel <= tolerance:
             result.update(status="invalid", error=f"output differs from torch: relative error {rel:.2e} "
-                                                  f"> tolerance {job['tolerance']:.0e}")
+                                                  f"> tolerance {tolerance:.0e}")
         else:
             result["status"] = "ok"
-    result.update(first_ns=measurement.first_ns, warmup_ns=measurement.warmup_ns,
-                  samples_ns=measurement.samples_ns, finished_at=time.time())
-    return result
 
 
 def main(argv: list[str]) -> int:

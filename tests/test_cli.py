@@ -20,7 +20,10 @@ def invoke(*args, env=None):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["run", "--device", "tpu"], "'tpu' is not one of 'cpu'"),
+    (["run", "--device", "tpu"], "unknown device 'tpu'; choose one of: cpu, gpu"),
+    (["run", "--device", "android:"], "unknown device 'android:'"),
+    (["run", "--device", "cpu", "--backend", "coreml", "--precision", "fp32"], "no available target"),
+    (["export", "--model", "t8", "--backend", "onnxruntime", "--precision", "fp16"], "exports fp32, not fp16"),
     (["run", "--device", "cpu", "--backend", "tflite"], "'tflite' is not one of 'torch'"),
     (["run", "--device", "cpu", "--model", "t9"], "'t9' is not one of 't8'"),
     (["run", "--device", "cpu", "--resolution", "100"], "multiple of 32"),
@@ -71,13 +74,13 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     result = invoke("run", "--device", "cpu", "--model", "t8", "--form", "both", *FAST, "--db", db,
                     "--cache", tmp_path / "cache", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "torch/cpu" in result.output and "openvino/cpu" in result.output
+    assert "torch/cpu" in result.output and "openvino/cpu" in result.output and "litert/cpu" in result.output
 
     query = invoke("query", "SELECT target, form, status, iterations, parity_rel FROM runs ORDER BY id",
                    "--json", "--db", db)
     runs = json.loads(query.output)
     assert {(r["target"], r["form"]) for r in runs} == {
-        (t, f) for t in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu") for f in ("train", "reparam")}
+        (t, f) for t in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu") for f in ("train", "reparam")}
     assert all(r["status"] == "ok" and r["iterations"] >= 5 and r["parity_rel"] <= 1e-3 for r in runs)
 
     samples = json.loads(invoke("query", "SELECT phase, COUNT(*) AS n FROM samples GROUP BY phase", "--json",
@@ -85,13 +88,13 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     assert {s["phase"] for s in samples} == {"first", "warmup", "timed"}
 
     report = json.loads(invoke("report", "--json", "--db", db).output)
-    assert len(report) == 6 and all(r["median_ms"] > 0 for r in report)
+    assert len(report) == 8 and all(r["median_ms"] > 0 for r in report)
     env = json.loads(invoke("query", "SELECT environment FROM runs LIMIT 1", "--json", "--db", db).output)
     facts = json.loads(env[0]["environment"])
     assert facts["threads"] >= 1 and "torch" in facts["versions"]
 
     assert "read-only" in invoke("query", "DELETE FROM runs", "--db", db).output
-    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--csv", "--db", db).output.split() == ["n", "6"]
+    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--csv", "--db", db).output.split() == ["n", "8"]
 
 
 def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
