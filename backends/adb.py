@@ -65,8 +65,8 @@ def parse_thermal_status(text: str) -> int | None:
 class Phone:
     """One attached phone; `run` is injectable so command construction is testable without one."""
 
-    def __init__(self, serial: str, adb: str | None = None, run=subprocess.run):
-        self.serial, self.adb, self._run = serial, adb or adb_binary(), run
+    def __init__(self, serial: str, adb: str | None = None, run=None):
+        self.serial, self.adb, self._run = serial, adb or adb_binary(), run or subprocess.run
         if not self.adb:
             raise AdbError("adb not found: install Android platform-tools or set $ADB")
 
@@ -95,9 +95,14 @@ class Phone:
         return parse_thermal_status(self.shell("dumpsys", "thermalservice"))
 
 
-def attached_phones(run=subprocess.run) -> list[str]:
+def attached_phones(run=None) -> list[str]:
     adb = adb_binary()
     if not adb:
-        return []
-    proc = run([adb, "devices"], capture_output=True, text=True, timeout=30)
-    return parse_devices(proc.stdout) if proc.returncode == 0 else []
+        raise AdbError("adb not found (install Android platform-tools or set $ADB)")
+    try:
+        proc = (run or subprocess.run)([adb, "devices"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise AdbError(f"cannot run {adb}: {exc}") from exc
+    if proc.returncode != 0:
+        raise AdbError(f"`adb devices` failed: {(proc.stderr or proc.stdout).strip()[-200:]}")
+    return parse_devices(proc.stdout)

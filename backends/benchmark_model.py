@@ -75,8 +75,9 @@ STATS = re.compile(r"count=(\d+) first=([\d.]+) curr=[\d.]+ min=([\d.]+) max=([\
 INIT = re.compile(r"Initialized session in ([\d.]+)ms")
 FINAL = re.compile(r"Inference timings in us: Init: [\d.]+, First inference: [\d.]+, "
                    r"Warmup \(avg\): [\d.]+, Inference \(avg\): ([\d.]+)")
-DELEGATE = re.compile(r"(Explicitly applied .* delegate.*|.*delegate.* not .*applied.*|"
-                      r".*operations will run on the GPU.*|.*not supported by .* delegate.*)", re.IGNORECASE)
+# what the tool says about delegation: "...completely/partially executed by the delegate", and for
+# the GPU delegate "86 operations will run on the GPU, and the remaining 22 ... on the CPU"
+DELEGATE = re.compile(r"(Explicitly applied .*delegate.*|.*operations will run on the .*)")
 FAILURES = ("Benchmarking failed", "Failed to apply", "Failed to allocate", "Failed to invoke",
             "Didn't find op for builtin opcode", "Failed to construct interpreter", "Aborted", "Segmentation fault")
 OP_SECTION = "Operator-wise Profiling Info for Regular Benchmark Runs:"
@@ -96,13 +97,13 @@ def parse_benchmark_model(text: str) -> BenchmarkModelResult:
     final = next((m for m in map(FINAL.search, lines) if m), None)
     if init is None or len(stats) < 2 or final is None:
         last = next((l.strip() for l in reversed(lines) if l.strip()), "<empty output>")
-        missing = ("'Initialized session in'" if init is None else
-                   "the warm-up and timed 'count=' lines" if len(stats) < 2 else "'Inference timings in us'")
-        raise ToolOutputError(f"benchmark_model output is incomplete (no {missing}); last line: {last!r}")
+        missing = ("'Initialized session in ...'" if init is None else
+                   "the warm-up and timed 'count=...' lines" if len(stats) < 2 else "'Inference timings in us: ...'")
+        raise ToolOutputError(f"benchmark_model output is incomplete (missing {missing}); last line: {last!r}")
     warmup, timed = (_stats(m) for m in stats[:2])
     if abs(timed.avg_us - float(final.group(1))) > 0.01 * timed.avg_us:
         raise ToolOutputError(f"timed statistics disagree with the summary line: {final.group(0)!r}")
-    note = next((m.group(0).strip() for m in map(DELEGATE.search, lines) if m), None)
+    note = " ".join(m.group(0).strip() for m in map(DELEGATE.search, lines) if m) or None
     return BenchmarkModelResult(init_ms=init, warmup=warmup, timed=timed, delegate_note=note,
                                 ops=_op_rows(lines))
 

@@ -72,8 +72,6 @@ class LiteRtBackend(Backend):
     def unavailable_reason(self, device: str) -> str | None:
         if device == "cpu":
             return None if interpreter_class()[0] else "ai-edge-litert is not installed (pip install -e .[litert])"
-        if not adb.adb_binary():
-            return "adb not found (install Android platform-tools or set $ADB)"
         try:
             adb.resolve_serial(device, adb.attached_phones())
         except adb.AdbError as exc:

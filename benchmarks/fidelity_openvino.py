@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -20,14 +19,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from backends.benchmark_app import parse_benchmark_app  # noqa: E402
 from harness.runner import run_in_child  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
 from harness.stats import summarize  # noqa: E402
 from harness.sweep import Job  # noqa: E402
 from harness.timing import TimingPolicy  # noqa: E402
-
-MEDIAN_LINE = re.compile(r"Median:\s+([0-9.]+)\s*ms")
-
 
 def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:
     """benchmark_app in the configuration our harness uses: sync API, one stream (hint "none": benchmark_app refuses -nthreads beside a hint),
@@ -35,13 +32,6 @@ def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:
     tool = shutil.which("benchmark_app") or str(Path(sys.executable).parent / "benchmark_app")
     return [tool, "-m", str(xml), "-d", "CPU", "-api", "sync", "-hint", "none", "-nstreams", "1",
             "-nthreads", str(threads), "-infer_precision", "f32", "-t", str(max(1, round(seconds)))]
-
-
-def parse_median_ms(output: str) -> float:
-    match = MEDIAN_LINE.search(output)
-    if not match:
-        raise ValueError("benchmark_app printed no 'Median: ... ms' line:\n" + output[-2000:])
-    return float(match.group(1))
 
 
 def main() -> None:
@@ -64,7 +54,7 @@ def main() -> None:
         ours = summarize(result["samples_ns"]).median_ms
         proc = subprocess.run(benchmark_app_command(Path(result["artifact_path"]), args.threads, args.seconds),
                               capture_output=True, text=True, check=True)
-        theirs = parse_median_ms(proc.stdout)
+        theirs = parse_benchmark_app(proc.stdout).median_ms
         ours_medians.append(ours)
         theirs_medians.append(theirs)
         print(f"round {r + 1}: harness {ours:.3f} ms ({len(result['samples_ns'])} runs), "

@@ -178,6 +178,52 @@ def export(
     console.print(str(path.resolve()))
 
 
+@app.command("import")
+def import_command(
+    file: Optional[Path] = typer.Argument(None, help="the tool's log (not needed for --tool manual)"),
+    tool: str = typer.Option(..., "--tool", help="benchmark_model, trtexec, benchmark_app or manual"),
+    device: str = typer.Option(..., "--device", help="where it ran, e.g. android:pixel7, iphone12pro, rtx2080ti"),
+    model: ModelName = typer.Option(..., "--model"),
+    resolution: int = typer.Option(256, "--resolution"),
+    batch: int = typer.Option(1, "--batch", min=1),
+    form: Form = typer.Option(Form.reparam, "--form"),
+    precision: Precision = typer.Option(Precision.fp32, "--precision"),
+    weights: str = typer.Option("random:0", "--weights", help="what the measured artifact held"),
+    backend: Optional[str] = typer.Option(None, "--backend", help="runtime (default: the tool's own)"),
+    threads: int = typer.Option(1, "--threads", min=1, help="threads the tool used"),
+    export_times: Optional[Path] = typer.Option(None, "--export-times", help="trtexec --exportTimes JSON"),
+    latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="with --tool manual: the median"),
+    note: Optional[str] = typer.Option(None, "--note", help="where the number comes from"),
+    db: Optional[str] = DbOption,
+):
+    """Store a run measured elsewhere by a vendor tool, marked as imported."""
+    from .importers import DEVICE_NAME, TOOL_BACKENDS, ToolOutputError, import_result, imported_host, read_log
+
+    if tool not in TOOL_BACKENDS:
+        fail(f"unknown tool {tool!r}; choose one of: {', '.join(TOOL_BACKENDS)}")
+    if not DEVICE_NAME.match(device):
+        fail(f"device name {device!r} must be 1-64 letters, digits, spaces or . _ : -")
+    backend = backend or TOOL_BACKENDS[tool]
+    if not backend:
+        fail("--tool manual needs --backend (the runtime that produced the number, e.g. coreml)")
+    if form.value == "both":
+        fail("--form must be train or reparam for an imported run")
+    if tool != "manual" and file is None:
+        fail(f"--tool {tool} needs the log FILE")
+    try:
+        spec = ModelSpec(model.value, resolution, batch, form.value, weights)
+        text = read_log(file) if file is not None else None
+        times = read_log(export_times) if export_times is not None else None
+        result, summary = import_result(tool, text, latency_ms=latency_ms, note=note, export_times=times)
+    except (ValueError, ToolOutputError) as exc:
+        fail(str(exc))
+    engine = open_db(db)
+    run_id = storage.save_run(engine, sweep_id=None, host=imported_host(device), spec=spec.as_dict(),
+                              target={"backend": backend, "device": device}, threads=threads,
+                              precision=precision.value, result=result, summary=summary)
+    console.print(report.runs_table(engine, [run_id], baseline="torch/cpu", title=f"imported run {run_id}"))
+
+
 class Output(str, Enum):
     table = "table"
     json = "json"

@@ -256,7 +256,7 @@ def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, ta
             parity_max_abs=result.get("parity_max_abs"), parity_rel=result.get("parity_rel"),
             first_ms=result["first_ns"] / 1e6 if result.get("first_ns") is not None else None,
             warmup_iterations=len(result.get("warmup_ns") or []) or None,
-            iterations=len(result.get("samples_ns") or []) or None,
+            iterations=len(result.get("samples_ns") or []) or (summary or {}).get("count"),
             **{k: v for k, v in (summary or {}).items() if k != "count"},
             artifact_path=result.get("artifact_path"), artifact_key=result.get("artifact_key"),
             environment=_environment(result),

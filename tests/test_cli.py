@@ -107,3 +107,48 @@ def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypa
     rows = json.loads(invoke("query", "SELECT status, error FROM runs", "--json", "--db", db).output)
     assert [r["status"] for r in rows] == ["crashed", "crashed"]
     assert "SIGSEGV" in rows[0]["error"]
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+
+
+def test_import_vendor_logs(tmp_path):
+    db = tmp_path / "r.db"
+    ok = invoke("import", FIXTURES / "trtexec_sa12_fp16.log", "--tool", "trtexec", "--device", "rtx2080ti",
+                "--model", "sa12", "--precision", "fp16", "--export-times", FIXTURES / "trtexec_times.json",
+                "--db", db)
+    assert ok.exit_code == 0, ok.output
+    ok = invoke("import", FIXTURES / "benchmark_model_xnnpack_profile.log", "--tool", "benchmark_model",
+                "--device", "android:pixel7", "--model", "t8", "--threads", "4", "--db", db)
+    assert ok.exit_code == 0, ok.output
+    ok = invoke("import", "--tool", "manual", "--backend", "coreml", "--device", "iphone12pro", "--model", "t8",
+                "--precision", "fp16", "--latency-ms", "0.8", "--note", "Xcode performance report", "--db", db)
+    assert ok.exit_code == 0, ok.output
+    rows = json.loads(invoke("query", "SELECT target, imported, median_ms, mean_ms, iterations, precision FROM runs "
+                                      "ORDER BY id", "--json", "--db", db).output)
+    assert rows[0] == {"target": "tensorrt/rtx2080ti", "imported": 1, "median_ms": 0.945, "mean_ms": 0.9475,
+                       "iterations": 4, "precision": "fp16"}
+    assert rows[1]["target"] == "litert/android:pixel7" and rows[1]["median_ms"] is None
+    assert rows[1]["mean_ms"] == pytest.approx(11.9437)
+    assert rows[1]["iterations"] == 251
+    assert rows[2]["median_ms"] == 0.8 and rows[2]["target"] == "coreml/iphone12pro"
+    ops = json.loads(invoke("query", "SELECT op_class, calls FROM op_profiles ORDER BY id", "--json", "--db", db).output)
+    assert len(ops) == 7 and ops[1] == {"op_class": "Convolution (NHWC, F32) DWConv", "calls": 31}
+    samples = json.loads(invoke("query", "SELECT COUNT(*) AS n FROM samples WHERE run_id = 1", "--json", "--db", db).output)
+    assert samples == [{"n": 4}]
+    report = invoke("report", "--db", db, env={"COLUMNS": "200"})
+    assert "(imported)" in report.output and "11.94*" in report.output and "mean: the vendor tool" in report.output
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--tool", "trtexec", FIXTURES / "trtexec_failed.log"], "Could not find plugin creator for Gelu"),
+    (["--tool", "benchmark_model", FIXTURES / "benchmark_model_truncated.log"], "last line: 'Running benchmark"),
+    (["--tool", "perf", FIXTURES / "trtexec_failed.log"], "unknown tool 'perf'"),
+    (["--tool", "manual", "--backend", "coreml"], "needs --latency-ms"),
+    (["--tool", "manual"], "needs --backend"),
+    (["--tool", "trtexec"], "needs the log FILE"),
+    (["--tool", "trtexec", "/no/such/log"], "cannot read /no/such/log"),
+])
+def test_import_refuses_bad_input(tmp_path, args, expected):
+    result = invoke("import", *args, "--device", "somewhere", "--model", "t8", "--db", tmp_path / "r.db")
+    assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
