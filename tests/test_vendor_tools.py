@@ -205,3 +205,23 @@ def test_onnxruntime_gpu_provider_lists():
     trt = provider_list("TensorrtExecutionProvider", "fp16", Path("/c"))
     assert trt[0] == ("TensorrtExecutionProvider", {"trt_fp16_enable": True, "trt_engine_cache_enable": True,
                                                     "trt_engine_cache_path": "/c"})
+
+
+def test_worker_turns_a_tool_run_into_a_stored_run(tmp_path):
+    from harness import storage
+    from harness.worker import tool_run
+
+    parsed = parse_benchmark_model(fixture("benchmark_model_xnnpack_profile.log"))
+    out = tool_run({"tool_result": parsed, "phone": {"model": "Pixel 7"}, "tool_output_tail": "..."})
+    assert out["summary"]["mean_ms"] == pytest.approx(11.9437) and out["summary"]["count"] == 251
+    assert out["first_ns"] == 14_923_000
+    assert out["op_profile"][1]["total_ms"] == pytest.approx(3.802 * 31)
+    engine = storage.open_engine(str(tmp_path / "r.db"))
+    run_id = storage.save_run(engine, sweep_id=None, host={"hostname": "h", "cpu_model": "c", "logical_cores": 2,
+                                                           "os": "o", "machine": "m"},
+                              spec={"model": "t8", "resolution": 256, "batch": 1, "form": "reparam",
+                                    "weights": "random:0"},
+                              target={"backend": "litert", "device": "android:R58"}, threads=4,
+                              result={"status": "ok", **out}, summary=out["summary"])
+    _, rows = storage.read_only_query(engine, f"SELECT iterations, mean_ms, environment FROM runs WHERE id={run_id}")
+    assert rows[0][0] == 251 and "Pixel 7" in rows[0][2]
