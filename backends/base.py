@@ -56,7 +56,7 @@ class Backend(ABC):
         """True when the target is driven through a vendor tool (a phone over adb) instead of a Session."""
         return False
 
-    def run_remote(self, artifact: Path, device: str, threads: int, policy) -> dict:
+    def run_remote(self, artifact: Path, device: str, threads: int, policy, **options: str) -> dict:
         """Time the artifact with the device's own tool; returns a partial run result."""
         raise NotImplementedError(f"{self.name} has no remote targets")
 

@@ -67,7 +67,6 @@ class LiteRtBackend(Backend):
     devices = ("cpu", "android")
     artifact_name = "model.tflite"
     precisions = ("fp32", "fp16")
-    delegate = "xnnpack"  # for Android runs: xnnpack | gpu | nnapi | none
 
     def unavailable_reason(self, device: str) -> str | None:
         if device == "cpu":
@@ -108,7 +107,7 @@ class LiteRtBackend(Backend):
     def is_remote(self, device: str) -> bool:
         return device.startswith("android")
 
-    def run_remote(self, artifact: Path, device: str, threads: int, policy) -> dict:
+    def run_remote(self, artifact: Path, device: str, threads: int, policy, delegate: str = "xnnpack") -> dict:
         phone = adb.Phone(adb.resolve_serial(device, adb.attached_phones()))
         binary = self.benchmark_binary()
         if not binary:
@@ -121,7 +120,7 @@ class LiteRtBackend(Backend):
         phone.shell("chmod", "755", remote_tool)
         facts = phone.facts()
         thermal_before = phone.thermal_status()
-        args = benchmark_model_args(remote_tool, remote_model, threads=threads, delegate=self.delegate,
+        args = benchmark_model_args(remote_tool, remote_model, threads=threads, delegate=delegate,
                                     warmup_runs=policy.warmup_iterations, warmup_seconds=policy.warmup_seconds,
                                     num_runs=policy.min_iterations, min_seconds=policy.min_seconds,
                                     op_profiling=True)
@@ -129,4 +128,4 @@ class LiteRtBackend(Backend):
         parsed = parse_benchmark_model(output)
         return {"tool_result": parsed, "tool_output_tail": output[-4000:],
                 "phone": {**facts, "thermal_before": thermal_before, "thermal_after": phone.thermal_status(),
-                          "delegate": self.delegate, "delegate_note": parsed.delegate_note}}
+                          "delegate": delegate, "delegate_note": parsed.delegate_note}}

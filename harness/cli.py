@@ -19,6 +19,7 @@ from sqlalchemy.exc import DBAPIError
 
 import fastvit
 from backends import BACKENDS
+from backends.benchmark_model import DELEGATES
 
 from . import report, storage, sweep
 from .spec import FORMS, ModelSpec, Target
@@ -35,6 +36,7 @@ BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
 ModelName = Enum("ModelName", {m: m for m in fastvit.list_models()}, type=str)
 Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
 Precision = Enum("Precision", {p: p for p in ("fp32", "fp16")}, type=str)
+Delegate = Enum("Delegate", {d: d for d in DELEGATES}, type=str)
 DEFAULT_MODELS = ["t8", "s12", "sa12"]
 
 
@@ -63,6 +65,7 @@ def run(
     form: Form = typer.Option(Form.reparam, "--form", help="train, reparam, or both"),
     precision: Precision = typer.Option(Precision.fp32, "--precision", help="precision of the exported artifact"),
     weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
+    delegate: Delegate = typer.Option(Delegate.xnnpack, "--delegate", help="LiteRT delegate on Android phones"),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="threads per runtime (default: all cores)"),
     warmup: int = typer.Option(10, "--warmup", min=0, help="minimum warm-up iterations"),
     warmup_time: float = typer.Option(1.0, "--warmup-time", min=0.0, help="minimum warm-up seconds"),
@@ -88,7 +91,8 @@ def run(
                  for m in ([x.value for x in model] if model else DEFAULT_MODELS) for f in forms]
     except ValueError as exc:
         fail(str(exc))
-    targets, skipped = sweep.plan_targets(device, [b.value for b in backend] if backend else None, precision.value)
+    targets, skipped = sweep.plan_targets(device, [b.value for b in backend] if backend else None, precision.value,
+                                          delegate.value)
     for target, reason in skipped:
         err.print(f"[yellow]skip[/yellow] {target.name}: {reason}")
     if not targets:

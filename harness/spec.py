@@ -51,10 +51,14 @@ class ModelSpec:
 class Target:
     backend: str
     device: str
+    options: str = ""  # e.g. "delegate=gpu" for LiteRT on a phone; part of the target's name
 
     @property
     def name(self) -> str:
-        return f"{self.backend}/{self.device}"
+        return f"{self.backend}/{self.device}" + (f"[{self.options}]" if self.options else "")
+
+    def option_dict(self) -> dict[str, str]:
+        return dict(item.split("=", 1) for item in self.options.split(",") if item)
 
 
 def fastvit_source_hash() -> str:

@@ -250,7 +250,8 @@ def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, ta
     finished = result.get("finished_at")
     with Session(engine) as session, session.begin():
         run = Run(
-            sweep_id=sweep_id, host_id=_host_id(session, host), **spec, target=f"{target['backend']}/{target['device']}",
+            sweep_id=sweep_id, host_id=_host_id(session, host), **spec,
+            target=target.get("name") or f"{target['backend']}/{target['device']}",
             backend=target["backend"], device=target["device"], threads=threads, precision=precision,
             status=result["status"], error=result.get("error"), imported=bool(result.get("imported")),
             parity_max_abs=result.get("parity_max_abs"), parity_rel=result.get("parity_rel"),

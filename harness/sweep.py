@@ -52,7 +52,7 @@ def target_status() -> list[tuple[Target, str | None]]:
     return [(t, BACKENDS[t.backend].unavailable_reason(t.device)) for t in all_targets()]
 
 
-def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32",
+def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32", delegate: str = "xnnpack",
                  ) -> tuple[list[Target], list[tuple[Target, str]]]:
     """(targets to run, [(target, reason skipped)]) on `device`, optionally narrowed to `backends`."""
     runnable, skipped = [], []
@@ -60,7 +60,9 @@ def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32
         concrete = _selects(device, candidate.device)
         if concrete is None or (backends and candidate.backend not in backends):
             continue
-        target, backend = Target(candidate.backend, concrete), BACKENDS[candidate.backend]
+        backend = BACKENDS[candidate.backend]
+        options = f"delegate={delegate}" if backend.is_remote(concrete) else ""
+        target = Target(candidate.backend, concrete, options)
         reason = backend.unavailable_reason(concrete)
         if reason is None and precision not in backend.precisions:
             reason = f"no {precision} export (it offers {', '.join(backend.precisions)})"
@@ -79,6 +81,7 @@ class Job:
 
     def payload(self) -> dict:
         return {"spec": self.spec.as_dict(), "backend": self.target.backend, "device": self.target.device,
+                "options": self.target.option_dict(),
                 "threads": self.threads, "policy": asdict(self.policy), "cache_dir": str(self.cache_dir.resolve()),
                 "precision": self.precision, "tolerance": PARITY_TOLERANCE[self.precision]}
 
@@ -93,6 +96,7 @@ def execute(engine, sweep_id: int | None, job: Job) -> dict:
     result = run_in_child(job.payload(), timeout_for(job.policy))
     summary = summarize(result["samples_ns"]).as_dict() if result.get("samples_ns") else result.get("summary")
     run_id = storage.save_run(engine, sweep_id=sweep_id, host=environment.host_facts(), spec=job.spec.as_dict(),
-                              target={"backend": job.target.backend, "device": job.target.device},
+                              target={"backend": job.target.backend, "device": job.target.device,
+                                      "name": job.target.name},
                               threads=job.threads, precision=job.precision, result=result, summary=summary)
     return {**result, "run_id": run_id, "summary": summary}

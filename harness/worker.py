@@ -76,7 +76,7 @@ def run_job(job: dict) -> dict:
         host.prepare(example.numpy())
         host.run()
         output = host.output()
-        result.update(tool_run(backend.run_remote(artifact, job["device"], threads, policy)))
+        result.update(tool_run(backend.run_remote(artifact, job["device"], threads, policy, **job["options"])))
     else:
         session = backend.load(model, artifact, job["device"], threads, job["precision"])
         session.prepare(example.numpy())

@@ -127,7 +127,7 @@ def test_android_run_drives_the_phone_through_adb(tmp_path, monkeypatch):
     backend = LiteRtBackend()
     assert backend.unavailable_reason("android") is None
     policy = TimingPolicy(warmup_iterations=10, warmup_seconds=1, min_iterations=50, min_seconds=3)
-    out = backend.run_remote(artifact, "android", 4, policy)
+    out = backend.run_remote(artifact, "android", 4, policy, delegate="xnnpack")
     assert out["tool_result"].timed.count == 251
     assert out["phone"]["model"] == "Pixel 7" and out["phone"]["soc"] == "Tensor G2"
     assert out["phone"]["thermal_before"] == 1 and out["phone"]["thermal_after"] == 1
@@ -225,3 +225,15 @@ def test_worker_turns_a_tool_run_into_a_stored_run(tmp_path):
                               result={"status": "ok", **out}, summary=out["summary"])
     _, rows = storage.read_only_query(engine, f"SELECT iterations, mean_ms, environment FROM runs WHERE id={run_id}")
     assert rows[0][0] == 251 and "Pixel 7" in rows[0][2]
+
+
+def test_android_targets_carry_the_delegate(monkeypatch):
+    from backends.litert_backend import LiteRtBackend
+    from harness import sweep
+
+    monkeypatch.setattr(LiteRtBackend, "unavailable_reason", lambda self, device: None)
+    targets, _ = sweep.plan_targets("android:R58", ["litert"], "fp16", "gpu")
+    assert [t.name for t in targets] == ["litert/android:R58[delegate=gpu]"]
+    assert targets[0].option_dict() == {"delegate": "gpu"}
+    cpu, _ = sweep.plan_targets("cpu", ["litert"])
+    assert [t.name for t in cpu] == ["litert/cpu"]
