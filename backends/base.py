@@ -39,6 +39,7 @@ class Backend(ABC):
     artifact_name: str | None  # file (or bundle directory) name in the cache entry; None: nothing exported
     precisions: tuple[str, ...] = ("fp32",)  # weight/compute precisions export() can produce
     timing: str = "host clock around one synchronous inference call"  # stored with every run
+    export_needs_device: bool = False  # True when the artifact is built on the device it runs on
 
     @abstractmethod
     def unavailable_reason(self, device: str) -> str | None:

@@ -114,6 +114,7 @@ class TensorRtBackend(Backend):
     artifact_name = "model.engine"
     precisions = ("fp32", "fp16")
     timing = TIMING_NOTE
+    export_needs_device = True  # an engine is compiled for the GPU it will run on
 
     def unavailable_reason(self, device: str) -> str | None:
         if not module_version("tensorrt") and not _importable("tensorrt"):

@@ -169,6 +169,8 @@ def export(
         fail(f"backend {backend.value!r} runs the torch module directly and has no artifact")
     if precision.value not in be.precisions:
         fail(f"{be.name} exports {', '.join(be.precisions)}, not {precision.value}")
+    if be.export_needs_device and (reason := be.unavailable_reason(be.devices[0])):
+        fail(f"{be.name} builds its artifact on the device it runs on, and here: {reason}")
     try:
         spec = ModelSpec(model.value, resolution, batch, form.value, weights)
         import torch

@@ -32,6 +32,7 @@ def invoke(*args, env=None):
     (["run", "--device", "cpu", "--weights", "/no/such.pth"], "no such checkpoint file"),
     (["run", "--device", "gpu"], "no available target on device 'gpu'"),
     (["export", "--model", "t8", "--backend", "torch"], "has no artifact"),
+    (["export", "--model", "t8", "--backend", "tensorrt"], "builds its artifact on the device it runs on"),
 ])
 def test_bad_input_is_one_readable_error(tmp_path, args, expected):
     result = invoke(*args, "--db", tmp_path / "r.db") if args[0] == "run" else invoke(*args)
