@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from backends.benchmark_app import parse_benchmark_app
-from backends.benchmark_model import ToolOutputError, parse_benchmark_model
+from backends.benchmark_model import BenchmarkModelResult, ToolOutputError, parse_benchmark_model
 from backends.trtexec import parse_export_times, parse_trtexec_log
 
 from .stats import summarize
@@ -25,14 +25,9 @@ def import_result(tool: str, text: str | None, *, latency_ms: float | None = Non
     """(run result, summary) from a tool's output; ToolOutputError when it cannot be read."""
     result = {"status": "ok", "imported": True, "environment_extra": {"tool": tool, "note": note}}
     if tool == "benchmark_model":
-        parsed = parse_benchmark_model(text)
-        t = parsed.timed
-        summary = {"count": t.count, "min_ms": t.min_us / 1e3, "mean_ms": t.avg_us / 1e3, "max_ms": t.max_us / 1e3,
-                   "std_ms": t.std_us / 1e3, "cv": t.std_us / t.avg_us if t.avg_us else None}
-        result["first_ns"] = int(parsed.warmup.first_us * 1e3)
-        result["op_profile"] = [{"op_name": o.name, "op_class": o.node_type, "calls": o.calls,
-                                 "total_ms": o.avg_ms * o.calls} for o in parsed.ops]
-        result["environment_extra"]["delegate_note"] = parsed.delegate_note
+        partial, summary = from_benchmark_model(parse_benchmark_model(text))
+        result["environment_extra"].update(partial.pop("environment_extra"))
+        result.update(partial)
     elif tool == "trtexec":
         parsed = parse_trtexec_log(text)
         g = parsed.gpu_compute
@@ -58,6 +53,17 @@ def import_result(tool: str, text: str | None, *, latency_ms: float | None = Non
     else:
         raise ToolOutputError(f"unknown tool {tool!r}; choose one of: {', '.join(TOOL_BACKENDS)}")
     return result, summary
+
+
+def from_benchmark_model(parsed: BenchmarkModelResult) -> tuple[dict, dict]:
+    """(partial run result, summary) from benchmark_model's statistics and op table."""
+    t = parsed.timed
+    summary = {"count": t.count, "min_ms": t.min_us / 1e3, "mean_ms": t.avg_us / 1e3, "max_ms": t.max_us / 1e3,
+               "std_ms": t.std_us / 1e3, "cv": t.std_us / t.avg_us if t.avg_us else None}
+    ops = [{"op_name": o.name, "op_class": o.node_type, "calls": o.calls, "total_ms": o.avg_ms * o.calls}
+           for o in parsed.ops]
+    extra = {"tool": "benchmark_model", "init_ms": parsed.init_ms, "delegate_note": parsed.delegate_note}
+    return {"first_ns": int(parsed.warmup.first_us * 1e3), "op_profile": ops, "environment_extra": extra}, summary
 
 
 def read_log(path: Path) -> str:

@@ -90,17 +90,12 @@ def run_job(job: dict) -> dict:
 
 
 def tool_run(remote: dict) -> dict:
-    """A run timed by a vendor tool that reports statistics, not samples."""
-    tool = remote.pop("tool_result")
-    timed = tool.timed
-    summary = {"count": timed.count, "min_ms": timed.min_us / 1e3, "mean_ms": timed.avg_us / 1e3,
-               "max_ms": timed.max_us / 1e3, "std_ms": timed.std_us / 1e3,
-               "cv": timed.std_us / timed.avg_us if timed.avg_us else None}
-    ops = [{"op_name": op.name, "op_class": op.node_type, "calls": op.calls, "total_ms": op.avg_ms * op.calls}
-           for op in tool.ops]
-    return {"first_ns": int(tool.warmup.first_us * 1e3), "summary": summary, "op_profile": ops,
-            "environment_extra": {"phone": remote.get("phone"), "init_ms": tool.init_ms,
-                                  "tool": "benchmark_model", "tool_output_tail": remote.get("tool_output_tail")}}
+    """A run timed on a phone by benchmark_model, which reports statistics, not samples."""
+    from harness.importers import from_benchmark_model
+
+    partial, summary = from_benchmark_model(remote["tool_result"])
+    partial["environment_extra"].update(phone=remote.get("phone"), tool_output_tail=remote.get("tool_output_tail"))
+    return {**partial, "summary": summary}
 
 
 def check_parity(result: dict, reference: np.ndarray, output: np.ndarray, tolerance: float) -> None:
@@ -123,7 +118,7 @@ def main(argv: list[str]) -> int:
         result = run_job(job)
     except Exception as exc:  # reported as a failed run, with the traceback kept for the record
         result = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
-                  "traceback": traceback.format_exc(limit=8)}
+                  "environment_extra": {"traceback": traceback.format_exc(limit=8)}}
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(result))
     tmp.replace(result_path)
