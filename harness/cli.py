@@ -22,7 +22,7 @@ from backends import BACKENDS
 from backends.benchmark_model import DELEGATES
 
 from . import report, storage, sweep
-from .spec import FORMS, ModelSpec, Target
+from .spec import FORMS, ModelSpec, Target, canonical_model
 from .timing import TimingPolicy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -33,7 +33,6 @@ if not console.is_terminal and "COLUMNS" not in os.environ:
 err = Console(stderr=True)
 
 BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
-ModelName = Enum("ModelName", {m: m for m in fastvit.list_models()}, type=str)
 Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
 Precision = Enum("Precision", {p: p for p in ("fp32", "fp16")}, type=str)
 Delegate = Enum("Delegate", {d: d for d in DELEGATES}, type=str)
@@ -59,7 +58,8 @@ DbOption = typer.Option(None, "--db", help="SQLAlchemy URL or SQLite path (defau
 def run(
     device: str = typer.Option(..., "--device", help=sweep.DEVICE_HELP),
     backend: list[BackendName] = typer.Option(None, "--backend", help="only these backends (repeatable)"),
-    model: list[ModelName] = typer.Option(None, "--model", help=f"variants (repeatable; default {DEFAULT_MODELS})"),
+    model: list[str] = typer.Option(None, "--model", help=f"FastViT variant, baseline or timm:<name> "
+                                                         f"(repeatable; default {' '.join(DEFAULT_MODELS)})"),
     resolution: int = typer.Option(256, "--resolution", help="square input size, a multiple of 32"),
     batch: int = typer.Option(1, "--batch", min=1),
     form: Form = typer.Option(Form.reparam, "--form", help="train, reparam, or both"),
@@ -88,7 +88,7 @@ def run(
     forms = FORMS if form.value == "both" else (form.value,)
     try:
         specs = [ModelSpec(m, resolution, batch, f, weights)
-                 for m in ([x.value for x in model] if model else DEFAULT_MODELS) for f in forms]
+                 for m in (model or DEFAULT_MODELS) for f in forms]
     except ValueError as exc:
         fail(str(exc))
     targets, skipped = sweep.plan_targets(device, [b.value for b in backend] if backend else None, precision.value,
@@ -150,7 +150,7 @@ def models(resolution: int = typer.Option(256, "--resolution")):
 
 @app.command()
 def export(
-    model: ModelName = typer.Option(..., "--model"),
+    model: str = typer.Option(..., "--model"),
     backend: BackendName = typer.Option(..., "--backend"),
     resolution: int = typer.Option(256, "--resolution"),
     batch: int = typer.Option(1, "--batch", min=1),
@@ -172,7 +172,7 @@ def export(
     if be.export_needs_device and (reason := be.unavailable_reason(be.devices[0])):
         fail(f"{be.name} builds its artifact on the device it runs on, and here: {reason}")
     try:
-        spec = ModelSpec(model.value, resolution, batch, form.value, weights)
+        spec = ModelSpec(model, resolution, batch, form.value, weights)
         import torch
 
         built = spec.build()
@@ -189,7 +189,7 @@ def import_command(
     file: Optional[Path] = typer.Argument(None, help="the tool's log (not needed for --tool manual)"),
     tool: str = typer.Option(..., "--tool", help="benchmark_model, trtexec, benchmark_app or manual"),
     device: str = typer.Option(..., "--device", help="where it ran, e.g. android:pixel7, iphone12pro, rtx2080ti"),
-    model: ModelName = typer.Option(..., "--model"),
+    model: str = typer.Option(..., "--model"),
     resolution: int = typer.Option(256, "--resolution"),
     batch: int = typer.Option(1, "--batch", min=1),
     form: Form = typer.Option(Form.reparam, "--form"),
@@ -217,7 +217,7 @@ def import_command(
     if tool != "manual" and file is None:
         fail(f"--tool {tool} needs the log FILE")
     try:
-        spec = ModelSpec(model.value, resolution, batch, form.value, weights)
+        spec = ModelSpec(model, resolution, batch, form.value, weights)
         text = read_log(file) if file is not None else None
         times = read_log(export_times) if export_times is not None else None
         result, summary = import_result(tool, text, latency_ms=latency_ms, note=note, export_times=times)
@@ -228,6 +228,43 @@ def import_command(
                               target={"backend": backend, "device": device}, threads=threads,
                               precision=precision.value, result=result, summary=summary)
     console.print(report.runs_table(engine, [run_id], baseline="torch/cpu", title=f"imported run {run_id}"))
+
+
+@app.command()
+def claims(
+    db: Optional[str] = DbOption,
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Re-check the paper's speed claims on every target that has the runs, with intervals and verdicts."""
+    from .claims import check_all
+
+    engine = open_db(db)
+    checks = check_all(engine)
+    if as_json:
+        console.print_json(json.dumps([{
+            "claim": c.claim.key, "statement": c.claim.statement, "host": c.host, "target": c.target,
+            "threads": c.threads, "precision": c.precision, "fast_ms": c.fast_ms, "slow_ms": c.slow_ms,
+            "speedup": c.speedup, "ci95": [c.low, c.high] if c.low is not None else None,
+            "paper_mobile": c.claim.paper_mobile, "paper_gpu": c.claim.paper_gpu, "verdict": c.verdict,
+        } for c in checks]))
+        return
+    table = Table(title="the paper's claims, re-checked (speedup = latency of the slower / the faster)")
+    for col in ("claim", "target", "thr", "fast ms", "slow ms", "speedup (95% CI)", "paper mobile", "paper GPU",
+                "verdict"):
+        table.add_column(col, justify="left" if col in ("claim", "target", "verdict") else "right")
+    colours = {"holds": "green", "does not hold": "red", "not enough data": "yellow"}
+    for c in checks:
+        ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
+        table.add_row(c.claim.key, c.target, str(c.threads or "—"), _num(c.fast_ms), _num(c.slow_ms),
+                      f"{c.speedup:.2f}x{ci}" if c.speedup else "—",
+                      f"{c.claim.paper_mobile}x" if c.claim.paper_mobile else "—",
+                      f"{c.claim.paper_gpu}x" if c.claim.paper_gpu else "—",
+                      f"[{colours[c.verdict]}]{c.verdict}[/{colours[c.verdict]}]")
+    console.print(table)
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 class Output(str, Enum):
@@ -258,13 +295,17 @@ def emit(columns: list[str], rows: list[tuple], fmt: Output, title: str) -> None
 def report_command(
     db: Optional[str] = DbOption,
     baseline: str = typer.Option("torch/cpu", "--baseline", help="target the speedup column is relative to"),
-    model: list[ModelName] = typer.Option(None, "--model"),
+    model: list[str] = typer.Option(None, "--model"),
     as_json: bool = typer.Option(False, "--json"),
     as_csv: bool = typer.Option(False, "--csv"),
 ):
     """Latest run per model spec and target: median, p90, spread, speedup against --baseline."""
     engine = open_db(db)
-    columns, rows = report.latest_rows(engine, baseline, [m.value for m in model] if model else None)
+    try:
+        models = [canonical_model(m) for m in model] if model else None
+    except ValueError as exc:
+        fail(str(exc))
+    columns, rows = report.latest_rows(engine, baseline, models)
     fmt = Output.json if as_json else Output.csv if as_csv else Output.table
     if fmt == Output.table:
         console.print(report.rows_table(columns, rows, f"latest runs (speedup vs {baseline})"))

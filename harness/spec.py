@@ -7,19 +7,33 @@ from pathlib import Path
 
 import fastvit
 
+from . import baselines
+
 FORMS = ("train", "reparam")
+
+
+def canonical_model(name: str) -> str:
+    """'t8' / 'fastvit_t8' -> 't8'; 'mobileone_s4' / 'timm:mobileone_s4' -> 'timm:mobileone_s4'."""
+    baseline = baselines.canonical(name)
+    if baseline:
+        return baseline
+    try:
+        return fastvit.get_variant(name).name
+    except ValueError:
+        raise ValueError(f"unknown model {name!r}; choose a FastViT variant ({', '.join(fastvit.list_models())}), "
+                         f"a baseline ({', '.join(baselines.BASELINES)}) or timm:<name>") from None
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    model: str  # fastvit variant, e.g. "t8"
+    model: str  # fastvit variant ("t8") or a timm baseline ("timm:mobileone_s4"; alias "mobileone_s4")
     resolution: int = 256
     batch: int = 1
     form: str = "reparam"  # "train" (multi-branch) or "reparam" (fused)
     weights: str = "random:0"  # "random:<seed>" or a checkpoint path
 
     def __post_init__(self):
-        object.__setattr__(self, "model", fastvit.get_variant(self.model).name)
+        object.__setattr__(self, "model", canonical_model(self.model))
         if self.form not in FORMS:
             raise ValueError(f"unknown form {self.form!r}; choose one of: {', '.join(FORMS)}")
         if self.resolution < 32 or self.resolution % 32:
@@ -36,8 +50,16 @@ class ModelSpec:
             return self.weights
         return "sha256:" + hashlib.sha256(Path(self.weights).read_bytes()).hexdigest()
 
+    @property
+    def is_baseline(self) -> bool:
+        return self.model.startswith(baselines.PREFIX)
+
     def build(self):
         """The torch module this spec describes, in eval mode."""
+        if self.is_baseline:
+            if not self.weights.startswith("random:"):
+                raise ValueError("baselines run with random weights only (--weights random:<seed>)")
+            return baselines.build(self.model, self.form, int(self.weights.split(":", 1)[1]))
         model = fastvit.create_model(self.model)
         if self.weights.startswith("random:"):
             fastvit.randomize_(model, int(self.weights.split(":", 1)[1]))

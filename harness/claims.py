@@ -1,0 +1,118 @@
+"""The paper's (and the review's) speed claims as one table of data, re-checked against stored runs.
+
+A claim says model FAST is faster than model SLOW, by a factor the paper measured on its devices
+(speedup = latency(SLOW) / latency(FAST); "26.3% faster" = 1.263). Each is checked on every
+(host, target, threads, precision) that holds a valid run of both, at each model's own resolution:
+
+  holds          the speedup's 95% interval lies above 1 and reaches the paper's figure
+  does not hold  FAST is not significantly faster, or is faster by clearly less than claimed
+  not enough data  one of the two runs is missing on that target
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import fastvit
+
+from .stats import ratio_of_medians
+from .storage import Host, Run, Sample
+
+
+@dataclass(frozen=True)
+class Claim:
+    key: str
+    statement: str
+    fast: str  # canonical model names (harness.spec.canonical_model)
+    slow: str
+    fast_resolution: int = 256
+    slow_resolution: int = 256
+    fast_form: str = "reparam"
+    slow_form: str = "reparam"
+    paper_mobile: float | None = None  # claimed speedup on the iPhone 12 Pro (Core ML)
+    paper_gpu: float | None = None  # claimed speedup on the paper's desktop GPU (TensorRT)
+    source: str = "FastViT paper"
+
+    @property
+    def claimed(self) -> float:
+        """The weakest figure claimed (1.0: only 'faster' is claimed)."""
+        figures = [f for f in (self.paper_mobile, self.paper_gpu) if f]
+        return min(figures) if figures else 1.0
+
+
+CLAIMS: tuple[Claim, ...] = (
+    Claim("s12_vs_mobileone_s4", "FastViT-S12 is 26.3% faster than MobileOne-S4 on mobile, 26.9% on GPU",
+          "s12", "timm:mobileone_s4", slow_resolution=224, paper_mobile=1.263, paper_gpu=1.269),
+    Claim("ma36_vs_convnext_base", "FastViT-MA36 is 1.9x faster than ConvNeXt-B on mobile, 2.0x on GPU",
+          "ma36", "timm:convnext_base", slow_resolution=224, paper_mobile=1.9, paper_gpu=2.0),
+    Claim("sa24_vs_caformer_s18", "FastViT-SA24 (3.8 GMACs, 82.7%) must beat CAFormer-S18 (4.1 GMACs, 83.6%) "
+          "on speed to be the better choice", "sa24", "timm:caformer_s18", slow_resolution=224,
+          source="the seed review"),
+    *(Claim(f"reparam_{v}", f"reparameterized FastViT-{v.upper()} is faster than its training form", v, v,
+            slow_form="train", source="the paper's premise") for v in fastvit.list_models()),
+)
+
+
+@dataclass
+class Check:
+    claim: Claim
+    host: str
+    target: str
+    threads: int
+    precision: str
+    fast_ms: float | None = None
+    slow_ms: float | None = None
+    speedup: float | None = None
+    low: float | None = None
+    high: float | None = None
+    verdict: str = "not enough data"
+
+
+def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, Run]:
+    """Latest valid run per (host, target, threads, precision) of one model spec (batch 1)."""
+    latest = {}
+    query = select(Run).where(Run.model == model, Run.resolution == resolution, Run.form == form, Run.batch == 1,
+                              Run.status == "ok").order_by(Run.id)
+    for run in session.scalars(query):
+        latest[(run.host_id, run.target, run.threads, run.precision)] = run
+    return latest
+
+
+def _timed(session: Session, run: Run) -> np.ndarray:
+    rows = session.scalars(select(Sample.latency_ns).where(Sample.run_id == run.id, Sample.phase == "timed"))
+    return np.fromiter(rows, dtype=np.float64)
+
+
+def verdict(low: float | None, high: float | None, speedup: float, claimed: float) -> str:
+    if low is None:  # statistics only (a vendor tool's run): judge the point estimate
+        return "holds" if speedup >= claimed and speedup > 1 else "does not hold"
+    return "holds" if low > 1.0 and high >= claimed else "does not hold"
+
+
+def check_all(engine) -> list[Check]:
+    checks = []
+    with Session(engine) as session:
+        hosts = {h.id: h.hostname for h in session.scalars(select(Host))}
+        for claim in CLAIMS:
+            fast = _latest(session, claim.fast, claim.fast_resolution, claim.fast_form)
+            slow = _latest(session, claim.slow, claim.slow_resolution, claim.slow_form)
+            if not fast and not slow:  # listed all the same, so every claim shows
+                checks.append(Check(claim, "—", "—", 0, "—"))
+            for key in sorted(set(fast) | set(slow), key=str):
+                host_id, target, threads, precision = key
+                check = Check(claim, hosts.get(host_id, str(host_id)), target, threads, precision)
+                if key in fast and key in slow:
+                    f, s = fast[key], slow[key]
+                    check.fast_ms = f.median_ms if f.median_ms is not None else f.mean_ms
+                    check.slow_ms = s.median_ms if s.median_ms is not None else s.mean_ms
+                    fs, ss = _timed(session, f), _timed(session, s)
+                    if fs.size and ss.size:
+                        check.speedup, check.low, check.high = ratio_of_medians(ss, fs)
+                    else:
+                        check.speedup = check.slow_ms / check.fast_ms
+                    check.verdict = verdict(check.low, check.high, check.speedup, claim.claimed)
+                checks.append(check)
+    return checks
