@@ -49,6 +49,16 @@ def paper_top1(model: str) -> float | None:
     return row.top1 if row else None
 
 
+def validate(model: str) -> None:
+    """ValueError unless timm is installed and knows the model (checked before a sweep starts)."""
+    try:
+        import timm
+    except ImportError as exc:
+        raise ValueError(f"{model} needs timm (pip install timm torchvision)") from exc
+    if timm_name(model) not in timm.list_models():
+        raise ValueError(f"timm has no model named {timm_name(model)!r}")
+
+
 def build(model: str, form: str, seed: int):
     """A timm model with timm's own initialisation, seeded, fused when form is 'reparam'.
 
@@ -58,14 +68,10 @@ def build(model: str, form: str, seed: int):
     """
     import torch
 
-    try:
-        import timm
-        from timm.utils.model import reparameterize_model
-    except ImportError as exc:
-        raise ValueError(f"{model} needs timm (pip install timm torchvision)") from exc
-    name = timm_name(model)
-    if name not in timm.list_models():
-        raise ValueError(f"timm has no model named {name!r}")
+    validate(model)
+    import timm
+    from timm.utils.model import reparameterize_model
+
     torch.manual_seed(seed)
-    net = timm.create_model(name, pretrained=False).eval()
+    net = timm.create_model(timm_name(model), pretrained=False).eval()
     return reparameterize_model(net) if form == "reparam" else net

@@ -21,7 +21,7 @@ import fastvit
 from backends import BACKENDS
 from backends.benchmark_model import DELEGATES
 
-from . import report, storage, sweep
+from . import baselines, report, storage, sweep
 from .spec import FORMS, ModelSpec, Target, canonical_model
 from .timing import TimingPolicy
 
@@ -89,6 +89,9 @@ def run(
     try:
         specs = [ModelSpec(m, resolution, batch, f, weights)
                  for m in (model or DEFAULT_MODELS) for f in forms]
+        for spec in specs:
+            if spec.is_baseline:
+                baselines.validate(spec.model)
     except ValueError as exc:
         fail(str(exc))
     targets, skipped = sweep.plan_targets(device, [b.value for b in backend] if backend else None, precision.value,
