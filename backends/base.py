@@ -32,6 +32,11 @@ class Session(ABC):
     def output(self) -> np.ndarray:
         """The last run's output as float32 NCHW-order numpy (converted after timing)."""
 
+    def profile(self, iterations: int) -> list[dict] | None:
+        """Per-op time of one inference, averaged over `iterations` profiled runs made after timing:
+        rows {op_name, op_type, kernel, depthwise, calls, total_ms}. None when the runtime has no profiler."""
+        return None
+
 
 class Backend(ABC):
     name: str

@@ -26,23 +26,31 @@ def provider_list(provider: str, precision: str, cache_dir: Path | None) -> list
 
 class OrtSession(Session):
     def __init__(self, path: Path, providers: list, threads: int):
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Worker threads spin-wait between runs (ORT's default). Measured here on t8, 2 threads:
-        # switching spinning off made runs 30-40% slower, so it stays on; the harness instead
-        # keeps every other thread pool (torch's) idle in this process, see harness/worker.py.
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.path, self.providers, self.threads = path, providers, threads
+        self.session = self._session()
         wanted = providers[0][0] if isinstance(providers[0], tuple) else providers[0]
         if self.session.get_providers()[0] != wanted:  # ORT silently falls back; we do not
             raise RuntimeError(f"onnxruntime did not use {wanted} (it chose {self.session.get_providers()[0]})")
         self.binding = self.session.io_binding()
         self.output_name = self.session.get_outputs()[0].name
         self.device = "cpu" if wanted == "CPUExecutionProvider" else "cuda"
+
+    def _session(self, profile_dir: Path | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Worker threads spin-wait between runs (ORT's default). Measured here on t8, 2 threads:
+        # switching spinning off made runs 30-40% slower, so it stays on; the harness instead
+        # keeps every other thread pool (torch's) idle in this process, see harness/worker.py.
+        options.intra_op_num_threads = self.threads
+        if profile_dir is not None:
+            options.enable_profiling = True
+            options.profile_file_prefix = str(profile_dir / "ort")
+            options.optimized_model_filepath = str(profile_dir / "optimized.onnx")  # names the profile uses
+        return ort.InferenceSession(str(self.path), options, providers=self.providers)
 
     def prepare(self, x: np.ndarray) -> None:
         import onnxruntime as ort
@@ -57,6 +65,49 @@ class OrtSession(Session):
 
     def output(self) -> np.ndarray:
         return self.binding.copy_outputs_to_cpu()[0]
+
+    def profile(self, iterations: int) -> list[dict]:
+        """ONNX Runtime's own session profiling, from a second session (profiling costs time)."""
+        import json
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            session = self._session(Path(tmp))
+            binding = session.io_binding()
+            binding.bind_ortvalue_input(INPUT_NAME, self.input)
+            binding.bind_output(self.output_name, self.device)
+            for _ in range(iterations):
+                session.run_with_iobinding(binding)
+            events = json.loads(Path(session.end_profiling()).read_text())
+            shapes = _conv_shapes(Path(tmp) / "optimized.onnx")
+        rows: dict[str, dict] = {}
+        for event in events:
+            if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
+                continue
+            node = event["name"][: -len("_kernel_time")]
+            row = rows.setdefault(node, {"op_name": node, "op_type": event["args"].get("op_name", "?"), "calls": 1,
+                                         "total_ms": 0.0, **shapes.get(node, {"kernel": None, "depthwise": False})})
+            row["total_ms"] += event["dur"] / 1e3 / iterations
+        return list(rows.values())
+
+
+def _conv_shapes(optimized: Path) -> dict[str, dict]:
+    """node name -> kernel size and depthwise-ness, for the convolutions of ORT's optimized graph."""
+    import onnx
+
+    graph = onnx.load(str(optimized), load_external_data=False).graph
+    weights = {init.name: list(init.dims) for init in graph.initializer}
+    found = {}
+    for node in graph.node:
+        if "Conv" not in node.op_type:
+            continue
+        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        kernel = attrs.get("kernel_shape") or (weights.get(node.input[1], [None])[-1:] if len(node.input) > 1 else None)
+        dims = weights.get(node.input[1]) if len(node.input) > 1 else None
+        group = attrs.get("group", 1)
+        found[node.name] = {"kernel": (kernel or [None])[-1],
+                            "depthwise": bool(dims) and group > 1 and dims[1] == 1}
+    return found
 
 
 class OnnxRuntimeBackend(Backend):

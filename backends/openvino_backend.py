@@ -16,12 +16,13 @@ class OpenVinoSession(Session):
         import openvino.properties as props
         import openvino.properties.hint as hints
 
-        core = ov.Core()
-        config = {hints.performance_mode: hints.PerformanceMode.LATENCY, props.num_streams: 1}
+        self.core, self.path, self.device = ov.Core(), path, ov_device
+        self.config = {hints.performance_mode: hints.PerformanceMode.LATENCY, props.num_streams: 1}
         if ov_device == "CPU":
-            config[props.inference_num_threads] = threads
-            config[hints.inference_precision] = ov.Type.f32  # no silent bf16 on CPUs that have it
-        self.compiled = core.compile_model(core.read_model(str(path)), ov_device, config)
+            self.config[props.inference_num_threads] = threads
+            # f32 as exported: left alone, OpenVINO runs bf16 on CPUs that have it (this one does)
+            self.config[hints.inference_precision] = ov.Type.f32
+        self.compiled = self.core.compile_model(self.core.read_model(str(path)), ov_device, self.config)
         self.request = self.compiled.create_infer_request()
 
     def prepare(self, x: np.ndarray) -> None:
@@ -34,6 +35,37 @@ class OpenVinoSession(Session):
 
     def output(self) -> np.ndarray:
         return np.array(self.request.get_output_tensor(0).data, copy=True)
+
+    def profile(self, iterations: int) -> list[dict]:
+        """OpenVINO's performance counters, from a separately compiled copy (counters cost time)."""
+        import openvino.properties as props
+
+        compiled = self.core.compile_model(self.core.read_model(str(self.path)), self.device,
+                                           {**self.config, props.enable_profiling: True})
+        request = compiled.create_infer_request()
+        request.set_input_tensor(self.request.get_input_tensor(0))
+        weights = {op.get_friendly_name(): op for op in compiled.get_runtime_model().get_ordered_ops()}
+        rows: dict[str, dict] = {}
+        for _ in range(iterations):
+            request.infer()
+            for counter in request.profiling_info:
+                row = rows.setdefault(counter.node_name, {
+                    "op_name": counter.node_name, "op_type": counter.node_type, "calls": 1, "total_ms": 0.0,
+                    **_conv_shape(weights.get(counter.node_name), counter.node_type)})
+                row["total_ms"] += counter.real_time.total_seconds() * 1e3 / iterations
+        return [r for r in rows.values() if r["total_ms"] > 0]
+
+
+def _conv_shape(op, node_type: str) -> dict:
+    """Kernel size and depthwise-ness of a (Group)Convolution from its weights' shape."""
+    if op is None or "Convolution" not in node_type or op.get_input_size() < 2:
+        return {"kernel": None, "depthwise": False}
+    shape = op.input(1).get_partial_shape()
+    if not shape.is_static:
+        return {"kernel": None, "depthwise": False}
+    dims = [d.get_length() for d in shape]
+    # Convolution weights [O, I, kh, kw]; GroupConvolution [G, O/G, I/G, kh, kw], depthwise when I/G == 1
+    return {"kernel": dims[-1], "depthwise": node_type == "GroupConvolution" and len(dims) == 5 and dims[2] == 1}
 
 
 class OpenVinoBackend(Backend):

@@ -27,6 +27,56 @@ class TorchSession(Session):
     def output(self) -> np.ndarray:
         return self.y.float().cpu().numpy()
 
+    @torch.inference_mode()
+    def profile(self, iterations: int) -> list[dict]:
+        """Self time of every module (its time minus its children's), via forward hooks.
+
+        Hooks add a few microseconds per module call; shares are meaningful, absolute times are high.
+        """
+        import time
+
+        rows: dict[str, dict] = {}
+        stack: list[list] = []  # [start_ns, child_ns] per open module call
+
+        def before(module, _inputs):
+            stack.append([time.perf_counter_ns(), 0])
+
+        def after(module, _inputs, _output):
+            start, children = stack.pop()
+            elapsed = time.perf_counter_ns() - start
+            if stack:
+                stack[-1][1] += elapsed
+            row = rows[names[module]]
+            row["total_ns"] += elapsed - children
+            row["calls_total"] += 1
+
+        names = {m: n or type(m).__name__ for n, m in self.model.named_modules()}
+        for module, name in names.items():
+            rows[name] = {"op_name": name, "total_ns": 0, "calls_total": 0, **_module_kind(module)}
+        handles = [h for m in names for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
+        try:
+            for _ in range(iterations):
+                self.model(self.x)
+        finally:
+            for handle in handles:
+                handle.remove()
+        return [{"op_name": r["op_name"], "op_type": r["op_type"], "kernel": r["kernel"], "depthwise": r["depthwise"],
+                 "calls": r["calls_total"] // iterations, "total_ms": r["total_ns"] / 1e6 / iterations}
+                for r in rows.values() if r["calls_total"]]
+
+
+def _module_kind(module: torch.nn.Module) -> dict:
+    """The op type a module's self time is labelled with (containers: their residual adds and glue)."""
+    kind = type(module).__name__
+    if isinstance(module, torch.nn.Conv2d):
+        depthwise = module.groups > 1 and module.groups == module.in_channels
+        return {"op_type": "Conv2d", "kernel": module.kernel_size[0], "depthwise": depthwise}
+    if "Attention" in kind:
+        kind = "Attention (SDPA and reshapes)"
+    elif not any(word in kind for word in ("Linear", "Norm", "GELU", "ReLU", "Sigmoid", "SiLU", "Dropout", "Pool")):
+        kind = f"{kind} (adds, scales, reshapes)"
+    return {"op_type": kind, "kernel": None, "depthwise": False}
+
 
 class TorchBackend(Backend):
     name = "torch"

@@ -71,6 +71,8 @@ def run(
     warmup_time: float = typer.Option(1.0, "--warmup-time", min=0.0, help="minimum warm-up seconds"),
     min_iterations: int = typer.Option(50, "--min-iterations", min=1),
     min_time: float = typer.Option(3.0, "--min-time", min=0.0, help="minimum timed seconds"),
+    profile: int = typer.Option(20, "--profile", min=0,
+                                help="after timing, profile N runs per op into op_profiles (0: off)"),
     db: Optional[str] = DbOption,
     cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache", help="artifact cache directory"),
 ):
@@ -103,7 +105,7 @@ def run(
     policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time)
     engine = open_db(db)
     sweep_id = storage.start_sweep(engine, shlex.join(["harness", *sys.argv[1:]]))
-    jobs = [sweep.Job(s, t, threads, policy, cache, precision.value) for s in specs for t in targets]
+    jobs = [sweep.Job(s, t, threads, policy, cache, precision.value, profile) for s in specs for t in targets]
     run_ids, status = [], "interrupted"
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -231,6 +233,40 @@ def import_command(
                               target={"backend": backend, "device": device}, threads=threads,
                               precision=precision.value, result=result, summary=summary)
     console.print(report.runs_table(engine, [run_id], baseline="torch/cpu", title=f"imported run {run_id}"))
+
+
+@app.command()
+def explain(
+    model: str = typer.Option(..., "--model"),
+    device: str = typer.Option("cpu", "--device", help="only targets on this device family or device"),
+    resolution: int = typer.Option(256, "--resolution"),
+    form: Form = typer.Option(Form.reparam, "--form"),
+    db: Optional[str] = DbOption,
+    as_json: bool = typer.Option(False, "--json"),
+):
+    """Where one model's time goes on each target: per-op-class milliseconds and shares."""
+    from .explain import breakdown
+
+    try:
+        name = canonical_model(model)
+    except ValueError as exc:
+        fail(str(exc))
+    engine = open_db(db)
+    targets, table_rows = breakdown(engine, name, resolution, form.value, device)
+    if not targets:
+        fail(f"no profiled valid run of {name} at {resolution}px ({form.value}) on {device!r}; "
+             f"run `harness run --device {device} --model {model}` first")
+    if as_json:
+        console.print_json(json.dumps({"targets": targets, "rows": table_rows}))
+        return
+    table = Table(title=f"where {name} ({form.value}, {resolution}px) spends its time, ms per inference (share)")
+    table.add_column("op class")
+    for t in targets:
+        table.add_column(f"{t['target']}\n{t['median_ms']:.2f} ms timed", justify="right")
+    for row in table_rows:
+        table.add_row(row["op_class"], *[f"{c['ms']:.2f} ({c['share']:.0%})" if c else "—" for c in row["cells"]])
+    table.caption = "profiled separately after timing; profilers add overhead, so compare shares across targets"
+    console.print(table)
 
 
 @app.command()

@@ -13,6 +13,7 @@ from backends.benchmark_app import parse_benchmark_app
 from backends.benchmark_model import BenchmarkModelResult, ToolOutputError, parse_benchmark_model
 from backends.trtexec import parse_export_times, parse_trtexec_log
 
+from .opclass import xnnpack_class
 from .stats import summarize
 
 # tool -> the backend whose numbers it produces
@@ -60,8 +61,9 @@ def from_benchmark_model(parsed: BenchmarkModelResult) -> tuple[dict, dict]:
     t = parsed.timed
     summary = {"count": t.count, "min_ms": t.min_us / 1e3, "mean_ms": t.avg_us / 1e3, "max_ms": t.max_us / 1e3,
                "std_ms": t.std_us / 1e3, "cv": t.std_us / t.avg_us if t.avg_us else None}
-    ops = [{"op_name": o.name, "op_class": o.node_type, "calls": o.calls, "total_ms": o.avg_ms * o.calls}
-           for o in parsed.ops]
+    # the tool's [avg ms] is per inference, all calls of that row together
+    ops = [{"op_name": o.name, "op_type": o.node_type, "op_class": xnnpack_class(o.node_type), "calls": o.calls,
+            "total_ms": o.avg_ms} for o in parsed.ops]
     extra = {"tool": "benchmark_model", "init_ms": parsed.init_ms, "delegate_note": parsed.delegate_note}
     return {"first_ns": int(parsed.warmup.first_us * 1e3), "op_profile": ops, "environment_extra": extra}, summary
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 DEFAULT_DB = "results.db"
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 2  # bump when a column or view changes; open_engine upgrades older databases
+SCHEMA_VERSION = 3  # bump when a column or view changes; open_engine upgrades older databases
 
 
 class StorageError(RuntimeError):
@@ -116,10 +116,11 @@ class OpProfile(Base):
     __tablename__ = "op_profiles"
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
-    op_name: Mapped[str] = mapped_column(String(255))
-    op_class: Mapped[str] = mapped_column(String(64))
-    calls: Mapped[int]
-    total_ms: Mapped[float] = mapped_column(Float)
+    op_name: Mapped[str] = mapped_column(String(255))  # the runtime's node (or module) name
+    op_type: Mapped[str | None] = mapped_column(String(128))  # the runtime's own op type
+    op_class: Mapped[str] = mapped_column(String(64), index=True)  # harness.opclass vocabulary
+    calls: Mapped[int]  # calls per inference
+    total_ms: Mapped[float] = mapped_column(Float)  # milliseconds per inference, all calls together
 
 
 VIEWS = {

@@ -36,6 +36,11 @@ def check_device(device: str) -> str:
     raise ValueError(f"unknown device {device!r}; choose one of: {DEVICE_HELP}")
 
 
+def device_matches(requested: str, device: str) -> bool:
+    """Does a stored run's device fall under a --device value (a family or an exact device)?"""
+    return requested == device or device.startswith(f"{requested}:")
+
+
 def _selects(requested: str, device: str) -> str | None:
     """The concrete device a backend device stands for under --device `requested`, or None."""
     if requested == device:
@@ -78,12 +83,14 @@ class Job:
     policy: TimingPolicy
     cache_dir: Path = DEFAULT_CACHE
     precision: str = "fp32"
+    profile_iterations: int = 0  # >0: per-op profile after timing, averaged over this many runs
 
     def payload(self) -> dict:
         return {"spec": self.spec.as_dict(), "backend": self.target.backend, "device": self.target.device,
                 "options": self.target.option_dict(),
                 "threads": self.threads, "policy": asdict(self.policy), "cache_dir": str(self.cache_dir.resolve()),
-                "precision": self.precision, "tolerance": PARITY_TOLERANCE[self.precision]}
+                "precision": self.precision, "tolerance": PARITY_TOLERANCE[self.precision],
+                "profile_iterations": self.profile_iterations}
 
 
 def timeout_for(policy: TimingPolicy) -> float:

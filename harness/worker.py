@@ -84,6 +84,8 @@ def run_job(job: dict) -> dict:
         output = session.output()
         result.update(first_ns=measurement.first_ns, warmup_ns=measurement.warmup_ns,
                       samples_ns=measurement.samples_ns)
+        if job.get("profile_iterations"):  # after timing: profilers slow a runtime down
+            result["op_profile"] = classify(session.profile(job["profile_iterations"]) or [])
     result["finished_at"] = time.time()
     check_parity(result, reference, output, job["tolerance"])
     return result
@@ -96,6 +98,13 @@ def tool_run(remote: dict) -> dict:
     partial, summary = from_benchmark_model(remote["tool_result"])
     partial["environment_extra"].update(phone=remote.get("phone"), tool_output_tail=remote.get("tool_output_tail"))
     return {**partial, "summary": summary}
+
+
+def classify(rows: list[dict]) -> list[dict]:
+    from harness.opclass import op_class
+
+    return [{"op_name": r["op_name"][:255], "op_type": r["op_type"], "calls": r["calls"], "total_ms": r["total_ms"],
+             "op_class": op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False))} for r in rows]
 
 
 def check_parity(result: dict, reference: np.ndarray, output: np.ndarray, tolerance: float) -> None:

@@ -134,8 +134,10 @@ def test_import_vendor_logs(tmp_path):
     assert rows[1]["mean_ms"] == pytest.approx(11.9437)
     assert rows[1]["iterations"] == 251
     assert rows[2]["median_ms"] == 0.8 and rows[2]["target"] == "coreml/iphone12pro"
-    ops = json.loads(invoke("query", "SELECT op_class, calls FROM op_profiles ORDER BY id", "--json", "--db", db).output)
-    assert len(ops) == 7 and ops[1] == {"op_class": "Convolution (NHWC, F32) DWConv", "calls": 31}
+    ops = json.loads(invoke("query", "SELECT op_type, op_class, calls FROM op_profiles ORDER BY id", "--json",
+                            "--db", db).output)
+    assert len(ops) == 7
+    assert ops[1] == {"op_type": "Convolution (NHWC, F32) DWConv", "op_class": "conv_dw_other", "calls": 31}
     samples = json.loads(invoke("query", "SELECT COUNT(*) AS n FROM samples WHERE run_id = 1", "--json", "--db", db).output)
     assert samples == [{"n": 4}]
     report = invoke("report", "--db", db, env={"COLUMNS": "200"})

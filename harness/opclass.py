@@ -1,0 +1,63 @@
+"""One small vocabulary for where time goes, so the same SQL compares runtimes.
+
+Each runtime's profile rows (backends' `Session.profile()`, benchmark_model's op table) carry the
+runtime's own op type plus, for convolutions, the kernel size and whether it is depthwise; they
+are mapped here onto:
+
+  conv_dw_3x3, conv_dw_7x7, conv_dw_other   depthwise convolution by kernel size
+  conv_pointwise                            1x1 convolution
+  conv_dense                                k x k convolution over all channels (stem, k > 1)
+  linear                                    fully connected / GEMM layers (qkv, proj, classifier)
+  attention_matmul                          Q K^T and attention x V
+  softmax, norm, activation, elementwise, pool, reshape_transpose, other
+"""
+from __future__ import annotations
+
+import re
+
+CLASSES = ("conv_dw_3x3", "conv_dw_7x7", "conv_dw_other", "conv_pointwise", "conv_dense", "linear",
+           "attention_matmul", "softmax", "norm", "activation", "elementwise", "pool", "reshape_transpose",
+           "other")
+
+_PATTERNS = [  # (regex over the lower-cased op type, class); first match wins
+    (r"softmax", "softmax"),
+    (r"attention|sdpa|scaled_dot_product", "attention_matmul"),
+    (r"batchnorm|batch_norm|layernorm|layer_norm|normaliz|mvn", "norm"),
+    (r"gelu|relu|sigmoid|swish|silu|hardswish|tanh|erf|clamp|activation", "activation"),
+    (r"fullyconnected|fully connected|fully_connected|gemm|linear|addmm|innerproduct", "linear"),
+    (r"matmul|bmm|batch_matmul|einsum", "attention_matmul"),
+    (r"add|mul|sub|div|eltwise|subgraph|multiply", "elementwise"),
+    (r"pool|reducemean|reduce_mean|mean|globalaverage", "pool"),
+    (r"reshape|transpose|permute|flatten|view|reorder|concat|split|squeeze|gather|slice|copy|contiguous",
+     "reshape_transpose"),
+]
+
+
+def conv_class(kernel: int | None, depthwise: bool) -> str:
+    if depthwise:
+        return {3: "conv_dw_3x3", 7: "conv_dw_7x7"}.get(kernel, "conv_dw_other")
+    return "conv_pointwise" if kernel == 1 else "conv_dense"
+
+
+def op_class(op_type: str, kernel: int | None = None, depthwise: bool = False) -> str:
+    t = op_type.lower()
+    if "conv" in t and "transpose" not in t:
+        if "dwconv" in t or "groupconv" in t or "depthwise" in t:
+            depthwise = True
+        return conv_class(kernel, depthwise)
+    for pattern, cls in _PATTERNS:
+        if re.search(pattern, t):
+            return cls
+    return "other"
+
+
+def xnnpack_class(node_type: str) -> str:
+    """benchmark_model's XNNPACK rows name the kernel but not its size: 'Convolution (NHWC, F32) DWConv'."""
+    t = node_type.lower()
+    if "dwconv" in t:
+        return "conv_dw_other"  # kernel size is not in XNNPACK's profile
+    if "convolution" in t and "gemm" in t and "igemm" not in t:
+        return "conv_pointwise"  # XNNPACK runs 1x1 convolutions as GEMM
+    if "convolution" in t:
+        return "conv_dense"
+    return op_class(node_type)
