@@ -270,6 +270,54 @@ def explain(
 
 
 @app.command()
+def plot(
+    out: Path = typer.Option(Path("plots"), "--out", help="directory for the PNG files"),
+    model: str = typer.Option("sa12", "--model", help="model of the operator-breakdown figure"),
+    device: str = typer.Option("cpu", "--device", help="device of the operator-breakdown figure"),
+    db: Optional[str] = DbOption,
+):
+    """Accuracy vs latency per target, latency per backend, and an operator breakdown, as PNGs."""
+    from . import plots
+
+    engine = open_db(db)
+    try:
+        name = canonical_model(model)
+    except ValueError as exc:
+        fail(str(exc))
+    out.mkdir(parents=True, exist_ok=True)
+    written = [plots.accuracy_vs_latency(engine, out, claims_resolution),
+               plots.latency_by_backend(engine, out, claims_resolution),
+               plots.op_breakdown(engine, out, name, claims_resolution(name), device)]
+    for path in written:
+        if path:
+            console.print(str(path))
+
+
+@app.command()
+def findings(
+    out_dir: Path = typer.Option(Path("docs"), "--out-dir", help="writes findings-<cpu>.md here"),
+    db: Optional[str] = DbOption,
+):
+    """Write a markdown summary of this database: latencies, the claims' verdicts, where time goes."""
+    from .findings import render
+
+    engine = open_db(db)
+    try:
+        text, slug = render(engine, claims_resolution)
+    except ValueError as exc:
+        fail(str(exc))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"findings-{slug}.md"
+    path.write_text(text)
+    console.print(str(path))
+
+
+def claims_resolution(model: str) -> int:
+    """Each model at its own resolution: FastViT 256, the baselines 224, as the paper compared them."""
+    return 224 if model.startswith("timm:") else 256
+
+
+@app.command()
 def claims(
     db: Optional[str] = DbOption,
     as_json: bool = typer.Option(False, "--json"),

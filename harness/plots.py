@@ -1,0 +1,105 @@
+"""PNG figures from stored runs (matplotlib, no display needed)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+import fastvit  # noqa: E402
+
+from .baselines import paper_top1  # noqa: E402
+from .explain import breakdown  # noqa: E402
+from .storage import Run  # noqa: E402
+
+
+def _latest_valid(engine, resolution_of) -> dict[tuple[str, str], Run]:
+    """(model, target) -> latest valid reparam run at the model's own resolution, batch 1."""
+    found = {}
+    with Session(engine) as session:
+        for run in session.scalars(select(Run).where(Run.status == "ok", Run.form == "reparam", Run.batch == 1)
+                                   .order_by(Run.id)):
+            if run.resolution == resolution_of(run.model) and (run.median_ms or run.mean_ms):
+                session.expunge(run)
+                found[(run.model, run.target)] = run
+    return found
+
+
+def _label(model: str) -> str:
+    return model.removeprefix("timm:") if model.startswith("timm:") else f"FastViT-{model.upper()}"
+
+
+def accuracy_vs_latency(engine, out: Path, resolution_of) -> Path:
+    """Top-1 (the papers') against measured latency, one line per target, like the paper's Figure 1."""
+    runs = _latest_valid(engine, resolution_of)
+    targets = sorted({t for _, t in runs})
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    for target in targets:
+        points = sorted(((r.median_ms or r.mean_ms), paper_top1(m), m) for (m, t), r in runs.items()
+                        if t == target and paper_top1(m) is not None)
+        fast = [p for p in points if not p[2].startswith("timm:")]
+        line, = ax.plot([p[0] for p in fast], [p[1] for p in fast], marker="o", label=f"FastViT on {target}")
+        for p in fast:
+            ax.annotate(p[2], (p[0], p[1]), textcoords="offset points", xytext=(4, -10), fontsize=7)
+        for p in (p for p in points if p[2].startswith("timm:")):
+            ax.scatter([p[0]], [p[1]], marker="s", color=line.get_color())
+            ax.annotate(_label(p[2]), (p[0], p[1]), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("median latency, ms (log scale, batch 1)")
+    ax.set_ylabel("ImageNet top-1, % (as published)")
+    ax.set_title("Accuracy vs latency per target (squares: baselines)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    path = out / "accuracy_vs_latency.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def latency_by_backend(engine, out: Path, resolution_of) -> Path:
+    runs = _latest_valid(engine, resolution_of)
+    order = {m: i for i, m in enumerate(fastvit.list_models())}
+    models = sorted({m for m, _ in runs}, key=lambda m: (order.get(m, 99), m))
+    targets = sorted({t for _, t in runs})
+    fig, ax = plt.subplots(figsize=(max(8, len(models) * 1.2), 5))
+    width = 0.8 / max(len(targets), 1)
+    for i, target in enumerate(targets):
+        xs = [j + i * width for j, m in enumerate(models) if (m, target) in runs]
+        ys = [(runs[(m, target)].median_ms or runs[(m, target)].mean_ms) for m in models if (m, target) in runs]
+        ax.bar(xs, ys, width, label=target)
+    ax.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(models))])
+    ax.set_xticklabels([_label(m) for m in models], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("median latency, ms (batch 1)")
+    ax.set_title("Latency per model and target (fused form)")
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    path = out / "latency_by_backend.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def op_breakdown(engine, out: Path, model: str, resolution: int, device: str) -> Path | None:
+    targets, rows = breakdown(engine, model, resolution, "reparam", device)
+    if not targets:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 5))
+    bottoms = [0.0] * len(targets)
+    for row in rows:
+        shares = [c["share"] * 100 if c else 0.0 for c in row["cells"]]
+        ax.bar([t["target"] for t in targets], shares, bottom=bottoms, label=row["op_class"])
+        bottoms = [b + s for b, s in zip(bottoms, shares)]
+    ax.set_ylabel("share of profiled time, %")
+    ax.set_title(f"Where {_label(model)} spends its time ({resolution}px, fused)")
+    ax.legend(fontsize=7, bbox_to_anchor=(1.02, 1), loc="upper left")
+    path = out / f"op_breakdown_{model.replace(':', '_')}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

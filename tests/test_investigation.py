@@ -1,0 +1,111 @@
+"""Baselines, op classes, claims and explain: the parts of the investigation that turn runs into answers."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from harness import claims, storage
+from harness.cli import app
+from harness.opclass import op_class, xnnpack_class
+from harness.spec import ModelSpec, canonical_model
+from harness.stats import summarize
+
+HOST = {"hostname": "h", "cpu_model": "cpu", "logical_cores": 2, "os": "Linux", "machine": "x86_64"}
+
+
+@pytest.mark.parametrize("op_type, kernel, depthwise, expected", [
+    ("GroupConvolution", 7, True, "conv_dw_7x7"), ("Conv2d", 3, True, "conv_dw_3x3"),
+    ("Conv", 5, True, "conv_dw_other"), ("FusedConv", 1, False, "conv_pointwise"),
+    ("Convolution", 3, False, "conv_dense"), ("FullyConnected", None, False, "linear"),
+    ("Linear", None, False, "linear"), ("MatMul", None, False, "attention_matmul"),
+    ("Attention (SDPA and reshapes)", None, False, "attention_matmul"), ("Softmax", None, False, "softmax"),
+    ("BatchNormalization", None, False, "norm"), ("Gelu", None, False, "activation"),
+    ("Sigmoid", None, False, "activation"), ("Add", None, False, "elementwise"),
+    ("Subgraph", None, False, "elementwise"), ("ReduceMean", None, False, "pool"),
+    ("Transpose", None, False, "reshape_transpose"), ("Reorder", None, False, "reshape_transpose"),
+    ("Dropout", None, False, "other"),
+])
+def test_op_classes(op_type, kernel, depthwise, expected):
+    assert op_class(op_type, kernel, depthwise) == expected
+
+
+def test_xnnpack_classes():
+    assert xnnpack_class("Convolution (NHWC, F32) DWConv") == "conv_dw_other"
+    assert xnnpack_class("Convolution (NHWC, F32) GEMM") == "conv_pointwise"
+    assert xnnpack_class("Convolution (NHWC, F32) IGEMM") == "conv_dense"
+    assert xnnpack_class("Fully Connected (NC, F32) GEMM") == "linear"
+
+
+def test_baseline_names():
+    assert canonical_model("mobileone_s4") == "timm:mobileone_s4"
+    assert canonical_model("timm:resnet18") == "timm:resnet18"
+    assert canonical_model("FastViT_SA12") == "sa12"
+    with pytest.raises(ValueError, match="a baseline \\(mobileone_s4, convnext_base, caformer_s18"):
+        canonical_model("vit_tiny")
+
+
+def test_mobileone_baseline_fuses_and_keeps_its_outputs():
+    train = ModelSpec("mobileone_s4", 64, form="train").build()
+    fused = ModelSpec("mobileone_s4", 64, form="reparam").build()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        a, b = train(x), fused(x)
+    assert ((a - b).abs().max() / a.abs().max()).item() < 1e-4
+    assert sum(p.numel() for p in fused.parameters()) < sum(p.numel() for p in train.parameters())
+
+
+def _save(engine, model, form, resolution, target, samples_ms, status="ok"):
+    samples = [int(ms * 1e6) for ms in samples_ms]
+    result = {"status": status, "samples_ns": samples,
+              "op_profile": [{"op_name": "a", "op_type": "GroupConvolution", "op_class": "conv_dw_7x7", "calls": 6,
+                              "total_ms": 1.0},
+                             {"op_name": "b", "op_type": "Convolution", "op_class": "conv_pointwise", "calls": 20,
+                              "total_ms": 3.0}]}
+    backend, device = target.split("/")
+    return storage.save_run(engine, sweep_id=None, host=HOST,
+                            spec={"model": model, "resolution": resolution, "batch": 1, "form": form,
+                                  "weights": "random:0"},
+                            target={"backend": backend, "device": device}, threads=2, result=result,
+                            summary=summarize(samples).as_dict())
+
+
+def test_claim_verdicts(tmp_path):
+    engine = storage.open_engine(str(tmp_path / "r.db"))
+    rng = np.random.default_rng(0)
+    noise = lambda ms: ms * (1 + 0.01 * rng.standard_normal(60))  # noqa: E731
+    _save(engine, "s12", "reparam", 256, "openvino/cpu", noise(10.0))
+    _save(engine, "timm:mobileone_s4", "reparam", 224, "openvino/cpu", noise(15.0))  # 1.5x: holds
+    _save(engine, "s12", "reparam", 256, "torch/cpu", noise(10.0))
+    _save(engine, "timm:mobileone_s4", "reparam", 224, "torch/cpu", noise(11.0))  # 1.1x < 1.263: does not
+    _save(engine, "s12", "train", 256, "torch/cpu", noise(10.0))  # reparam no faster: does not hold
+    _save(engine, "timm:mobileone_s4", "reparam", 256, "litert/cpu", noise(5.0))  # wrong resolution
+    by_key = {(c.claim.key, c.target): c for c in claims.check_all(engine)}
+    held = by_key[("s12_vs_mobileone_s4", "openvino/cpu")]
+    assert held.verdict == "holds" and held.low > 1.4 and held.speedup == pytest.approx(1.5, rel=0.02)
+    assert by_key[("s12_vs_mobileone_s4", "torch/cpu")].verdict == "does not hold"
+    assert by_key[("reparam_s12", "torch/cpu")].verdict == "does not hold"
+    assert by_key[("reparam_s12", "openvino/cpu")].verdict == "not enough data"
+    assert ("s12_vs_mobileone_s4", "litert/cpu") not in by_key  # the 256px MobileOne run is not the claim's
+    assert by_key[("ma36_vs_convnext_base", "—")].verdict == "not enough data"
+    assert claims.verdict(None, None, 2.1, 1.9) == "holds" and claims.verdict(None, None, 1.2, 1.9) == "does not hold"
+
+    result = CliRunner().invoke(app, ["claims", "--json", "--db", str(tmp_path / "r.db")])
+    rows = json.loads(result.output)
+    assert {r["claim"] for r in rows} == {c.key for c in claims.CLAIMS}
+
+
+def test_explain_breakdown(tmp_path):
+    db = tmp_path / "r.db"
+    engine = storage.open_engine(str(db))
+    _save(engine, "sa12", "reparam", 256, "openvino/cpu", [10.0] * 5)
+    _save(engine, "sa12", "reparam", 256, "torch/cpu", [20.0] * 5)
+    result = CliRunner().invoke(app, ["explain", "--model", "sa12", "--json", "--db", str(db)])
+    data = json.loads(result.output)
+    assert [t["target"] for t in data["targets"]] == ["openvino/cpu", "torch/cpu"]
+    assert data["rows"][0] == {"op_class": "conv_pointwise", "cells": [{"ms": 3.0, "share": 0.75}] * 2}
+    missing = CliRunner().invoke(app, ["explain", "--model", "t8", "--db", str(db)])
+    assert missing.exit_code == 2 and "no profiled valid run of t8" in missing.output
