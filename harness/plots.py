@@ -14,6 +14,7 @@ import fastvit  # noqa: E402
 
 from .baselines import paper_top1  # noqa: E402
 from .explain import breakdown  # noqa: E402
+from .opclass import CLASSES  # noqa: E402
 from .storage import Run  # noqa: E402
 
 
@@ -91,9 +92,11 @@ def op_breakdown(engine, out: Path, model: str, resolution: int, device: str) ->
         return None
     fig, ax = plt.subplots(figsize=(8, 5))
     bottoms = [0.0] * len(targets)
+    colours = plt.cm.tab20.colors  # 20 distinct colours: one per op class of the vocabulary
     for row in rows:
         shares = [c["share"] * 100 if c else 0.0 for c in row["cells"]]
-        ax.bar([t["target"] for t in targets], shares, bottom=bottoms, label=row["op_class"])
+        ax.bar([t["target"] for t in targets], shares, bottom=bottoms, label=row["op_class"],
+               color=colours[CLASSES.index(row["op_class"]) % len(colours)])
         bottoms = [b + s for b, s in zip(bottoms, shares)]
     ax.set_ylabel("share of profiled time, %")
     ax.set_title(f"Where {_label(model)} spends its time ({resolution}px, fused)")
