@@ -71,10 +71,10 @@ def _module_kind(module: torch.nn.Module) -> dict:
     if isinstance(module, torch.nn.Conv2d):
         depthwise = module.groups > 1 and module.groups == module.in_channels
         return {"op_type": "Conv2d", "kernel": module.kernel_size[0], "depthwise": depthwise}
-    if "Attention" in kind:
+    if kind.endswith("Attention") and "Block" not in kind:  # the attention itself, not a block holding one
         kind = "Attention (SDPA and reshapes)"
     elif not any(word in kind for word in ("Linear", "Norm", "GELU", "ReLU", "Sigmoid", "SiLU", "Dropout", "Pool")):
-        kind = f"{kind} (adds, scales, reshapes)"
+        kind = f"{kind} (glue: adds, scales, reshapes)"
     return {"op_type": kind, "kernel": None, "depthwise": False}
 
 

@@ -40,13 +40,13 @@ def _cpu_sdpa_flops(query_shape, key_shape, value_shape, *args, out_shape=None, 
 
 # FlopCounterMode knows the CUDA attention kernels but not the one SDPA picks on CPU; without
 # this entry attention's QK^T and AV products would silently count as zero.
-_EXTRA_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
+EXTRA_FORMULAS = {torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_sdpa_flops}
 
 
 def count_macs(model: nn.Module, resolution: int = 256, batch: int = 1) -> int:
     """Multiply-accumulates of one forward pass of `model` on a (batch, 3, resolution, resolution) input."""
     x = torch.zeros(batch, 3, resolution, resolution)
-    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=_EXTRA_FORMULAS) as counter:
+    with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS) as counter:
         model.eval()(x)
     return counter.get_total_flops() // 2
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import asdict
 import json
 import os
 import shlex
@@ -233,6 +234,48 @@ def import_command(
                               target={"backend": backend, "device": device}, threads=threads,
                               precision=precision.value, result=result, summary=summary)
     console.print(report.runs_table(engine, [run_id], baseline="torch/cpu", title=f"imported run {run_id}"))
+
+
+@app.command()
+def peak(
+    device: str = typer.Option("cpu", "--device", help=sweep.DEVICE_HELP),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="threads per runtime (default: all cores)"),
+    size: int = typer.Option(1024, "--size", min=64, help="GEMM size N: (N x N) @ (N x N)"),
+    db: Optional[str] = DbOption,
+    cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache"),
+):
+    """Measure each runtime's dense-GEMM GFLOP/s on this host (the roofline's roof) and store it."""
+    from . import environment
+    from .runner import run_in_child
+
+    try:
+        device = sweep.check_device(device)
+    except ValueError as exc:
+        fail(str(exc))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    threads = threads or cores
+    if threads > cores:
+        fail(f"--threads {threads} exceeds the {cores} cores this process may use")
+    targets, skipped = sweep.plan_targets(device, None)
+    targets = [t for t in targets if not BACKENDS[t.backend].is_remote(t.device)]
+    if not targets:
+        fail(f"no available local target on device {device!r}; see `harness devices`")
+    engine = open_db(db)
+    policy = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)
+    table = Table(title=f"dense GEMM peak, {size}x{size} fp32, {threads} threads")
+    for col in ("target", "GFLOP/s", "status"):
+        table.add_column(col)
+    for target in targets:
+        job = {"kind": "peak", "backend": target.backend, "device": target.device, "threads": threads,
+               "gemm_size": size, "policy": asdict(policy), "cache_dir": str(cache.resolve())}
+        result = run_in_child(job, timeout_s=600)
+        if result.get("status") == "ok":
+            storage.save_peak(engine, host=environment.host_facts(), target=target.name, threads=threads,
+                              gflops=result["gflops"], gemm_size=size)
+            table.add_row(target.name, f"{result['gflops']:.1f}", "[green]stored[/green]")
+        else:
+            table.add_row(target.name, "—", f"[red]{result.get('status')}[/red]: {result.get('error')}")
+    console.print(table)
 
 
 @app.command()

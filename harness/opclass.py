@@ -20,6 +20,7 @@ CLASSES = ("conv_dw_3x3", "conv_dw_7x7", "conv_dw_other", "conv_pointwise", "con
            "other")
 
 _PATTERNS = [  # (regex over the lower-cased op type, class); first match wins
+    (r"\(glue", "elementwise"),  # a torch container's self time: residual adds, layer scales, reshapes
     (r"softmax", "softmax"),
     (r"attention|sdpa|scaled_dot_product", "attention_matmul"),
     (r"batchnorm|batch_norm|layernorm|layer_norm|normaliz|mvn", "norm"),
@@ -31,6 +32,12 @@ _PATTERNS = [  # (regex over the lower-cased op type, class); first match wins
     (r"reshape|transpose|permute|flatten|view|reorder|concat|split|squeeze|gather|slice|copy|contiguous",
      "reshape_transpose"),
 ]
+
+
+def is_attention(module) -> bool:
+    """An attention module itself (fastvit's, timm's), not a block that contains one."""
+    name = type(module).__name__
+    return name.endswith("Attention") and "Block" not in name
 
 
 def conv_class(kernel: int | None, depthwise: bool) -> str:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 DEFAULT_DB = "results.db"
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 3  # bump when a column or view changes; open_engine upgrades older databases
+SCHEMA_VERSION = 5  # bump when a column or view changes; open_engine upgrades older databases
 
 
 class StorageError(RuntimeError):
@@ -123,6 +123,33 @@ class OpProfile(Base):
     total_ms: Mapped[float] = mapped_column(Float)  # milliseconds per inference, all calls together
 
 
+class ModelFlops(Base):
+    """FLOPs of one forward pass per op class (harness.roofline.class_flops), per model spec."""
+    __tablename__ = "model_flops"
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resolution: Mapped[int] = mapped_column(primary_key=True)
+    batch: Mapped[int] = mapped_column(primary_key=True)
+    form: Mapped[str] = mapped_column(String(16), primary_key=True)
+    op_class: Mapped[str] = mapped_column(String(64), primary_key=True)
+    flops: Mapped[int]
+
+
+class HostPeak(Base):
+    """A runtime's measured dense-GEMM throughput on a host: the roof of the roofline."""
+    __tablename__ = "host_peaks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    target: Mapped[str] = mapped_column(String(128))
+    threads: Mapped[int]
+    gflops: Mapped[float] = mapped_column(Float)
+    gemm_size: Mapped[int]
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The roof: the best dense-GEMM throughput any runtime reached on that host at that thread count.
+_LATEST_PEAK = """LEFT JOIN (SELECT host_id, threads, MAX(gflops) AS gflops FROM host_peaks
+                   GROUP BY host_id, threads) p ON p.host_id = r.host_id AND p.threads = r.threads"""
+
 VIEWS = {
     # The most recent valid run for each model spec on each target of each host.
     "latest_valid_runs": """
@@ -143,6 +170,28 @@ VIEWS = {
          AND p.batch = t.batch AND p.target = t.target AND p.threads = t.threads AND p.weights = t.weights
          AND p.precision = t.precision
         WHERE t.form = 'train' AND p.form = 'reparam'""",
+    # Achieved GFLOP/s of each latest valid run, and its share of the host's best measured GEMM.
+    "roofline": f"""
+        SELECT r.id AS run_id, r.host_id, r.model, r.resolution, r.batch, r.form, r.target, r.threads,
+               r.median_ms, t.flops, t.flops / (r.median_ms * 1e6) AS achieved_gflops, p.gflops AS peak_gflops,
+               100.0 * t.flops / (r.median_ms * 1e6) / p.gflops AS percent_of_peak
+        FROM latest_valid_runs r
+        JOIN (SELECT model, resolution, batch, form, SUM(flops) AS flops FROM model_flops
+              GROUP BY model, resolution, batch, form) t
+          ON t.model = r.model AND t.resolution = r.resolution AND t.batch = r.batch AND t.form = r.form
+        {_LATEST_PEAK}
+        WHERE r.median_ms IS NOT NULL""",
+    # The same per op class, with each class's time from the run's operator profile.
+    "roofline_by_class": f"""
+        SELECT r.id AS run_id, r.host_id, r.model, r.resolution, r.form, r.target, r.threads, o.op_class,
+               SUM(o.total_ms) AS ms, f.flops, f.flops / (SUM(o.total_ms) * 1e6) AS achieved_gflops,
+               p.gflops AS peak_gflops, 100.0 * f.flops / (SUM(o.total_ms) * 1e6) / p.gflops AS percent_of_peak
+        FROM latest_valid_runs r
+        JOIN op_profiles o ON o.run_id = r.id
+        JOIN model_flops f ON f.model = r.model AND f.resolution = r.resolution AND f.batch = r.batch
+         AND f.form = r.form AND f.op_class = o.op_class
+        {_LATEST_PEAK}
+        GROUP BY r.id, r.host_id, r.model, r.resolution, r.form, r.target, r.threads, o.op_class, f.flops, p.gflops""",
 }
 
 
@@ -267,9 +316,27 @@ def save_run(engine: Engine, *, sweep_id: int | None, host: dict, spec: dict, ta
         )
         run.samples = [Sample(phase=p, iteration=i, latency_ns=int(ns)) for p, i, ns in samples]
         run.op_profiles = [OpProfile(**row) for row in result.get("op_profile") or []]
+        if result.get("class_flops"):
+            save_model_flops(session, spec, result["class_flops"])
         session.add(run)
         session.flush()
         return run.id
+
+
+def save_model_flops(session: Session, spec: dict, flops: dict[str, int]) -> None:
+    """Record (or refresh) a model spec's FLOPs per op class; identical for every run of it."""
+    for op_class, value in flops.items():
+        session.merge(ModelFlops(model=spec["model"], resolution=spec["resolution"], batch=spec["batch"],
+                                 form=spec["form"], op_class=op_class, flops=int(value)))
+
+
+def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: float, gemm_size: int) -> int:
+    with Session(engine) as session, session.begin():
+        peak = HostPeak(host_id=_host_id(session, host), target=target, threads=threads, gflops=gflops,
+                        gemm_size=gemm_size, measured_at=now())
+        session.add(peak)
+        session.flush()
+        return peak.id
 
 
 def _environment(result: dict) -> dict | None:

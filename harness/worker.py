@@ -44,6 +44,7 @@ def run_job(job: dict) -> dict:
 
     from backends import BACKENDS
     from harness import environment
+    from harness.roofline import class_flops
     from harness.spec import ModelSpec
     from harness.timing import TimingPolicy, measure
 
@@ -62,6 +63,7 @@ def run_job(job: dict) -> dict:
                           generator=torch.Generator().manual_seed(1234))
     with torch.inference_mode():
         reference = model(example).float().numpy()
+    result["class_flops"] = class_flops(model, example)
 
     artifact = None
     if backend.artifact_name:
@@ -89,6 +91,32 @@ def run_job(job: dict) -> dict:
     result["finished_at"] = time.time()
     check_parity(result, reference, output, job["tolerance"])
     return result
+
+
+def run_peak(job: dict) -> dict:
+    """A runtime's dense GEMM throughput on this host: the roof for its roofline."""
+    import torch
+
+    from backends import BACKENDS
+    from harness import cache
+    from harness.roofline import Gemm, gemm_flops
+    from harness.stats import summarize
+    from harness.timing import TimingPolicy, measure
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    backend, size = BACKENDS[job["backend"]], job["gemm_size"]
+    model, example = Gemm(size).eval(), torch.randn(size, size)
+    artifact = None
+    if backend.artifact_name:
+        parts = {"gemm": size, "backend": backend.name, "versions": backend.versions(), "torch": torch.__version__}
+        artifact, _ = cache.get_or_build(Path(job["cache_dir"]) / backend.name, parts, backend.artifact_name,
+                                         lambda out: backend.export(model, example, out, "fp32"))
+    session = backend.load(model, artifact, job["device"], job["threads"])
+    session.prepare(example.numpy())
+    samples = measure(session.run, TimingPolicy(**job["policy"])).samples_ns
+    median_s = summarize(samples).median_ms / 1e3
+    return {"status": "ok", "gflops": gemm_flops(size) / median_s / 1e9, "samples": len(samples)}
 
 
 def tool_run(remote: dict) -> dict:
@@ -124,7 +152,7 @@ def main(argv: list[str]) -> int:
     job_path, result_path = Path(argv[0]), Path(argv[1])
     job = json.loads(job_path.read_text())
     try:
-        result = run_job(job)
+        result = run_peak(job) if job.get("kind") == "peak" else run_job(job)
     except Exception as exc:  # reported as a failed run, with the traceback kept for the record
         result = {"status": "error", "error": f"{type(exc).__name__}: {exc}",
                   "environment_extra": {"traceback": traceback.format_exc(limit=8)}}

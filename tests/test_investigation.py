@@ -27,7 +27,7 @@ HOST = {"hostname": "h", "cpu_model": "cpu", "logical_cores": 2, "os": "Linux", 
     ("Sigmoid", None, False, "activation"), ("Add", None, False, "elementwise"),
     ("Subgraph", None, False, "elementwise"), ("ReduceMean", None, False, "pool"),
     ("Transpose", None, False, "reshape_transpose"), ("Reorder", None, False, "reshape_transpose"),
-    ("Dropout", None, False, "other"),
+    ("Dropout", None, False, "other"), ("AttentionBlock (glue: adds, scales, reshapes)", None, False, "elementwise"),
 ])
 def test_op_classes(op_type, kernel, depthwise, expected):
     assert op_class(op_type, kernel, depthwise) == expected
