@@ -241,6 +241,7 @@ def peak(
     device: str = typer.Option("cpu", "--device", help=sweep.DEVICE_HELP),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="threads per runtime (default: all cores)"),
     size: int = typer.Option(1024, "--size", min=64, help="GEMM size N: (N x N) @ (N x N)"),
+    backend: list[BackendName] = typer.Option(None, "--backend", help="only these backends (repeatable)"),
     db: Optional[str] = DbOption,
     cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache"),
 ):
@@ -256,7 +257,7 @@ def peak(
     threads = threads or cores
     if threads > cores:
         fail(f"--threads {threads} exceeds the {cores} cores this process may use")
-    targets, skipped = sweep.plan_targets(device, None)
+    targets, _ = sweep.plan_targets(device, [b.value for b in backend] if backend else None)
     targets = [t for t in targets if not BACKENDS[t.backend].is_remote(t.device)]
     if not targets:
         fail(f"no available local target on device {device!r}; see `harness devices`")

@@ -109,3 +109,42 @@ def test_explain_breakdown(tmp_path):
     assert data["rows"][0] == {"op_class": "conv_pointwise", "cells": [{"ms": 3.0, "share": 0.75}] * 2}
     missing = CliRunner().invoke(app, ["explain", "--model", "t8", "--db", str(db)])
     assert missing.exit_code == 2 and "no profiled valid run of t8" in missing.output
+
+
+@pytest.mark.parametrize("model", ["sa12", "timm:caformer_s18", "t8"])
+def test_class_flops_add_up_to_the_models_macs(model):
+    import fastvit
+    from harness.roofline import class_flops
+
+    net = ModelSpec(model, 64).build()
+    flops = class_flops(net, torch.zeros(1, 3, 64, 64))
+    assert sum(flops.values()) == 2 * fastvit.count_macs(net, 64)
+    assert flops["conv_pointwise"] > 0
+    if model != "t8":
+        assert 0 < flops["attention_matmul"] < flops["linear"]
+
+
+def test_roofline_views(tmp_path):
+    engine = storage.open_engine(str(tmp_path / "r.db"))
+    run_id = _save(engine, "sa12", "reparam", 256, "openvino/cpu", [10.0] * 5)
+    with storage.Session(engine) as session, session.begin():
+        storage.save_model_flops(session, {"model": "sa12", "resolution": 256, "batch": 1, "form": "reparam"},
+                                 {"conv_dw_7x7": 20_000_000, "conv_pointwise": 300_000_000})
+    for target, gflops in (("openvino/cpu", 100.0), ("torch/cpu", 50.0)):
+        storage.save_peak(engine, host=HOST, target=target, threads=2, gflops=gflops, gemm_size=1024)
+    _, rows = storage.read_only_query(engine, "SELECT run_id, achieved_gflops, peak_gflops, percent_of_peak "
+                                              "FROM roofline")
+    assert rows == [(run_id, pytest.approx(32.0), 100.0, pytest.approx(32.0))]  # 0.32 GFLOP in 10 ms; best roof
+    _, rows = storage.read_only_query(engine, "SELECT op_class, ms, achieved_gflops, percent_of_peak "
+                                              "FROM roofline_by_class ORDER BY op_class")
+    assert rows == [("conv_dw_7x7", 1.0, pytest.approx(20.0), pytest.approx(20.0)),
+                    ("conv_pointwise", 3.0, pytest.approx(100.0), pytest.approx(100.0))]
+
+
+def test_peak_command_stores_a_gemm_throughput(tmp_path):
+    db = tmp_path / "r.db"
+    result = CliRunner().invoke(app, ["peak", "--size", "64", "--backend", "torch", "--db", str(db),
+                                      "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    _, rows = storage.read_only_query(storage.open_engine(str(db)), "SELECT target, gflops, gemm_size FROM host_peaks")
+    assert rows[0][0] == "torch/cpu" and rows[0][1] > 0.1 and rows[0][2] == 64
