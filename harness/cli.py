@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import asdict
 import json
 import os
 import shlex
@@ -45,6 +44,18 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def checked_device_and_threads(device: str, threads: Optional[int]) -> tuple[str, int]:
+    """A valid --device, and a thread count no larger than the cores this process may use."""
+    try:
+        device = sweep.check_device(device)
+    except ValueError as exc:
+        fail(str(exc))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if threads and threads > cores:
+        fail(f"--threads {threads} exceeds the {cores} cores this process may use")
+    return device, threads or cores
+
+
 def open_db(db: Optional[str]):
     try:
         return storage.open_engine(db)
@@ -78,14 +89,7 @@ def run(
     cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache", help="artifact cache directory"),
 ):
     """Time every available target of DEVICE for the chosen models; store each run as it ends."""
-    try:
-        device = sweep.check_device(device)
-    except ValueError as exc:
-        fail(str(exc))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = threads or cores
-    if threads > cores:
-        fail(f"--threads {threads} exceeds the {cores} cores this process may use")
+    device, threads = checked_device_and_threads(device, threads)
     if not weights.startswith("random:") and not Path(weights).is_file():
         fail(f"--weights: no such checkpoint file {weights!r} (or use random:<seed>)")
     forms = FORMS if form.value == "both" else (form.value,)
@@ -247,29 +251,18 @@ def peak(
 ):
     """Measure each runtime's dense-GEMM GFLOP/s on this host (the roofline's roof) and store it."""
     from . import environment
-    from .runner import run_in_child
 
-    try:
-        device = sweep.check_device(device)
-    except ValueError as exc:
-        fail(str(exc))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    threads = threads or cores
-    if threads > cores:
-        fail(f"--threads {threads} exceeds the {cores} cores this process may use")
+    device, threads = checked_device_and_threads(device, threads)
     targets, _ = sweep.plan_targets(device, [b.value for b in backend] if backend else None)
     targets = [t for t in targets if not BACKENDS[t.backend].is_remote(t.device)]
     if not targets:
         fail(f"no available local target on device {device!r}; see `harness devices`")
     engine = open_db(db)
-    policy = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)
     table = Table(title=f"dense GEMM peak, {size}x{size} fp32, {threads} threads")
     for col in ("target", "GFLOP/s", "status"):
         table.add_column(col)
     for target in targets:
-        job = {"kind": "peak", "backend": target.backend, "device": target.device, "threads": threads,
-               "gemm_size": size, "policy": asdict(policy), "cache_dir": str(cache.resolve())}
-        result = run_in_child(job, timeout_s=600)
+        result = sweep.measure_peak(target, threads, size, cache)
         if result.get("status") == "ok":
             storage.save_peak(engine, host=environment.host_facts(), target=target.name, threads=threads,
                               gflops=result["gflops"], gemm_size=size)

@@ -93,6 +93,16 @@ class Job:
                 "profile_iterations": self.profile_iterations}
 
 
+PEAK_POLICY = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)
+
+
+def measure_peak(target: Target, threads: int, size: int, cache_dir: Path) -> dict:
+    """A runtime's dense-GEMM throughput, measured in a child process like every run."""
+    job = {"kind": "peak", "backend": target.backend, "device": target.device, "threads": threads,
+           "gemm_size": size, "policy": asdict(PEAK_POLICY), "cache_dir": str(Path(cache_dir).resolve())}
+    return run_in_child(job, timeout_for(PEAK_POLICY))
+
+
 def timeout_for(policy: TimingPolicy) -> float:
     # export and compilation of the largest variants take a few minutes on 2 cores
     return 900 + policy.max_seconds * 2
