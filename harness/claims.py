@@ -65,20 +65,47 @@ class Check:
     precision: str
     fast_ms: float | None = None
     slow_ms: float | None = None
+    runs: tuple[int, int] = (0, 0)  # processes behind (fast, slow)
     speedup: float | None = None
     low: float | None = None
     high: float | None = None
     verdict: str = "not enough data"
 
 
-def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, Run]:
-    """Latest valid run per (host, target, threads, precision) of one model spec (batch 1)."""
-    latest = {}
+def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, list[Run]]:
+    """Valid runs of one model spec (batch 1) per (host, target, threads, precision): all the runs of
+    the latest sweep that timed it (several with `harness run --repeats`), or the latest single run."""
+    groups: dict[tuple, list[Run]] = {}
     query = select(Run).where(Run.model == model, Run.resolution == resolution, Run.form == form, Run.batch == 1,
                               Run.status == "ok").order_by(Run.id)
     for run in session.scalars(query):
-        latest[(run.host_id, run.target, run.threads, run.precision)] = run
-    return latest
+        key = (run.host_id, run.target, run.threads, run.precision)
+        previous = groups.get(key)
+        same_sweep = previous and run.sweep_id is not None and previous[-1].sweep_id == run.sweep_id
+        groups[key] = previous + [run] if same_sweep else [run]
+    return groups
+
+
+def _latency(run: Run) -> float | None:
+    return run.median_ms if run.median_ms is not None else run.mean_ms
+
+
+def compare(fast: list[np.ndarray], slow: list[np.ndarray], seed: int = 0) -> tuple[float, float, float]:
+    """Speedup median(slow)/median(fast) with a 95% interval.
+
+    With several runs (processes) per side the interval resamples the runs' medians: on this kind
+    of machine a new process can land 20-50% away from the last one, far outside any single run's
+    own interval. With one run per side it resamples that run's iterations.
+    """
+    if len(fast) > 1 and len(slow) > 1:
+        f = np.array([np.median(s) for s in fast])
+        s = np.array([np.median(x) for x in slow])
+        rng = np.random.default_rng(seed)
+        ratios = (np.median(s[rng.integers(0, s.size, (2000, s.size))], axis=1)
+                  / np.median(f[rng.integers(0, f.size, (2000, f.size))], axis=1))
+        low, high = np.percentile(ratios, [2.5, 97.5])
+        return float(np.median(s) / np.median(f)), float(low), float(high)
+    return ratio_of_medians(np.concatenate(slow), np.concatenate(fast), seed)
 
 
 def _timed(session: Session, run: Run) -> np.ndarray:
@@ -106,11 +133,12 @@ def check_all(engine) -> list[Check]:
                 check = Check(claim, hosts.get(host_id, str(host_id)), target, threads, precision)
                 if key in fast and key in slow:
                     f, s = fast[key], slow[key]
-                    check.fast_ms = f.median_ms if f.median_ms is not None else f.mean_ms
-                    check.slow_ms = s.median_ms if s.median_ms is not None else s.mean_ms
-                    fs, ss = _timed(session, f), _timed(session, s)
-                    if fs.size and ss.size:
-                        check.speedup, check.low, check.high = ratio_of_medians(ss, fs)
+                    check.runs = (len(f), len(s))
+                    check.fast_ms = float(np.median([_latency(r) for r in f]))
+                    check.slow_ms = float(np.median([_latency(r) for r in s]))
+                    fs, ss = [_timed(session, r) for r in f], [_timed(session, r) for r in s]
+                    if all(x.size for x in fs + ss):
+                        check.speedup, check.low, check.high = compare(fs, ss)
                     else:
                         check.speedup = check.slow_ms / check.fast_ms
                     check.verdict = verdict(check.low, check.high, check.speedup, claim.claimed)

@@ -83,6 +83,8 @@ def run(
     warmup_time: float = typer.Option(1.0, "--warmup-time", min=0.0, help="minimum warm-up seconds"),
     min_iterations: int = typer.Option(50, "--min-iterations", min=1),
     min_time: float = typer.Option(3.0, "--min-time", min=0.0, help="minimum timed seconds"),
+    repeats: int = typer.Option(1, "--repeats", min=1,
+                                help="time every job this many times, each in a fresh process, round-robin"),
     profile: int = typer.Option(20, "--profile", min=0,
                                 help="after timing, profile N runs per op into op_profiles (0: off)"),
     db: Optional[str] = DbOption,
@@ -110,7 +112,9 @@ def run(
     policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time)
     engine = open_db(db)
     sweep_id = storage.start_sweep(engine, shlex.join(["harness", *sys.argv[1:]]))
-    jobs = [sweep.Job(s, t, threads, policy, cache, precision.value, profile) for s in specs for t in targets]
+    # Repeats go round-robin over all jobs, so slow drift of the machine hits every job alike.
+    jobs = [sweep.Job(s, t, threads, policy, cache, precision.value, profile)
+            for _ in range(repeats) for s in specs for t in targets]
     run_ids, status = [], "interrupted"
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -367,19 +371,21 @@ def claims(
     if as_json:
         console.print_json(json.dumps([{
             "claim": c.claim.key, "statement": c.claim.statement, "host": c.host, "target": c.target,
-            "threads": c.threads, "precision": c.precision, "fast_ms": c.fast_ms, "slow_ms": c.slow_ms,
+            "threads": c.threads, "precision": c.precision, "runs": list(c.runs), "fast_ms": c.fast_ms,
+            "slow_ms": c.slow_ms,
             "speedup": c.speedup, "ci95": [c.low, c.high] if c.low is not None else None,
             "paper_mobile": c.claim.paper_mobile, "paper_gpu": c.claim.paper_gpu, "verdict": c.verdict,
         } for c in checks]))
         return
     table = Table(title="the paper's claims, re-checked (speedup = latency of the slower / the faster)")
-    for col in ("claim", "target", "thr", "fast ms", "slow ms", "speedup (95% CI)", "paper mobile", "paper GPU",
-                "verdict"):
+    for col in ("claim", "target", "thr", "runs", "fast ms", "slow ms", "speedup (95% CI)", "paper mobile",
+                "paper GPU", "verdict"):
         table.add_column(col, justify="left" if col in ("claim", "target", "verdict") else "right")
     colours = {"holds": "green", "does not hold": "red", "not enough data": "yellow"}
     for c in checks:
         ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
-        table.add_row(c.claim.key, c.target, str(c.threads or "—"), _num(c.fast_ms), _num(c.slow_ms),
+        table.add_row(c.claim.key, c.target, str(c.threads or "—"), "{}+{}".format(*c.runs) if c.runs[0] else "—",
+                      _num(c.fast_ms), _num(c.slow_ms),
                       f"{c.speedup:.2f}x{ci}" if c.speedup else "—",
                       f"{c.claim.paper_mobile}x" if c.claim.paper_mobile else "—",
                       f"{c.claim.paper_gpu}x" if c.claim.paper_gpu else "—",

@@ -148,3 +148,29 @@ def test_peak_command_stores_a_gemm_throughput(tmp_path):
     assert result.exit_code == 0, result.output
     _, rows = storage.read_only_query(storage.open_engine(str(db)), "SELECT target, gflops, gemm_size FROM host_peaks")
     assert rows[0][0] == "torch/cpu" and rows[0][1] > 0.1 and rows[0][2] == 64
+
+
+def test_claims_use_every_repeat_of_the_latest_sweep(tmp_path):
+    engine = storage.open_engine(str(tmp_path / "r.db"))
+    old = storage.start_sweep(engine, "old")
+    new = storage.start_sweep(engine, "new")
+
+    def save(sweep, form, ms):
+        samples = [int(ms * 1e6)] * 5
+        return storage.save_run(engine, sweep_id=sweep, host=HOST,
+                                spec={"model": "t8", "resolution": 256, "batch": 1, "form": form,
+                                      "weights": "random:0"},
+                                target={"backend": "torch", "device": "cpu"}, threads=2,
+                                result={"status": "ok", "samples_ns": samples}, summary=summarize(samples).as_dict())
+
+    save(old, "reparam", 100.0)  # an older sweep is ignored once a newer one timed the same spec
+    save(old, "train", 10.0)
+    for reparam_ms, train_ms in ((10.0, 14.0), (12.0, 13.0), (11.0, 16.0)):  # processes disagree a lot
+        save(new, "reparam", reparam_ms)
+        save(new, "train", train_ms)
+    check = next(c for c in claims.check_all(engine) if c.claim.key == "reparam_t8")
+    assert check.runs == (3, 3)
+    assert check.speedup == pytest.approx(14.0 / 11.0)
+    assert check.low < 1.1 < check.high  # the interval spans the process-to-process spread
+    single = claims.compare([np.full(5, 10.0)], [np.full(5, 14.0)])
+    assert single == (1.4, 1.4, 1.4)
