@@ -11,10 +11,13 @@ from torch import nn
 
 
 @torch.no_grad()
-def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
+def randomize_(model: nn.Module, seed: int = 0, *, only_constant: bool = False) -> nn.Module:
     """Fill every parameter and BatchNorm statistic of `model` with seeded values; returns `model`.
 
-    Same seed, same variant and form -> same weights, whatever the machine.
+    Same seed, same variant and form -> same weights, whatever the machine. only_constant=True
+    touches only tensors the initializer left constant (BN statistics and affines, zero-initialised
+    gammas and biases) and keeps the random weights it drew: for networks without FastViT's small
+    layer scales, where random weights everywhere make activations grow without bound.
     """
     gen = torch.Generator().manual_seed(seed)
 
@@ -23,6 +26,8 @@ def randomize_(model: nn.Module, seed: int = 0) -> nn.Module:
 
     for name, tensor in model.state_dict().items():
         if not tensor.dtype.is_floating_point:
+            continue
+        if only_constant and (tensor.numel() < 2 or not bool((tensor == tensor.flatten()[0]).all())):
             continue
         leaf = name.rsplit(".", 1)[-1]
         if leaf == "running_var":

@@ -26,6 +26,14 @@ BASELINES = {
 }
 PREFIX = "timm:"
 
+# How baseline weights are made; part of every baseline artifact's cache key. timm's own init
+# keeps zero-initialised residual gammas (ResNet-50's last BN per block): a converter or XNNPACK
+# then skips dead branches, and ResNet-50 "ran" in 2.2 ms on LiteRT here. Randomizing everything
+# instead (fastvit.randomize_) makes MobileOne-S4 so ill-conditioned that torch disagrees with
+# itself by 18% between 1 and 2 threads. So: timm's random weights, and random values for every
+# tensor its init left constant (BN statistics and affines, zero gammas, biases).
+INIT = "timm-init+randomized-constants/v1"
+
 
 def canonical(name: str) -> str | None:
     """'timm:<name>' for a baseline alias or a timm: name, None when `name` is not a baseline."""
@@ -60,12 +68,7 @@ def validate(model: str) -> None:
 
 
 def build(model: str, form: str, seed: int):
-    """A timm model with timm's own initialisation, seeded, fused when form is 'reparam'.
-
-    Not fastvit.randomize_: on MobileOne-S4 it makes activations so ill-conditioned that torch
-    itself disagrees with torch by 18% (relative) between 1 and 2 threads; timm's init agrees to
-    3e-7, which is what a parity check between runtimes needs.
-    """
+    """A timm model with seeded weights, fused when form is 'reparam' (see INIT)."""
     import torch
 
     validate(model)
@@ -73,5 +76,5 @@ def build(model: str, form: str, seed: int):
     from timm.utils.model import reparameterize_model
 
     torch.manual_seed(seed)
-    net = timm.create_model(timm_name(model), pretrained=False).eval()
+    net = fastvit.randomize_(timm.create_model(timm_name(model), pretrained=False), seed, only_constant=True).eval()
     return reparameterize_model(net) if form == "reparam" else net

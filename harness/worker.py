@@ -27,8 +27,13 @@ def artifact_parts(spec, backend, precision: str) -> dict:
 
     from harness.spec import fastvit_source_hash
 
-    return {"spec": spec.as_dict(), "weights": spec.weights_id(), "backend": backend.name, "precision": precision,
-            "versions": backend.versions(), "torch": torch.__version__, "fastvit": fastvit_source_hash()}
+    from harness import baselines
+
+    parts = {"spec": spec.as_dict(), "weights": spec.weights_id(), "backend": backend.name, "precision": precision,
+             "versions": backend.versions(), "torch": torch.__version__, "fastvit": fastvit_source_hash()}
+    if spec.is_baseline:
+        parts["baseline_init"] = baselines.INIT
+    return parts
 
 
 def export_cached(spec, backend, precision: str, model, example, cache_dir: Path) -> tuple[Path, bool]:
