@@ -22,7 +22,7 @@ from backends import BACKENDS
 from backends.benchmark_model import DELEGATES
 
 from . import baselines, report, storage, sweep
-from .spec import FORMS, ModelSpec, Target, canonical_model
+from .spec import FORMS, ModelSpec, canonical_model
 from .timing import TimingPolicy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .opclass import CLASSES
-from .storage import OpProfile, Run
+from .storage import Run
 from .sweep import device_matches
 
 

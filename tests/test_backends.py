@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import torch
 
-import fastvit
 from backends import BACKENDS
 from harness import cache
 from harness.spec import ModelSpec
