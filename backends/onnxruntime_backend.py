@@ -79,26 +79,32 @@ class OrtSession(Session):
             for _ in range(iterations):
                 session.run_with_iobinding(binding)
             events = json.loads(Path(session.end_profiling()).read_text())
-            shapes = _conv_shapes(Path(tmp) / "optimized.onnx")
+            shapes = _node_facts(Path(tmp) / "optimized.onnx")
         rows: dict[str, dict] = {}
         for event in events:
             if event.get("cat") != "Node" or not event.get("name", "").endswith("_kernel_time"):
                 continue
             node = event["name"][: -len("_kernel_time")]
-            row = rows.setdefault(node, {"op_name": node, "op_type": event["args"].get("op_name", "?"), "calls": 1,
-                                         "total_ms": 0.0, **shapes.get(node, {"kernel": None, "depthwise": False})})
+            facts = shapes.get(node, {})
+            op_type = event["args"].get("op_name", "?") + (" (constant weights)" if facts.get("weights") else "")
+            row = rows.setdefault(node, {"op_name": node, "op_type": op_type, "calls": 1, "total_ms": 0.0,
+                                         "kernel": facts.get("kernel"), "depthwise": facts.get("depthwise", False)})
             row["total_ms"] += event["dur"] / 1e3 / iterations
         return list(rows.values())
 
 
-def _conv_shapes(optimized: Path) -> dict[str, dict]:
-    """node name -> kernel size and depthwise-ness, for the convolutions of ORT's optimized graph."""
+def _node_facts(optimized: Path) -> dict[str, dict]:
+    """node name -> facts the profile lacks, from ORT's optimized graph: a convolution's kernel size
+    and depthwise-ness; whether a MatMul/Gemm multiplies by constant weights (a linear layer, unlike
+    attention's Q K^T and A V, whose operands are both activations)."""
     import onnx
 
     graph = onnx.load(str(optimized), load_external_data=False).graph
     weights = {init.name: list(init.dims) for init in graph.initializer}
     found = {}
     for node in graph.node:
+        if "MatMul" in node.op_type or "Gemm" in node.op_type:
+            found[node.name] = {"weights": any(name in weights for name in node.input)}
         if "Conv" not in node.op_type:
             continue
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}

@@ -53,8 +53,14 @@ def render(engine, resolution_of) -> tuple[str, str]:
              f"generated {datetime.now(timezone.utc):%Y-%m-%d} from {len(runs)} runs. Versions: "
              + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".", "",
              "Produced by:", "", "```"]
-    lines += [s.command for s in sweeps] + ["harness findings", "```", "",
-                                            "## Median latency, fused form, batch 1 (ms)", "",
+    checks = [c for c in check_all(engine) if c.host in (host.hostname, "—")]
+    lines += [s.command for s in sweeps] + ["harness peak --device cpu", "harness findings", "```", ""]
+    lines += ["## In short", ""] + _summary(latest, models, targets, checks, engine, resolution_of) + [
+        "", "How to read: medians of each run's timed iterations; intervals are 95% bootstrap intervals. A "
+        "claim row with `runs` 3+3 resamples whole processes (`--repeats 3`): on this shared 2-vCPU machine "
+        "a fresh process of the same runtime can land 20-50% away from the last, so single-run intervals "
+        "(1+1) are too narrow and their verdicts are fragile.", "",
+        "## Median latency, fused form, batch 1 (ms)", "",
                                             "| model | res | " + " | ".join(targets) + " | fastest |",
                                             "|---|---|" + "---|" * (len(targets) + 1)]
     for m in models:
@@ -66,14 +72,16 @@ def render(engine, resolution_of) -> tuple[str, str]:
         lines.append(f"| {m} | {resolution_of(m)} | " + " | ".join(_fmt(valid.get(t)) for t in targets)
                      + f" | {best} |")
     lines += ["", "## The paper's claims on this CPU", "",
-              "| claim | target | speedup (95% CI) | paper (mobile / GPU) | verdict |", "|---|---|---|---|---|"]
-    for c in check_all(engine):
-        if c.host not in (host.hostname, "—"):
+              "| claim | target | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",
+              "|---|---|---|---|---|---|"]
+    for c in checks:
+        if c.verdict == "not enough data" and c.target != "—":
             continue
         ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
         paper = " / ".join(f"{f}x" if f else "—" for f in (c.claim.paper_mobile, c.claim.paper_gpu))
         speed = f"{c.speedup:.2f}x{ci}" if c.speedup else "—"
-        lines.append(f"| {c.claim.key} | {c.target} | {speed} | {paper} | {c.verdict} |")
+        runs = "{}+{}".format(*c.runs) if c.runs[0] else "—"
+        lines.append(f"| {c.claim.key} | {c.target} | {runs} | {speed} | {paper} | {c.verdict} |")
     for model in ("sa12", "t8"):
         found, rows = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
         if not found:
@@ -83,4 +91,59 @@ def render(engine, resolution_of) -> tuple[str, str]:
         for row in rows[:8]:
             lines.append(f"| {row['op_class']} | " + " | ".join(f"{c['share']:.0%}" if c else "—"
                                                               for c in row["cells"]) + " |")
+    roof = _roofline(engine, "sa12")
+    if roof:
+        lines += ["", "## Roofline for sa12: achieved GFLOP/s per op class (% of this host's best dense GEMM)", "",
+                  "| target | " + " | ".join(ROOF_CLASSES) + " |", "|---|" + "---|" * len(ROOF_CLASSES)]
+        for target, cells in sorted(roof.items()):
+            lines.append(f"| {target} | " + " | ".join(
+                f"{cells[c][0]:.0f} ({cells[c][1]:.0f}%)" if c in cells and cells[c][1] is not None else "—"
+                for c in ROOF_CLASSES) + " |")
     return "\n".join(lines) + "\n", cpu_slug(host.cpu_model)
+
+
+ROOF_CLASSES = ("conv_pointwise", "conv_dw_7x7", "conv_dw_3x3", "conv_dense", "linear", "attention_matmul")
+
+
+def _roofline(engine, model: str) -> dict[str, dict[str, tuple[float, float | None]]]:
+    from .storage import read_only_query
+
+    _, rows = read_only_query(engine, "SELECT target, op_class, achieved_gflops, percent_of_peak "
+                                      f"FROM roofline_by_class WHERE model = '{model}' AND form = 'reparam'")
+    found: dict[str, dict] = defaultdict(dict)
+    for target, op_class, gflops, pct in rows:
+        found[target][op_class] = (gflops, pct)
+    return found
+
+
+def _summary(latest, models, targets, checks, engine, resolution_of) -> list[str]:
+    """A few sentences computed from the tables below."""
+    out = []
+    fastest = defaultdict(list)
+    for m in models:
+        valid = {t: latest[(m, "reparam", t)].median_ms for t in targets if (m, "reparam", t) in latest}
+        if valid and not m.startswith("timm:"):
+            fastest[min(valid, key=valid.get)].append(m)
+    for target, ms in fastest.items():
+        out.append(f"- Fastest runtime for FastViT {', '.join(ms)}: **{target}**.")
+    by_claim = defaultdict(lambda: defaultdict(list))
+    for c in checks:
+        if c.verdict != "not enough data":
+            by_claim[c.claim.key][c.verdict].append(c.target)
+    reparam = [c for c in checks if c.claim.key.startswith("reparam_") and c.verdict != "not enough data"]
+    for key, verdicts in by_claim.items():
+        if key.startswith("reparam_"):
+            continue
+        out.append(f"- `{key}` holds on {', '.join(verdicts['holds']) or 'no target'}; does not hold on "
+                   f"{', '.join(verdicts['does not hold']) or 'no target'}.")
+    if reparam:
+        holds = [c for c in reparam if c.verdict == "holds"]
+        out.append(f"- The fused (reparameterized) form is significantly faster than the training form on "
+                   f"{len(holds)} of {len(reparam)} (variant, runtime) pairs measured; speedups "
+                   f"{min(c.speedup for c in reparam):.2f}x-{max(c.speedup for c in reparam):.2f}x.")
+    found, rows = breakdown(engine, "sa12", resolution_of("sa12"), "reparam", "cpu")
+    if rows:
+        top = rows[0]
+        shares = [f"{c['share']:.0%} on {t['target']}" for t, c in zip(found, top["cells"]) if c]
+        out.append(f"- SA12's largest op class is {top['op_class']}: {', '.join(shares)}.")
+    return out
