@@ -315,6 +315,7 @@ def plot(
     out: Path = typer.Option(Path("plots"), "--out", help="directory for the PNG files"),
     model: str = typer.Option("sa12", "--model", help="model of the operator-breakdown figure"),
     device: str = typer.Option("cpu", "--device", help="device of the operator-breakdown figure"),
+    resolution: int = typer.Option(256, "--resolution", help="FastViT resolution to show (baselines: 224)"),
     db: Optional[str] = DbOption,
 ):
     """Accuracy vs latency per target, latency per backend, and an operator breakdown, as PNGs."""
@@ -326,9 +327,10 @@ def plot(
     except ValueError as exc:
         fail(str(exc))
     out.mkdir(parents=True, exist_ok=True)
-    written = [plots.accuracy_vs_latency(engine, out, claims_resolution),
-               plots.latency_by_backend(engine, out, claims_resolution),
-               plots.op_breakdown(engine, out, name, claims_resolution(name), device)]
+    resolution_of = own_resolution(resolution)
+    written = [plots.accuracy_vs_latency(engine, out, resolution_of),
+               plots.latency_by_backend(engine, out, resolution_of),
+               plots.op_breakdown(engine, out, name, resolution_of(name), device)]
     for path in written:
         if path:
             console.print(str(path))
@@ -337,6 +339,7 @@ def plot(
 @app.command()
 def findings(
     out_dir: Path = typer.Option(Path("docs"), "--out-dir", help="writes findings-<cpu>.md here"),
+    resolution: int = typer.Option(256, "--resolution", help="FastViT resolution to report (baselines: 224)"),
     db: Optional[str] = DbOption,
 ):
     """Write a markdown summary of this database: latencies, the claims' verdicts, where time goes."""
@@ -344,7 +347,7 @@ def findings(
 
     engine = open_db(db)
     try:
-        text, slug = render(engine, claims_resolution)
+        text, slug = render(engine, own_resolution(resolution))
     except ValueError as exc:
         fail(str(exc))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -353,9 +356,9 @@ def findings(
     console.print(str(path))
 
 
-def claims_resolution(model: str) -> int:
-    """Each model at its own resolution: FastViT 256, the baselines 224, as the paper compared them."""
-    return 224 if model.startswith("timm:") else 256
+def own_resolution(fastvit_resolution: int = 256):
+    """Each model at its own resolution, as the paper compared them: FastViT 256, the baselines 224."""
+    return lambda model: 224 if model.startswith("timm:") else fastvit_resolution
 
 
 @app.command()

@@ -99,6 +99,17 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     facts = json.loads(env[0]["environment"])
     assert facts["threads"] >= 1 and "torch" in facts["versions"]
 
+    pictures = invoke("plot", "--out", tmp_path / "plots", "--model", "t8", "--resolution", "64", "--db", db)
+    assert pictures.exit_code == 0, pictures.output
+    pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert pngs == ["accuracy_vs_latency.png", "latency_by_backend.png", "op_breakdown_t8.png"]
+    assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    written = invoke("findings", "--out-dir", tmp_path / "docs", "--resolution", "64", "--db", db)
+    assert written.exit_code == 0, written.output
+    text = next((tmp_path / "docs").glob("findings-*.md")).read_text()
+    assert "## In short" in text and "Produced by:" in text
+    assert "| t8 | 64 |" in text and "## Where t8 spends its time" in text and "## The paper's claims" in text
+
     assert "read-only" in invoke("query", "DELETE FROM runs", "--db", db).output
     assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--csv", "--db", db).output.split() == ["n", "8"]
 
