@@ -51,6 +51,8 @@ def checked_device_and_threads(device: str, threads: Optional[int]) -> tuple[str
     except ValueError as exc:
         fail(str(exc))
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if device.startswith("android"):  # threads run on the phone, not on this host
+        return device, threads or 4
     if threads and threads > cores:
         fail(f"--threads {threads} exceeds the {cores} cores this process may use")
     return device, threads or cores

@@ -30,6 +30,7 @@ def invoke(*args, env=None):
     (["run", "--device", "cpu", "--resolution", "100"], "multiple of 32"),
     (["run", "--device", "cpu", "--form", "fused"], "'fused' is not one of 'train'"),
     (["run", "--device", "cpu", "--threads", "4096"], "exceeds the"),
+    (["run", "--device", "android:R58", "--threads", "8"], "no available target on device 'android:R58'"),
     (["run", "--device", "cpu", "--weights", "/no/such.pth"], "no such checkpoint file"),
     (["run", "--device", "gpu"], "no available target on device 'gpu'"),
     (["export", "--model", "t8", "--backend", "torch"], "has no artifact"),
