@@ -86,10 +86,6 @@ def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tu
     return groups
 
 
-def _latency(run: Run) -> float | None:
-    return run.median_ms if run.median_ms is not None else run.mean_ms
-
-
 def compare(fast: list[np.ndarray], slow: list[np.ndarray], seed: int = 0) -> tuple[float, float, float]:
     """Speedup median(slow)/median(fast) with a 95% interval.
 
@@ -134,8 +130,8 @@ def check_all(engine) -> list[Check]:
                 if key in fast and key in slow:
                     f, s = fast[key], slow[key]
                     check.runs = (len(f), len(s))
-                    check.fast_ms = float(np.median([_latency(r) for r in f]))
-                    check.slow_ms = float(np.median([_latency(r) for r in s]))
+                    check.fast_ms = float(np.median([r.latency_ms for r in f]))
+                    check.slow_ms = float(np.median([r.latency_ms for r in s]))
                     fs, ss = [_timed(session, r) for r in f], [_timed(session, r) for r in s]
                     if all(x.size for x in fs + ss):
                         check.speedup, check.low, check.high = compare(fs, ss)

@@ -21,7 +21,7 @@ import fastvit
 from backends import BACKENDS
 from backends.benchmark_model import DELEGATES
 
-from . import baselines, report, storage, sweep
+from . import baselines, environment, report, storage, sweep
 from .spec import FORMS, ModelSpec, canonical_model
 from .timing import TimingPolicy
 
@@ -50,7 +50,7 @@ def checked_device_and_threads(device: str, threads: Optional[int]) -> tuple[str
         device = sweep.check_device(device)
     except ValueError as exc:
         fail(str(exc))
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cores = environment.usable_cores()
     if device.startswith("android"):  # threads run on the phone, not on this host
         return device, threads or 4
     if threads and threads > cores:
@@ -256,7 +256,6 @@ def peak(
     cache: Path = typer.Option(sweep.DEFAULT_CACHE, "--cache"),
 ):
     """Measure each runtime's dense-GEMM GFLOP/s on this host (the roofline's roof) and store it."""
-    from . import environment
 
     device, threads = checked_device_and_threads(device, threads)
     targets, _ = sweep.plan_targets(device, [b.value for b in backend] if backend else None)
@@ -390,16 +389,12 @@ def claims(
     for c in checks:
         ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
         table.add_row(c.claim.key, c.target, str(c.threads or "—"), "{}+{}".format(*c.runs) if c.runs[0] else "—",
-                      _num(c.fast_ms), _num(c.slow_ms),
+                      report.fmt_ms(c.fast_ms), report.fmt_ms(c.slow_ms),
                       f"{c.speedup:.2f}x{ci}" if c.speedup else "—",
                       f"{c.claim.paper_mobile}x" if c.claim.paper_mobile else "—",
                       f"{c.claim.paper_gpu}x" if c.claim.paper_gpu else "—",
                       f"[{colours[c.verdict]}]{c.verdict}[/{colours[c.verdict]}]")
     console.print(table)
-
-
-def _num(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
 
 
 class Output(str, Enum):

@@ -40,6 +40,11 @@ def git_revision() -> str | None:
     return (rev + ("-dirty" if dirty else "")) or None
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask), which caps every runtime's threads."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def host_facts() -> dict:
     """Facts about the machine, identical for every run on it."""
     return {
@@ -57,7 +62,7 @@ def run_facts(threads: int, versions: dict[str, str]) -> dict:
     return {
         "python": platform.python_version(),
         "threads": threads,
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "usable_cores": usable_cores(),
         "versions": versions,
         "git_revision": git_revision(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),

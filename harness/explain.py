@@ -24,7 +24,7 @@ def breakdown(engine, model: str, resolution: int, form: str, device: str) -> tu
             for op in run.op_profiles:
                 totals[op.op_class] = totals.get(op.op_class, 0.0) + op.total_ms
             targets.append({"target": target, "run_id": run.id,
-                            "median_ms": run.median_ms if run.median_ms is not None else run.mean_ms})
+                            "median_ms": run.latency_ms})
             per_target.append(totals)
     rows = []
     for cls in sorted(CLASSES, key=lambda c: -sum(t.get(c, 0.0) for t in per_target)):

@@ -12,16 +12,13 @@ import fastvit
 
 from .claims import check_all
 from .explain import breakdown
+from .report import fmt_ms
 from .storage import Host, Run, Sweep
 
 
 def cpu_slug(cpu_model: str) -> str:
     text = re.sub(r"\((r|tm)\)|cpu|@.*$|\d+-core processor", "", cpu_model.lower())
     return re.sub(r"[^a-z0-9]+", "-", text).strip("-") or "unknown-cpu"
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
 
 
 def render(engine, resolution_of) -> tuple[str, str]:
@@ -69,7 +66,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
         if not valid:
             continue
         best = min(valid, key=valid.get)
-        lines.append(f"| {m} | {resolution_of(m)} | " + " | ".join(_fmt(valid.get(t)) for t in targets)
+        lines.append(f"| {m} | {resolution_of(m)} | " + " | ".join(fmt_ms(valid.get(t)) for t in targets)
                      + f" | {best} |")
     lines += ["", "## The paper's claims on this CPU", "",
               "| claim | target | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",

@@ -24,7 +24,7 @@ def _latest_valid(engine, resolution_of) -> dict[tuple[str, str], Run]:
     with Session(engine) as session:
         for run in session.scalars(select(Run).where(Run.status == "ok", Run.form == "reparam", Run.batch == 1)
                                    .order_by(Run.id)):
-            if run.resolution == resolution_of(run.model) and (run.median_ms or run.mean_ms):
+            if run.resolution == resolution_of(run.model) and run.latency_ms:
                 session.expunge(run)
                 found[(run.model, run.target)] = run
     return found
@@ -40,7 +40,7 @@ def accuracy_vs_latency(engine, out: Path, resolution_of) -> Path:
     targets = sorted({t for _, t in runs})
     fig, ax = plt.subplots(figsize=(8, 5.5))
     for target in targets:
-        points = sorted(((r.median_ms or r.mean_ms), paper_top1(m), m) for (m, t), r in runs.items()
+        points = sorted((r.latency_ms, paper_top1(m), m) for (m, t), r in runs.items()
                         if t == target and paper_top1(m) is not None)
         fast = [p for p in points if not p[2].startswith("timm:")]
         line, = ax.plot([p[0] for p in fast], [p[1] for p in fast], marker="o", label=f"FastViT on {target}")
@@ -71,7 +71,7 @@ def latency_by_backend(engine, out: Path, resolution_of) -> Path:
     width = 0.8 / max(len(targets), 1)
     for i, target in enumerate(targets):
         xs = [j + i * width for j, m in enumerate(models) if (m, target) in runs]
-        ys = [(runs[(m, target)].median_ms or runs[(m, target)].mean_ms) for m in models if (m, target) in runs]
+        ys = [runs[(m, target)].latency_ms for m in models if (m, target) in runs]
         ax.bar(xs, ys, width, label=target)
     ax.set_xticks([j + width * (len(targets) - 1) / 2 for j in range(len(models))])
     ax.set_xticklabels([_label(m) for m in models], rotation=30, ha="right", fontsize=8)

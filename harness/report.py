@@ -23,16 +23,12 @@ def _latest_key(run: Run) -> tuple:
     return (*_spec_key(run), run.target, run.precision)
 
 
-def _latency(run: Run) -> float | None:
-    return run.median_ms if run.median_ms is not None else run.mean_ms
-
-
 def _baselines(session: Session, baseline: str) -> dict[tuple, float]:
     """Latest valid run of the baseline target for each model spec, from the whole database."""
     found = {}
     for run in session.scalars(select(Run).where(Run.target == baseline, Run.status == "ok").order_by(Run.id)):
-        if _latency(run):
-            found[_spec_key(run)] = _latency(run)
+        if run.latency_ms:
+            found[_spec_key(run)] = run.latency_ms
     return found
 
 
@@ -41,7 +37,7 @@ def _rows(runs: list[Run], base: dict[tuple, float]) -> list[tuple]:
     rows = []
     for r in sorted(runs, key=lambda r: (order.get(r.model, 99), r.model, r.resolution, r.batch, r.form, r.target)):
         ok = r.status == "ok"
-        latency = _latency(r) if ok else None
+        latency = r.latency_ms if ok else None
         reference = base.get(_spec_key(r))
         rows.append((r.id, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
                      bool(r.imported), r.median_ms if ok else None, r.mean_ms if ok else None,
@@ -80,11 +76,11 @@ def rows_table(columns: list[str], rows: list[tuple], title: str) -> Table:
         if ok and r["median_ms"] is None and r["mean_ms"] is not None:
             latency, mean_only = f"{r['mean_ms']:.2f}{MEAN_ONLY}", True
         else:
-            latency = _num(r["median_ms"])
+            latency = fmt_ms(r["median_ms"])
         status = ("[green]ok[/green]" if ok else f"[red]{r['status']}[/red]") + (" (imported)" if r["imported"] else "")
         table.add_row(
             r["model"], str(r["res"]), str(r["batch"]), r["form"], r["target"], r["precision"], str(r["threads"]),
-            status, latency, _num(r["p90_ms"]),
+            status, latency, fmt_ms(r["p90_ms"]),
             f"{r['ci95_low_ms']:.2f}-{r['ci95_high_ms']:.2f}" if r["ci95_low_ms"] is not None else "—",
             f"{r['cv']:.1%}" if r["cv"] is not None else "—", str(r["n"]) if r["n"] else "—",
             f"{r['speedup']:.2f}x" if r["speedup"] else "—",
@@ -94,5 +90,5 @@ def rows_table(columns: list[str], rows: list[tuple], title: str) -> Table:
     return table
 
 
-def _num(value: float | None) -> str:
+def fmt_ms(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"

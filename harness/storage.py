@@ -100,6 +100,11 @@ class Run(Base):
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     samples: Mapped[list[Sample]] = relationship(back_populates="run", cascade="all, delete-orphan")
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The median, or the mean where a vendor tool reported no median."""
+        return self.median_ms if self.median_ms is not None else self.mean_ms
     op_profiles: Mapped[list[OpProfile]] = relationship(cascade="all, delete-orphan")
 
 
