@@ -1,7 +1,7 @@
 """One module per runtime; this registry is how the harness finds them (it never imports a runtime)."""
 from __future__ import annotations
 
-from .base import Backend, Session
+from .base import Backend, RemoteTiming, Session
 from .coreml_backend import CoreMlBackend
 from .litert_backend import LiteRtBackend
 from .onnxruntime_backend import OnnxRuntimeBackend, OrtTensorRtBackend
@@ -14,4 +14,4 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     TensorRtBackend(), OrtTensorRtBackend(),
 )}
 
-__all__ = ["BACKENDS", "Backend", "Session"]
+__all__ = ["BACKENDS", "Backend", "RemoteTiming", "Session"]

@@ -7,7 +7,9 @@ Runtimes are imported inside methods, so a missing runtime costs nothing until i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +23,7 @@ class Session(ABC):
         """Copy the input into the runtime's own memory, outside the timed region."""
 
     @abstractmethod
-    def run(self) -> int | None:
+    def infer(self) -> int | None:
         """One inference on the prepared input; the only thing inside the timed region.
 
         Returns None to be timed by the host clock around the call, or the nanoseconds the device
@@ -36,6 +38,14 @@ class Session(ABC):
         """Per-op time of one inference, averaged over `iterations` profiled runs made after timing:
         rows {op_name, op_type, kernel, depthwise, calls, total_ms}. None when the runtime has no profiler."""
         return None
+
+
+@dataclass
+class RemoteTiming:
+    """What a device's own benchmark tool reported for an artifact (a phone's benchmark_model)."""
+    tool_result: Any  # the tool's parsed output, e.g. backends.benchmark_model.BenchmarkModelResult
+    device_facts: dict = field(default_factory=dict)  # model, SoC, OS, thermal state before and after
+    output_tail: str = ""  # the end of the tool's output, kept with the run
 
 
 class Backend(ABC):
@@ -62,8 +72,8 @@ class Backend(ABC):
         """True when the target is driven through a vendor tool (a phone over adb) instead of a Session."""
         return False
 
-    def run_remote(self, artifact: Path, device: str, threads: int, policy, **options: str) -> dict:
-        """Time the artifact with the device's own tool; returns a partial run result."""
+    def time_remote(self, artifact: Path, device: str, threads: int, policy, **options: str) -> RemoteTiming:
+        """Time the artifact with the device's own tool, on the device."""
         raise NotImplementedError(f"{self.name} has no remote targets")
 
     @abstractmethod

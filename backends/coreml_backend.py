@@ -39,7 +39,7 @@ class CoreMlSession(Session):
     def prepare(self, x: np.ndarray) -> None:
         self.feed = {INPUT_NAME: np.ascontiguousarray(x)}
 
-    def run(self) -> None:
+    def infer(self) -> None:
         # MLModel.predict is the API: it wraps the numpy input into an MLMultiArray on every call,
         # a cost a native app also pays; recorded as part of the latency.
         self.result = self.model.predict(self.feed)

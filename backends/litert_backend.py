@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import adb
-from .base import Backend, Session, module_version
+from .base import Backend, RemoteTiming, Session, module_version
 from .benchmark_model import benchmark_model_args, parse_benchmark_model
 
 BENCHMARK_MODEL_ENV = "HARNESS_BENCHMARK_MODEL"
@@ -43,7 +43,7 @@ class LiteRtSession(Session):
     def prepare(self, x: np.ndarray) -> None:
         self.interpreter.set_tensor(self.input_index, np.ascontiguousarray(x))  # copied into the arena
 
-    def run(self) -> None:
+    def infer(self) -> None:
         self.interpreter.invoke()
 
     def output(self) -> np.ndarray:
@@ -107,7 +107,8 @@ class LiteRtBackend(Backend):
     def is_remote(self, device: str) -> bool:
         return device.startswith("android")
 
-    def run_remote(self, artifact: Path, device: str, threads: int, policy, delegate: str = "xnnpack") -> dict:
+    def time_remote(self, artifact: Path, device: str, threads: int, policy, delegate: str = "xnnpack"
+                    ) -> RemoteTiming:
         phone = adb.Phone(adb.resolve_serial(device, adb.attached_phones()))
         binary = self.benchmark_binary()
         if not binary:
@@ -126,6 +127,6 @@ class LiteRtBackend(Backend):
                                     op_profiling=True)
         output = phone.shell(*args, timeout=policy.max_seconds * 3 + 300)
         parsed = parse_benchmark_model(output)
-        return {"tool_result": parsed, "tool_output_tail": output[-4000:],
-                "phone": {**facts, "thermal_before": thermal_before, "thermal_after": phone.thermal_status(),
-                          "delegate": delegate, "delegate_note": parsed.delegate_note}}
+        return RemoteTiming(parsed, output_tail=output[-4000:], device_facts={
+            **facts, "thermal_before": thermal_before, "thermal_after": phone.thermal_status(),
+            "delegate": delegate, "delegate_note": parsed.delegate_note})

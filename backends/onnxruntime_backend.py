@@ -60,7 +60,7 @@ class OrtSession(Session):
         self.binding.bind_ortvalue_input(INPUT_NAME, self.input)
         self.binding.bind_output(self.output_name, self.device)
 
-    def run(self) -> None:
+    def infer(self) -> None:
         self.session.run_with_iobinding(self.binding)
 
     def output(self) -> np.ndarray:

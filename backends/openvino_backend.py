@@ -30,7 +30,7 @@ class OpenVinoSession(Session):
 
         self.request.set_input_tensor(ov.Tensor(np.ascontiguousarray(x)))
 
-    def run(self) -> None:
+    def infer(self) -> None:
         self.request.infer()  # no arguments: nothing converted or copied per call
 
     def output(self) -> np.ndarray:

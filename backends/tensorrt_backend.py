@@ -97,7 +97,7 @@ class TensorRtSession(Session):
         self.buffers[INPUT_NAME].copy_(self.torch.from_numpy(x))
         self.torch.cuda.synchronize()
 
-    def run(self) -> int:
+    def infer(self) -> int:
         self.start.record(self.stream)
         self.context.execute_async_v3(self.stream.cuda_stream)
         self.end.record(self.stream)

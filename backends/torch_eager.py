@@ -7,6 +7,9 @@ import torch
 from .base import Backend, Session
 
 
+ATTENTION = "Attention (SDPA and reshapes)"  # op type of an attention module's own time
+
+
 class TorchSession(Session):
     def __init__(self, model: torch.nn.Module, device: torch.device, threads: int):
         torch.set_num_threads(threads)
@@ -19,7 +22,7 @@ class TorchSession(Session):
         self.x = torch.from_numpy(x).to(self.device)
 
     @torch.inference_mode()
-    def run(self) -> None:
+    def infer(self) -> None:
         self.y = self.model(self.x)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
@@ -52,7 +55,7 @@ class TorchSession(Session):
 
         names = {m: n or type(m).__name__ for n, m in self.model.named_modules()}
         for module, name in names.items():
-            rows[name] = {"op_name": name, "total_ns": 0, "calls_total": 0, **_module_kind(module)}
+            rows[name] = {"op_name": name, "total_ns": 0, "calls_total": 0, **module_kind(module)}
         handles = [h for m in names for h in (m.register_forward_pre_hook(before), m.register_forward_hook(after))]
         try:
             for _ in range(iterations):
@@ -65,14 +68,17 @@ class TorchSession(Session):
                 for r in rows.values() if r["calls_total"]]
 
 
-def _module_kind(module: torch.nn.Module) -> dict:
-    """The op type a module's self time is labelled with (containers: their residual adds and glue)."""
+def module_kind(module: torch.nn.Module) -> dict:
+    """{op_type, kernel, depthwise} a module's self time is labelled with (containers: their residual
+    adds and glue); harness.opclass maps it onto the op-class vocabulary."""
     kind = type(module).__name__
     if isinstance(module, torch.nn.Conv2d):
         depthwise = module.groups > 1 and module.groups == module.in_channels
         return {"op_type": "Conv2d", "kernel": module.kernel_size[0], "depthwise": depthwise}
+    if isinstance(module, torch.nn.Linear):
+        return {"op_type": "Linear", "kernel": None, "depthwise": False}
     if kind.endswith("Attention") and "Block" not in kind:  # the attention itself, not a block holding one
-        kind = "Attention (SDPA and reshapes)"
+        kind = ATTENTION
     elif not any(word in kind for word in ("Linear", "Norm", "GELU", "ReLU", "Sigmoid", "SiLU", "Dropout", "Pool")):
         kind = f"{kind} (glue: adds, scales, reshapes)"
     return {"op_type": kind, "kernel": None, "depthwise": False}

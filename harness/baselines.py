@@ -25,6 +25,8 @@ BASELINES = {
     "resnet50": Baseline("resnet50", 76.1, "torchvision ResNet-50 v1 weights"),
 }
 PREFIX = "timm:"
+# The paper compares against each baseline at its own (ImageNet) resolution, FastViT at 256.
+RESOLUTION = 224
 
 # How baseline weights are made; part of every baseline artifact's cache key. timm's own init
 # keeps zero-initialised residual gammas (ResNet-50's last BN per block): a converter or XNNPACK
@@ -47,6 +49,11 @@ def canonical(name: str) -> str | None:
 
 def timm_name(model: str) -> str:
     return model[len(PREFIX):]
+
+
+def own_resolution(fastvit_resolution: int = 256):
+    """model -> the resolution it is compared at: baselines at RESOLUTION, FastViT at `fastvit_resolution`."""
+    return lambda model: RESOLUTION if model.startswith(PREFIX) else fastvit_resolution
 
 
 def paper_top1(model: str) -> float | None:

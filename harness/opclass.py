@@ -35,12 +35,6 @@ _PATTERNS = [  # (regex over the lower-cased op type, class); first match wins
 ]
 
 
-def is_attention(module) -> bool:
-    """An attention module itself (fastvit's, timm's), not a block that contains one."""
-    name = type(module).__name__
-    return name.endswith("Attention") and "Block" not in name
-
-
 def conv_class(kernel: int | None, depthwise: bool) -> str:
     if depthwise:
         return {3: "conv_dw_3x3", 7: "conv_dw_7x7"}.get(kernel, "conv_dw_other")

@@ -1,17 +1,85 @@
-"""Stored runs as rows and rich tables. Only valid runs show a latency."""
+"""Everything the commands print: each as a Listing (columns and rows), shown as a rich table on a
+terminal or, with `--format json|csv`, as every column unrounded. Only valid runs show a latency."""
 from __future__ import annotations
 
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import fastvit
 
-from .storage import Run
+from .analysis.claims import Check
+from .analysis.explain import Breakdown
+from .protocol import PeakResult
+from .spec import Target, model_sort_key
+from .store import Run, latest_runs
 
-COLUMNS = ["run", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported",
-           "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup"]
 MEAN_ONLY = "*"  # marks a latency that is a mean: the vendor tool reported no median
+NO_VALUE = "—"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+@dataclass
+class Listing:
+    """Rows one command prints. `table` draws the terminal layout; without it, a plain table."""
+    columns: list[str]
+    rows: list[tuple]
+    title: str = ""
+    table: Callable[[Listing], Table] | None = None
+
+
+def show(console: Console, listing: Listing, fmt: Format) -> None:
+    if fmt == Format.json:
+        console.print_json(json.dumps([dict(zip(listing.columns, r)) for r in listing.rows], default=str))
+    elif fmt == Format.csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(listing.columns)
+        writer.writerows(listing.rows)
+        sys.stdout.write(buffer.getvalue())
+    else:
+        console.print(listing.table(listing) if listing.table else plain_table(listing))
+
+
+def plain_table(listing: Listing) -> Table:
+    table = Table(title=listing.title or None)
+    for column in listing.columns:
+        table.add_column(str(column))
+    for row in listing.rows:
+        table.add_row(*["" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
+    return table
+
+
+def fmt_ms(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value:.2f}"
+
+
+def _ratio(value: float | None) -> str:
+    return NO_VALUE if not value else f"{value:.2f}x"
+
+
+def _paper(figure: float | None) -> str:
+    return f"{figure}x" if figure else NO_VALUE  # as published, unrounded
+
+
+# --- runs (harness run, import, report) -------------------------------------------------------
+
+RUN_COLUMNS = ["run", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported",
+               "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "error"]
 
 
 def _spec_key(run: Run) -> tuple:
@@ -19,59 +87,50 @@ def _spec_key(run: Run) -> tuple:
     return (run.host_id, run.model, run.resolution, run.batch, run.form, run.weights, run.threads)
 
 
-def _latest_key(run: Run) -> tuple:
-    return (*_spec_key(run), run.target, run.precision)
+def _baseline_latencies(session: Session, baseline: str) -> dict[tuple, float]:
+    """The latest valid latency of the `baseline` target for each model spec."""
+    return {_spec_key(r): r.latency_ms for r in latest_runs(session, Run.target == baseline) if r.latency_ms}
 
 
-def _baselines(session: Session, baseline: str) -> dict[tuple, float]:
-    """Latest valid run of the baseline target for each model spec, from the whole database."""
-    found = {}
-    for run in session.scalars(select(Run).where(Run.target == baseline, Run.status == "ok").order_by(Run.id)):
-        if run.latency_ms:
-            found[_spec_key(run)] = run.latency_ms
-    return found
+def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
+    ok = r.status == "ok"
+    latency = r.latency_ms if ok else None
+    reference = base.get(_spec_key(r))
+    return (r.id, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
+            bool(r.imported), r.median_ms if ok else None, r.mean_ms if ok else None, r.p90_ms if ok else None,
+            r.median_ci_low_ms if ok else None, r.median_ci_high_ms if ok else None, r.cv if ok else None,
+            r.iterations if ok else None, reference / latency if latency and reference else None, r.error)
 
 
-def _rows(runs: list[Run], base: dict[tuple, float]) -> list[tuple]:
-    order = {name: i for i, name in enumerate(fastvit.list_models())}
-    rows = []
-    for r in sorted(runs, key=lambda r: (order.get(r.model, 99), r.model, r.resolution, r.batch, r.form, r.target)):
-        ok = r.status == "ok"
-        latency = r.latency_ms if ok else None
-        reference = base.get(_spec_key(r))
-        rows.append((r.id, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
-                     bool(r.imported), r.median_ms if ok else None, r.mean_ms if ok else None,
-                     r.p90_ms if ok else None, r.median_ci_low_ms if ok else None,
-                     r.median_ci_high_ms if ok else None, r.cv if ok else None, r.iterations if ok else None,
-                     reference / latency if latency and reference else None))
-    return rows
+def _runs_listing(session: Session, runs: list[Run], baseline: str, title: str) -> Listing:
+    base = _baseline_latencies(session, baseline)
+    ordered = sorted(runs, key=lambda r: (model_sort_key(r.model), r.resolution, r.batch, r.form, r.target, r.id))
+    return Listing(RUN_COLUMNS, [_run_row(r, base) for r in ordered], title, _runs_table)
 
 
-def latest_rows(engine, baseline: str, models: list[str] | None = None) -> tuple[list[str], list[tuple]]:
-    """The latest run (any status) of each model spec on each target and precision."""
+def latest_runs_listing(engine, baseline: str, models: list[str] | None = None) -> Listing:
+    """The latest run (any status) of each model spec on each target: `harness report`."""
     with Session(engine) as session:
-        latest = {}
-        for r in session.scalars(select(Run).order_by(Run.id)):
-            if not models or r.model in models:
-                latest[_latest_key(r)] = r
-        return COLUMNS, _rows(list(latest.values()), _baselines(session, baseline))
+        criteria = [Run.model.in_(models)] if models else []
+        runs = latest_runs(session, *criteria, valid_only=False)
+        return _runs_listing(session, runs, baseline, f"latest runs (speedup vs {baseline})")
 
 
-def runs_table(engine, run_ids: list[int], baseline: str, title: str) -> Table:
+def runs_listing(engine, run_ids: list[int], baseline: str, title: str) -> Listing:
     with Session(engine) as session:
-        runs = session.scalars(select(Run).where(Run.id.in_(run_ids))).all()
-        return rows_table(COLUMNS, _rows(list(runs), _baselines(session, baseline)), title)
+        runs = list(session.scalars(select(Run).where(Run.id.in_(run_ids))))
+        return _runs_listing(session, runs, baseline, title)
 
 
-def rows_table(columns: list[str], rows: list[tuple], title: str) -> Table:
-    """A compact terminal table; --json/--csv carry every column unrounded."""
-    table = Table(title=title)
+def _runs_table(listing: Listing) -> Table:
+    """A compact terminal table; json/csv carry every column unrounded."""
+    table = Table(title=listing.title)
     for heading in ("model", "res", "b", "form", "target", "prec", "thr", "status", "median ms", "p90 ms",
                     "median 95% CI", "CV", "n", "speedup"):
         table.add_column(heading, justify="left" if heading in ("model", "form", "target", "status") else "right")
     mean_only = False
-    for row in rows:
-        r = dict(zip(columns, row))
+    for row in listing.rows:
+        r = dict(zip(listing.columns, row))
         ok = r["status"] == "ok"
         if ok and r["median_ms"] is None and r["mean_ms"] is not None:
             latency, mean_only = f"{r['mean_ms']:.2f}{MEAN_ONLY}", True
@@ -81,14 +140,111 @@ def rows_table(columns: list[str], rows: list[tuple], title: str) -> Table:
         table.add_row(
             r["model"], str(r["res"]), str(r["batch"]), r["form"], r["target"], r["precision"], str(r["threads"]),
             status, latency, fmt_ms(r["p90_ms"]),
-            f"{r['ci95_low_ms']:.2f}-{r['ci95_high_ms']:.2f}" if r["ci95_low_ms"] is not None else "—",
-            f"{r['cv']:.1%}" if r["cv"] is not None else "—", str(r["n"]) if r["n"] else "—",
-            f"{r['speedup']:.2f}x" if r["speedup"] else "—",
+            f"{r['ci95_low_ms']:.2f}-{r['ci95_high_ms']:.2f}" if r["ci95_low_ms"] is not None else NO_VALUE,
+            f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,
+            _ratio(r["speedup"]),
         )
     if mean_only:
         table.caption = f"{MEAN_ONLY} mean: the vendor tool reported no median"
     return table
 
 
-def fmt_ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
+# --- targets and models -----------------------------------------------------------------------
+
+def devices_listing(statuses: list[tuple[Target, str | None]]) -> Listing:
+    rows = [(t.device, t.name, reason is None, reason) for t, reason in statuses]
+    return Listing(["device", "target", "available", "reason"], rows, "targets", _devices_table)
+
+
+def _devices_table(listing: Listing) -> Table:
+    table = Table(title=listing.title)
+    for column in listing.columns:
+        table.add_column(column)
+    for device, target, available, reason in listing.rows:
+        table.add_row(device, target, "[green]yes[/green]" if available else "[red]no[/red]", reason or "")
+    return table
+
+
+def models_listing(resolution: int) -> Listing:
+    """FastViT variants: measured params and GMACs beside the paper's figures. ValueError for a bad resolution."""
+    rows = []
+    for name in fastvit.list_models():
+        c, p = fastvit.count(name, resolution), fastvit.PAPER_TABLE[name]
+        rows.append((name, round(c.params_train / 1e6, 2), round(c.gmacs, 2), p.params_m, p.gmacs, p.top1,
+                     p.iphone12pro_ms))
+    return Listing(["variant", "params_m", "gmacs", "paper_params_m", "paper_gmacs", "paper_top1",
+                    "iphone12pro_ms"], rows, f"FastViT variants at {resolution}x{resolution}")
+
+
+# --- the investigation ------------------------------------------------------------------------
+
+CLAIM_VERDICT_COLOURS = {"holds": "green", "does not hold": "red", "not enough data": "yellow"}
+
+
+def claims_listing(checks: list[Check]) -> Listing:
+    rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision, c.runs[0], c.runs[1],
+             c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.verdict)
+            for c in checks]
+    return Listing(["claim", "statement", "host", "target", "threads", "precision", "runs_fast", "runs_slow",
+                    "fast_ms", "slow_ms", "speedup", "ci95_low", "ci95_high", "paper_mobile", "paper_gpu",
+                    "verdict"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
+                   _claims_table)
+
+
+def _claims_table(listing: Listing) -> Table:
+    table = Table(title=listing.title)
+    for col in ("claim", "target", "thr", "runs", "fast ms", "slow ms", "speedup (95% CI)", "paper mobile",
+                "paper GPU", "verdict"):
+        table.add_column(col, justify="left" if col in ("claim", "target", "verdict") else "right")
+    for row in listing.rows:
+        c = dict(zip(listing.columns, row))
+        ci = f" ({c['ci95_low']:.2f}-{c['ci95_high']:.2f})" if c["ci95_low"] is not None else ""
+        colour = CLAIM_VERDICT_COLOURS[c["verdict"]]
+        table.add_row(c["claim"], c["target"], str(c["threads"] or NO_VALUE),
+                      f"{c['runs_fast']}+{c['runs_slow']}" if c["runs_fast"] else NO_VALUE,
+                      fmt_ms(c["fast_ms"]), fmt_ms(c["slow_ms"]),
+                      f"{c['speedup']:.2f}x{ci}" if c["speedup"] else NO_VALUE,
+                      _paper(c["paper_mobile"]), _paper(c["paper_gpu"]), f"[{colour}]{c['verdict']}[/{colour}]")
+    return table
+
+
+def explain_listing(found: Breakdown, model: str, form: str, resolution: int) -> Listing:
+    """One row per (op class, target): long form, so json/csv need no nesting."""
+    rows = [(row["op_class"], t["target"], t["run_id"], t["median_ms"], cell["ms"], cell["share"])
+            for row in found.rows for t, cell in zip(found.targets, row["cells"]) if cell]
+    return Listing(["op_class", "target", "run", "median_ms", "ms", "share"], rows,
+                   f"where {model} ({form}, {resolution}px) spends its time, ms per inference (share)", _explain_table)
+
+
+def _explain_table(listing: Listing) -> Table:
+    """The long rows pivoted back: op classes down, targets across."""
+    targets = {}  # target -> timed median, in first-seen order
+    cells: dict[tuple[str, str], tuple[float, float]] = {}
+    for op_class, target, _run, median_ms, ms, share in listing.rows:
+        targets.setdefault(target, median_ms)
+        cells[(op_class, target)] = (ms, share)
+    table = Table(title=listing.title)
+    table.add_column("op class")
+    for target, median_ms in targets.items():
+        table.add_column(f"{target}\n{fmt_ms(median_ms)} ms timed", justify="right")
+    for op_class in dict.fromkeys(row[0] for row in listing.rows):
+        table.add_row(op_class, *[f"{cells[(op_class, t)][0]:.2f} ({cells[(op_class, t)][1]:.0%})"
+                                  if (op_class, t) in cells else NO_VALUE for t in targets])
+    table.caption = "profiled separately after timing; profilers add overhead, so compare shares across targets"
+    return table
+
+
+def peaks_listing(outcomes: list[tuple[Target, PeakResult]], size: int, threads: int) -> Listing:
+    rows = [(t.name, r.gflops, r.status, r.error) for t, r in outcomes]
+    return Listing(["target", "gflops", "status", "error"], rows,
+                   f"dense GEMM peak, {size}x{size} fp32, {threads} threads", _peaks_table)
+
+
+def _peaks_table(listing: Listing) -> Table:
+    table = Table(title=listing.title)
+    for col in ("target", "GFLOP/s", "status"):
+        table.add_column(col)
+    for target, gflops, status, error in listing.rows:
+        table.add_row(target, f"{gflops:.1f}" if gflops is not None else NO_VALUE,
+                      "[green]stored[/green]" if status == "ok" else f"[red]{status}[/red]: {error}")
+    return table

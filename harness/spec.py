@@ -83,6 +83,12 @@ class Target:
         return dict(item.split("=", 1) for item in self.options.split(",") if item)
 
 
+def model_sort_key(model: str) -> tuple:
+    """FastViT variants in the paper's order (t8 ... ma36), then baselines by name."""
+    variants = fastvit.list_models()
+    return (variants.index(model) if model in variants else len(variants), model)
+
+
 def fastvit_source_hash() -> str:
     """A hash of the model code itself: an artifact exported from older code is not reused."""
     digest = hashlib.sha256()

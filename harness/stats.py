@@ -6,7 +6,7 @@ samples always give the same interval.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,21 +16,20 @@ CONFIDENCE = 0.95
 
 @dataclass(frozen=True)
 class Summary:
-    count: int
-    min_ms: float
-    median_ms: float
-    mean_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
-    max_ms: float
-    std_ms: float  # sample standard deviation (n - 1)
-    cv: float  # std / mean
-    median_ci_low_ms: float
-    median_ci_high_ms: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
+    """Statistics of a run's timed samples in milliseconds. Every field is set when the harness timed
+    the run itself; a vendor tool's log fills only what the tool reports, the rest stays None."""
+    count: int | None = None
+    min_ms: float | None = None
+    median_ms: float | None = None
+    mean_ms: float | None = None
+    p90_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    std_ms: float | None = None  # sample standard deviation (n - 1)
+    cv: float | None = None  # std / mean
+    median_ci_low_ms: float | None = None
+    median_ci_high_ms: float | None = None
 
 
 def summarize(samples_ns, seed: int = 0) -> Summary:
@@ -40,7 +39,7 @@ def summarize(samples_ns, seed: int = 0) -> Summary:
     p90, p95, p99, median = np.percentile(ms, [90, 95, 99, 50])
     mean = float(ms.mean())
     std = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
-    low, high = bootstrap_interval(ms, np.median, seed=seed)
+    low, high = bootstrap_interval(ms, seed=seed)
     return Summary(
         count=int(ms.size), min_ms=float(ms.min()), median_ms=float(median), mean_ms=mean,
         p90_ms=float(p90), p95_ms=float(p95), p99_ms=float(p99), max_ms=float(ms.max()),
@@ -48,24 +47,25 @@ def summarize(samples_ns, seed: int = 0) -> Summary:
     )
 
 
-def bootstrap_interval(values, statistic=np.median, seed: int = 0,
-                       resamples: int = BOOTSTRAP_RESAMPLES, confidence: float = CONFIDENCE) -> tuple[float, float]:
-    values = np.asarray(values, dtype=np.float64)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, values.size, size=(resamples, values.size))
-    stats = statistic(values[idx], axis=1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(stats, [tail, 100 - tail])
+def _resampled_medians(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The medians of BOOTSTRAP_RESAMPLES resamples (with replacement) of `values`."""
+    return np.median(values[rng.integers(0, values.size, size=(BOOTSTRAP_RESAMPLES, values.size))], axis=1)
+
+
+def _interval(statistics: np.ndarray) -> tuple[float, float]:
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(statistics, [tail, 100 - tail])
     return float(low), float(high)
 
 
-def ratio_of_medians(a_ns, b_ns, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_interval(values, seed: int = 0) -> tuple[float, float]:
+    """Percentile-bootstrap interval of the median of `values`."""
+    return _interval(_resampled_medians(np.asarray(values, dtype=np.float64), np.random.default_rng(seed)))
+
+
+def ratio_of_medians(a, b, seed: int = 0) -> tuple[float, float, float]:
     """median(a) / median(b) with a bootstrap interval resampling both sides independently."""
-    a = np.asarray(a_ns, dtype=np.float64)
-    b = np.asarray(b_ns, dtype=np.float64)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    ra = np.median(a[rng.integers(0, a.size, size=(BOOTSTRAP_RESAMPLES, a.size))], axis=1)
-    rb = np.median(b[rng.integers(0, b.size, size=(BOOTSTRAP_RESAMPLES, b.size))], axis=1)
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(ra / rb, [tail, 100 - tail])
-    return float(np.median(a) / np.median(b)), float(low), float(high)
+    low, high = _interval(_resampled_medians(a, rng) / _resampled_medians(b, rng))
+    return float(np.median(a) / np.median(b)), low, high

@@ -30,11 +30,11 @@ def test_export_and_parity(tmp_path, name, form):
         assert sum(f.stat().st_size for f in tmp_path.iterdir()) > 14_000_000  # t8's fp32 weights: ~16 MB
     session = backend.load(model, artifact, "cpu", threads=1)
     session.prepare(x.numpy())
-    session.run()
+    session.infer()
     max_abs, rel = relative_error(reference, session.output())
     assert rel <= TOLERANCES["fp32"]
     session.prepare(np.zeros_like(x.numpy()))  # a different input gives a different output
-    session.run()
+    session.infer()
     assert relative_error(reference, session.output())[1] > TOLERANCES["fp32"]
 
 

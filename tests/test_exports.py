@@ -46,7 +46,7 @@ def test_litert_host_parity_and_layout(tmp_path, precision, tolerance):
     session = be.load(model, path, "cpu", 1)
     assert list(session.interpreter.get_input_details()[0]["shape"]) == [1, 3, 64, 64]  # NCHW kept
     session.prepare(x.numpy())
-    assert session.run() is None
+    assert session.infer() is None
     rel = relative_error(reference, session.output())[1]
     assert rel <= tolerance
     if precision == "fp16":
@@ -86,7 +86,7 @@ def test_coreml_predicts_on_macos(tmp_path, device):
     path = be.export(model, x, tmp_path, "fp32")
     session = be.load(model, path, device, 1)
     session.prepare(x.numpy())
-    session.run()
+    session.infer()
     with torch.inference_mode():
         assert relative_error(model(x).numpy(), session.output())[1] <= 1e-3
     assert isinstance(session.output(), np.ndarray)

@@ -8,12 +8,11 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-import fastvit
-
+from ..report import fmt_ms
+from ..spec import model_sort_key
+from ..store import Host, Run, Sweep, latest_runs, read_only_query
 from .claims import check_all
 from .explain import breakdown
-from .report import fmt_ms
-from .storage import Host, Run, Sweep
 
 
 def cpu_slug(cpu_model: str) -> str:
@@ -38,12 +37,10 @@ def render(engine, resolution_of) -> tuple[str, str]:
         versions = {}
         for r in runs:  # each run records its own runtime's versions
             versions.update((r.environment or {}).get("versions") or {})
-        latest = {}
-        for r in runs:
-            if r.status == "ok" and r.batch == 1 and r.resolution == resolution_of(r.model):
-                latest[(r.model, r.form, r.target)] = r
-    order = {m: i for i, m in enumerate(fastvit.list_models())}
-    models = sorted({m for m, _, _ in latest}, key=lambda m: (order.get(m, 99), m))
+        latest = {(r.model, r.form, r.target): r  # several thread counts or weights: the newest
+                  for r in latest_runs(session, Run.host_id == host.id, Run.batch == 1, Run.imported.is_(False))
+                  if r.resolution == resolution_of(r.model)}
+    models = sorted({m for m, _, _ in latest}, key=model_sort_key)
     targets = sorted({t for _, _, t in latest})
     lines = [f"# Findings on {host.cpu_model}", "",
              f"{host.logical_cores} logical cores, {env.get('threads')} threads per runtime, {host.os}; "
@@ -80,12 +77,13 @@ def render(engine, resolution_of) -> tuple[str, str]:
         runs = "{}+{}".format(*c.runs) if c.runs[0] else "—"
         lines.append(f"| {c.claim.key} | {c.target} | {runs} | {speed} | {paper} | {c.verdict} |")
     for model in ("sa12", "t8"):
-        found, rows = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
-        if not found:
+        found = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
+        if not found.targets:
             continue
         lines += ["", f"## Where {model} spends its time (share of profiled time)", "",
-                  "| op class | " + " | ".join(t["target"] for t in found) + " |", "|---|" + "---|" * len(found)]
-        for row in rows[:8]:
+                  "| op class | " + " | ".join(t["target"] for t in found.targets) + " |",
+                  "|---|" + "---|" * len(found.targets)]
+        for row in found.rows[:8]:
             lines.append(f"| {row['op_class']} | " + " | ".join(f"{c['share']:.0%}" if c else "—"
                                                               for c in row["cells"]) + " |")
     roof = _roofline(engine, "sa12")
@@ -103,8 +101,6 @@ ROOF_CLASSES = ("conv_pointwise", "conv_dw_7x7", "conv_dw_3x3", "conv_dense", "l
 
 
 def _roofline(engine, model: str) -> dict[str, dict[str, tuple[float, float | None]]]:
-    from .storage import read_only_query
-
     _, rows = read_only_query(engine, "SELECT target, op_class, achieved_gflops, percent_of_peak "
                                       f"FROM roofline_by_class WHERE model = '{model}' AND form = 'reparam'")
     found: dict[str, dict] = defaultdict(dict)
@@ -138,9 +134,9 @@ def _summary(latest, models, targets, checks, engine, resolution_of) -> list[str
         out.append(f"- The fused (reparameterized) form is significantly faster than the training form on "
                    f"{len(holds)} of {len(reparam)} (variant, runtime) pairs measured; speedups "
                    f"{min(c.speedup for c in reparam):.2f}x-{max(c.speedup for c in reparam):.2f}x.")
-    found, rows = breakdown(engine, "sa12", resolution_of("sa12"), "reparam", "cpu")
-    if rows:
-        top = rows[0]
-        shares = [f"{c['share']:.0%} on {t['target']}" for t, c in zip(found, top["cells"]) if c]
+    found = breakdown(engine, "sa12", resolution_of("sa12"), "reparam", "cpu")
+    if found.rows:
+        top = found.rows[0]
+        shares = [f"{c['share']:.0%} on {t['target']}" for t, c in zip(found.targets, top["cells"]) if c]
         out.append(f"- SA12's largest op class is {top['op_class']}: {', '.join(shares)}.")
     return out

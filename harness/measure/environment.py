@@ -7,8 +7,10 @@ import socket
 import subprocess
 from pathlib import Path
 
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY",
-                    "OPENBLAS_CORETYPE", "KMP_AFFINITY")
+# Thread-pool sizes the math libraries read once, when they load: a worker sets them before any import.
+THREAD_COUNT_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# ... and with the variables that shape how those threads behave, recorded with every run.
+THREAD_VARIABLES = (*THREAD_COUNT_VARIABLES, "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE", "KMP_AFFINITY")
 
 
 def cpu_model() -> str:
@@ -43,6 +45,10 @@ def git_revision() -> str | None:
 def usable_cores() -> int:
     """Cores this process may run on (its affinity mask), which caps every runtime's threads."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def thread_environment(threads: int) -> dict[str, str]:
+    return {name: str(threads) for name in THREAD_COUNT_VARIABLES}
 
 
 def host_facts() -> dict:

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 
 import fastvit
 
-from .stats import ratio_of_medians
-from .storage import Host, Run, Sample
+from .. import baselines
+from ..stats import ratio_of_medians
+from ..store import Host, Run, Sample, latest_repeats
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,11 @@ class Claim:
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("s12_vs_mobileone_s4", "FastViT-S12 is 26.3% faster than MobileOne-S4 on mobile, 26.9% on GPU",
-          "s12", "timm:mobileone_s4", slow_resolution=224, paper_mobile=1.263, paper_gpu=1.269),
+          "s12", "timm:mobileone_s4", slow_resolution=baselines.RESOLUTION, paper_mobile=1.263, paper_gpu=1.269),
     Claim("ma36_vs_convnext_base", "FastViT-MA36 is 1.9x faster than ConvNeXt-B on mobile, 2.0x on GPU",
-          "ma36", "timm:convnext_base", slow_resolution=224, paper_mobile=1.9, paper_gpu=2.0),
+          "ma36", "timm:convnext_base", slow_resolution=baselines.RESOLUTION, paper_mobile=1.9, paper_gpu=2.0),
     Claim("sa24_vs_caformer_s18", "FastViT-SA24 (3.8 GMACs, 82.7%) must beat CAFormer-S18 (4.1 GMACs, 83.6%) "
-          "on speed to be the better choice", "sa24", "timm:caformer_s18", slow_resolution=224,
+          "on speed to be the better choice", "sa24", "timm:caformer_s18", slow_resolution=baselines.RESOLUTION,
           source="the seed review"),
     *(Claim(f"reparam_{v}", f"reparameterized FastViT-{v.upper()} is faster than its training form", v, v,
             slow_form="train", source="the paper's premise") for v in fastvit.list_models()),
@@ -75,15 +76,9 @@ class Check:
 def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, list[Run]]:
     """Valid runs of one model spec (batch 1) per (host, target, threads, precision): all the runs of
     the latest sweep that timed it (several with `harness run --repeats`), or the latest single run."""
-    groups: dict[tuple, list[Run]] = {}
-    query = select(Run).where(Run.model == model, Run.resolution == resolution, Run.form == form, Run.batch == 1,
-                              Run.status == "ok").order_by(Run.id)
-    for run in session.scalars(query):
-        key = (run.host_id, run.target, run.threads, run.precision)
-        previous = groups.get(key)
-        same_sweep = previous and run.sweep_id is not None and previous[-1].sweep_id == run.sweep_id
-        groups[key] = previous + [run] if same_sweep else [run]
-    return groups
+    return {(runs[-1].host_id, runs[-1].target, runs[-1].threads, runs[-1].precision): runs
+            for runs in latest_repeats(session, Run.model == model, Run.resolution == resolution, Run.form == form,
+                                       Run.batch == 1)}
 
 
 def compare(fast: list[np.ndarray], slow: list[np.ndarray], seed: int = 0) -> tuple[float, float, float]:
@@ -94,13 +89,7 @@ def compare(fast: list[np.ndarray], slow: list[np.ndarray], seed: int = 0) -> tu
     own interval. With one run per side it resamples that run's iterations.
     """
     if len(fast) > 1 and len(slow) > 1:
-        f = np.array([np.median(s) for s in fast])
-        s = np.array([np.median(x) for x in slow])
-        rng = np.random.default_rng(seed)
-        ratios = (np.median(s[rng.integers(0, s.size, (2000, s.size))], axis=1)
-                  / np.median(f[rng.integers(0, f.size, (2000, f.size))], axis=1))
-        low, high = np.percentile(ratios, [2.5, 97.5])
-        return float(np.median(s) / np.median(f)), float(low), float(high)
+        return ratio_of_medians([np.median(x) for x in slow], [np.median(x) for x in fast], seed)
     return ratio_of_medians(np.concatenate(slow), np.concatenate(fast), seed)
 
 

@@ -1,5 +1,5 @@
-"""Roofline inputs: FLOPs of a model per op class (torch's FlopCounterMode, per module), and a host's
-peak GEMM throughput per runtime, so achieved GFLOP/s and % of peak are SQL queries.
+"""Roofline inputs: FLOPs of a model per op class (torch's FlopCounterMode, per module), and the GEMM
+a runtime's peak throughput is measured with, so achieved GFLOP/s and % of peak are SQL queries.
 
 FLOPs count a multiply-add as 2 (FlopCounterMode's convention); element-wise ops count 0, so the
 'elementwise', 'activation', 'norm' classes have no FLOPs and no roofline point.
@@ -10,9 +10,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from backends.torch_eager import module_kind
 from fastvit.counting import EXTRA_FORMULAS
 
-from .opclass import conv_class, is_attention
+from ..opclass import op_class
 
 GEMM_SIZE = 1024  # (N x N) @ (N x N): large enough to run at a runtime's peak on a CPU core or two
 
@@ -25,22 +26,16 @@ def class_flops(model: nn.Module, example: torch.Tensor) -> dict[str, int]:
     root = type(model).__name__
     totals: dict[str, int] = {}
     for name, module in model.named_modules():
-        key = f"{root}.{name}" if name else root
-        flops = per_module.get(key, 0)
+        flops = per_module.get(f"{root}.{name}" if name else root, 0)
         if not flops:
             continue
-        if isinstance(module, nn.Conv2d):
-            depthwise = module.groups > 1 and module.groups == module.in_channels
-            cls = conv_class(module.kernel_size[0], depthwise)
-        elif isinstance(module, nn.Linear):
-            cls = "linear"
-        elif is_attention(module):
-            # the attention products: the module's FLOPs minus its Linear children's
-            children = sum(per_module.get(f"{key}.{n}", 0) for n, c in module.named_children()
-                           if isinstance(c, nn.Linear))
-            flops, cls = flops - children, "attention_matmul"
-        else:
-            continue
+        # the same labels as the torch backend's profile, so FLOPs and times meet per op class
+        cls = op_class(**module_kind(module))
+        if cls == "attention_matmul":  # the attention products: the module's FLOPs minus its Linear children's
+            flops -= sum(per_module.get(f"{root}.{name}.{n}", 0) for n, c in module.named_children()
+                         if isinstance(c, nn.Linear))
+        elif not (cls == "linear" or cls.startswith("conv_")) or any(True for _ in module.children()):
+            continue  # FLOPs are counted at the leaves that compute them
         if flops > 0:
             totals[cls] = totals.get(cls, 0) + flops
     return totals

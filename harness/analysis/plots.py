@@ -7,26 +7,22 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-import fastvit  # noqa: E402
-
-from .baselines import paper_top1  # noqa: E402
+from ..baselines import paper_top1  # noqa: E402
+from ..opclass import CLASSES  # noqa: E402
+from ..spec import model_sort_key  # noqa: E402
+from ..store import Run, latest_runs  # noqa: E402
 from .explain import breakdown  # noqa: E402
-from .opclass import CLASSES  # noqa: E402
-from .storage import Run  # noqa: E402
 
 
 def _latest_valid(engine, resolution_of) -> dict[tuple[str, str], Run]:
     """(model, target) -> latest valid reparam run at the model's own resolution, batch 1."""
     found = {}
     with Session(engine) as session:
-        for run in session.scalars(select(Run).where(Run.status == "ok", Run.form == "reparam", Run.batch == 1)
-                                   .order_by(Run.id)):
+        for run in latest_runs(session, Run.form == "reparam", Run.batch == 1):
             if run.resolution == resolution_of(run.model) and run.latency_ms:
-                session.expunge(run)
-                found[(run.model, run.target)] = run
+                found[(run.model, run.target)] = run  # several hosts or thread counts: the newest
     return found
 
 
@@ -64,8 +60,7 @@ def accuracy_vs_latency(engine, out: Path, resolution_of) -> Path:
 
 def latency_by_backend(engine, out: Path, resolution_of) -> Path:
     runs = _latest_valid(engine, resolution_of)
-    order = {m: i for i, m in enumerate(fastvit.list_models())}
-    models = sorted({m for m, _ in runs}, key=lambda m: (order.get(m, 99), m))
+    models = sorted({m for m, _ in runs}, key=model_sort_key)
     targets = sorted({t for _, t in runs})
     fig, ax = plt.subplots(figsize=(max(8, len(models) * 1.2), 5))
     width = 0.8 / max(len(targets), 1)
@@ -87,9 +82,10 @@ def latency_by_backend(engine, out: Path, resolution_of) -> Path:
 
 
 def op_breakdown(engine, out: Path, model: str, resolution: int, device: str) -> Path | None:
-    targets, rows = breakdown(engine, model, resolution, "reparam", device)
-    if not targets:
+    found = breakdown(engine, model, resolution, "reparam", device)
+    if not found.targets:
         return None
+    targets, rows = found.targets, found.rows
     fig, ax = plt.subplots(figsize=(8, 5))
     bottoms = [0.0] * len(targets)
     colours = plt.cm.tab20.colors  # 20 distinct colours: one per op class of the vocabulary

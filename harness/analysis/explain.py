@@ -1,0 +1,45 @@
+"""Where one model's time goes: per-op-class milliseconds of its latest profiled runs, per target."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy.orm import Session
+
+from ..devices import device_matches
+from ..opclass import CLASSES
+from ..store import Run, latest_runs
+
+
+@dataclass
+class Breakdown:
+    """targets: [{target, run_id, median_ms}]; rows: [{op_class, cells: [{ms, share} | None per target]}],
+    largest op class first."""
+    targets: list[dict] = field(default_factory=list)
+    rows: list[dict] = field(default_factory=list)
+
+
+def breakdown(engine, model: str, resolution: int, form: str, device: str) -> Breakdown:
+    """The latest valid run with an op profile of (model, resolution, form) on each target of `device`."""
+    found = Breakdown()
+    per_target: list[dict[str, float]] = []
+    with Session(engine) as session:
+        latest: dict[str, Run] = {}
+        for run in latest_runs(session, Run.model == model, Run.resolution == resolution, Run.form == form,
+                               Run.op_profiles.any()):
+            if device_matches(device, run.device):
+                latest[run.target] = run  # several hosts or thread counts: the newest
+        for target, run in sorted(latest.items()):
+            totals: dict[str, float] = {}
+            for op in run.op_profiles:
+                totals[op.op_class] = totals.get(op.op_class, 0.0) + op.total_ms
+            found.targets.append({"target": target, "run_id": run.id, "median_ms": run.latency_ms})
+            per_target.append(totals)
+    for cls in sorted(CLASSES, key=lambda c: -sum(t.get(c, 0.0) for t in per_target)):
+        if not any(cls in t for t in per_target):
+            continue
+        cells = []
+        for totals in per_target:
+            whole = sum(totals.values())
+            cells.append({"ms": totals[cls], "share": totals[cls] / whole} if cls in totals and whole else None)
+        found.rows.append({"op_class": cls, "cells": cells})
+    return found

@@ -1,0 +1,85 @@
+"""Device names, the targets each backend offers on them, and how many threads a run may use."""
+from __future__ import annotations
+
+from backends import BACKENDS
+
+from .measure.environment import usable_cores
+from .spec import Target
+
+# What --device accepts: a family, or one exact device ("mac:ane", "android:<serial>").
+DEVICE_FAMILIES = ("cpu", "gpu", "intel-gpu", "npu", "mac", "android")
+DEVICE_HELP = "cpu, gpu, intel-gpu, npu, mac, mac:cpu|gpu|ane|all, android, android:<serial>"
+PHONE_THREADS = 4  # the usual big-core count of a phone; --threads runs there, not on this host
+
+
+def all_targets() -> list[Target]:
+    return [Target(b.name, d) for b in BACKENDS.values() for d in b.devices]
+
+
+def check_device(device: str) -> str:
+    """The device name if it is one --device accepts, else ValueError listing the choices."""
+    known = {t.device for t in all_targets()}
+    if device in DEVICE_FAMILIES or device in known:
+        return device
+    if device.startswith("android:") and len(device) > len("android:"):
+        return device
+    raise ValueError(f"unknown device {device!r}; choose one of: {DEVICE_HELP}")
+
+
+def is_phone(device: str) -> bool:
+    return device == "android" or device.startswith("android:")
+
+
+def threads_for(device: str, threads: int | None) -> int:
+    """Threads per runtime on `device`: all usable cores by default, and never more than that on this
+    host (a phone's threads run on the phone). ValueError for a count this host cannot give."""
+    if is_phone(device):
+        return threads or PHONE_THREADS
+    cores = usable_cores()
+    if threads and threads > cores:
+        raise ValueError(f"--threads {threads} exceeds the {cores} cores this process may use")
+    return threads or cores
+
+
+def device_matches(requested: str, device: str) -> bool:
+    """Does a stored run's device fall under a --device value (a family or an exact device)?"""
+    return requested == device or device.startswith(f"{requested}:")
+
+
+def _selects(requested: str, device: str) -> str | None:
+    """The concrete device a backend device stands for under --device `requested`, or None."""
+    if requested == device:
+        return device
+    if requested == "mac" and device.startswith("mac:"):
+        return device
+    if device == "android" and requested.startswith("android:"):
+        return requested  # keep the serial
+    return None
+
+
+def target_status() -> list[tuple[Target, str | None]]:
+    """Every known target with None (available) or the one-line reason it is not."""
+    return [(t, BACKENDS[t.backend].unavailable_reason(t.device)) for t in all_targets()]
+
+
+def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32", delegate: str = "xnnpack",
+                 ) -> tuple[list[Target], list[tuple[Target, str]]]:
+    """(targets to run, [(target, reason skipped)]) on `device`, optionally narrowed to `backends`."""
+    runnable, skipped = [], []
+    for candidate in all_targets():
+        concrete = _selects(device, candidate.device)
+        if concrete is None or (backends and candidate.backend not in backends):
+            continue
+        backend = BACKENDS[candidate.backend]
+        options = f"delegate={delegate}" if backend.is_remote(concrete) else ""
+        target = Target(candidate.backend, concrete, options)
+        reason = backend.unavailable_reason(concrete)
+        if reason is None and precision not in backend.precisions:
+            reason = f"no {precision} export (it offers {', '.join(backend.precisions)})"
+        (skipped.append((target, reason)) if reason else runnable.append(target))
+    return runnable, skipped
+
+
+def local_targets(targets: list[Target]) -> list[Target]:
+    """The targets this host runs itself (not through a vendor tool on an attached device)."""
+    return [t for t in targets if not BACKENDS[t.backend].is_remote(t.device)]

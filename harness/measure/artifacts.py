@@ -1,0 +1,61 @@
+"""Exported artifacts: everything that shapes one (its cache key), and the artifact itself, from the
+cache or freshly exported. The worker and `harness export` both come here."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from backends import Backend
+
+from .. import baselines
+from ..spec import ModelSpec, fastvit_source_hash
+from . import cache
+
+EXAMPLE_SEED = 1234  # the input every export is traced with and every parity check runs on
+
+
+def example_input(spec: ModelSpec) -> torch.Tensor:
+    return torch.randn(spec.batch, 3, spec.resolution, spec.resolution,
+                       generator=torch.Generator().manual_seed(EXAMPLE_SEED))
+
+
+def check_exportable(backend: Backend, precision: str) -> None:
+    """ValueError, in one sentence, when `backend` cannot write a `precision` artifact on this host."""
+    if not backend.artifact_name:
+        raise ValueError(f"backend {backend.name!r} runs the torch module directly and has no artifact")
+    if precision not in backend.precisions:
+        raise ValueError(f"{backend.name} exports {', '.join(backend.precisions)}, not {precision}")
+    if backend.export_needs_device and (reason := backend.unavailable_reason(backend.devices[0])):
+        raise ValueError(f"{backend.name} builds its artifact on the device it runs on, and here: {reason}")
+
+
+def _key_parts(backend: Backend, precision: str) -> dict:
+    return {"backend": backend.name, "precision": precision, "versions": backend.versions(),
+            "torch": torch.__version__}
+
+
+def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: torch.nn.Module,
+                   example: torch.Tensor, cache_dir: Path) -> tuple[Path, bool]:
+    """(path, came from the cache) of `backend`'s artifact for the built `model` of `spec`."""
+    parts = {"spec": spec.as_dict(), "weights": spec.weights_id(), "fastvit": fastvit_source_hash(),
+             **_key_parts(backend, precision)}
+    if spec.is_baseline:
+        parts["baseline_init"] = baselines.INIT
+    return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name,
+                              lambda out: backend.export(model, example, out, precision))
+
+
+def spec_artifact(spec: ModelSpec, backend: Backend, precision: str, cache_dir: Path) -> tuple[Path, bool]:
+    """`harness export`: build the model of `spec`, then as model_artifact."""
+    check_exportable(backend, precision)
+    return model_artifact(spec, backend, precision, spec.build(), example_input(spec), cache_dir)
+
+
+def gemm_artifact(backend: Backend, gemm: torch.nn.Module, example: torch.Tensor, size: int,
+                  cache_dir: Path) -> Path:
+    """The artifact of the peak-throughput GEMM (fp32) of `size`."""
+    parts = {"gemm": size, **_key_parts(backend, "fp32")}
+    path, _ = cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name,
+                                 lambda out: backend.export(gemm, example, out, "fp32"))
+    return path

@@ -1,0 +1,124 @@
+"""Runs measured elsewhere, by a vendor tool we cannot drive here, stored beside ours as `imported`.
+
+Each importer turns a tool's output into a protocol.RunResult. Statistics a tool does not report
+stay None; per-iteration samples are stored when the tool gives them (trtexec --exportTimes).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends.benchmark_app import parse_benchmark_app
+from backends.benchmark_model import BenchmarkModelResult, ToolOutputError, parse_benchmark_model
+from backends.trtexec import parse_export_times, parse_trtexec_log
+
+from ..opclass import xnnpack_class
+from ..protocol import OpRow, RunResult
+from ..spec import ModelSpec, Target
+from ..stats import Summary, summarize
+from ..store import save_run
+
+# tool -> the backend whose numbers it produces
+TOOL_BACKENDS = {"benchmark_model": "litert", "trtexec": "tensorrt", "benchmark_app": "openvino", "manual": None}
+DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\- ]{0,63}$")
+
+
+@dataclass(frozen=True)
+class ImportRequest:
+    """What `harness import` was told: the tool, where it ran, what it measured."""
+    tool: str
+    device: str
+    spec: ModelSpec
+    precision: str
+    threads: int
+    backend: str | None = None  # default: the tool's own runtime
+    log_file: Path | None = None
+    export_times_file: Path | None = None
+    latency_ms: float | None = None  # --tool manual: the median read off the tool
+    note: str | None = None
+
+    def target(self) -> Target:
+        return Target(self.backend or TOOL_BACKENDS[self.tool], self.device)
+
+
+def check(request: ImportRequest) -> None:
+    """ValueError, in one sentence, for an import that cannot be made as asked."""
+    if request.tool not in TOOL_BACKENDS:
+        raise ValueError(f"unknown tool {request.tool!r}; choose one of: {', '.join(TOOL_BACKENDS)}")
+    if not DEVICE_NAME.match(request.device):
+        raise ValueError(f"device name {request.device!r} must be 1-64 letters, digits, spaces or . _ : -")
+    if not (request.backend or TOOL_BACKENDS[request.tool]):
+        raise ValueError("--tool manual needs --backend (the runtime that produced the number, e.g. coreml)")
+    if request.tool == "manual":
+        if request.latency_ms is None or not request.latency_ms > 0:
+            raise ValueError("--tool manual needs --latency-ms, the median latency read off the tool")
+    elif request.log_file is None:
+        raise ValueError(f"--tool {request.tool} needs the log FILE")
+
+
+def import_result(request: ImportRequest) -> RunResult:
+    """The run a tool's output describes; ValueError for a bad request, ToolOutputError for a log
+    that cannot be read."""
+    check(request)
+    text = read_log(request.log_file) if request.log_file is not None else None
+    if request.tool == "benchmark_model":
+        result = from_benchmark_model(parse_benchmark_model(text))
+    elif request.tool == "trtexec":
+        result = from_trtexec(text, read_log(request.export_times_file) if request.export_times_file else None)
+    elif request.tool == "benchmark_app":
+        parsed = parse_benchmark_app(text)
+        result = RunResult(status="ok", summary=Summary(count=parsed.count, min_ms=parsed.min_ms,
+                                                        median_ms=parsed.median_ms, mean_ms=parsed.mean_ms,
+                                                        max_ms=parsed.max_ms),
+                           first_ns=int(parsed.first_ms * 1e6) if parsed.first_ms is not None else None)
+    else:
+        result = RunResult(status="ok", summary=Summary(median_ms=request.latency_ms))
+    result.imported = True
+    result.environment.update(tool=request.tool, note=request.note)
+    return result
+
+
+def from_trtexec(text: str, export_times: str | None) -> RunResult:
+    parsed = parse_trtexec_log(text)
+    g = parsed.gpu_compute
+    environment = {"command": parsed.command, "timing": "trtexec GPU Compute Time",
+                   "latency_with_copies_median_ms": parsed.latency.median_ms if parsed.latency else None}
+    if export_times is not None:
+        samples = [int(ms * 1e6) for ms in parse_export_times(export_times)]
+        return RunResult(status="ok", samples_ns=samples, summary=summarize(samples), environment=environment)
+    return RunResult(status="ok", environment=environment, summary=Summary(
+        min_ms=g.min_ms, median_ms=g.median_ms, mean_ms=g.mean_ms, p90_ms=g.p90_ms, p95_ms=g.p95_ms,
+        p99_ms=g.p99_ms, max_ms=g.max_ms))
+
+
+def from_benchmark_model(parsed: BenchmarkModelResult) -> RunResult:
+    """benchmark_model's statistics and op table (from an imported log, or a phone run of ours)."""
+    t = parsed.timed
+    summary = Summary(count=t.count, min_ms=t.min_us / 1e3, mean_ms=t.avg_us / 1e3, max_ms=t.max_us / 1e3,
+                      std_ms=t.std_us / 1e3, cv=t.std_us / t.avg_us if t.avg_us else None)
+    # the tool's [avg ms] is per inference, all calls of that row together
+    ops = [OpRow(op_name=o.name, op_type=o.node_type, op_class=xnnpack_class(o.node_type), calls=o.calls,
+                 total_ms=o.avg_ms) for o in parsed.ops]
+    return RunResult(status="ok", first_ns=int(parsed.warmup.first_us * 1e3), summary=summary, op_profile=ops,
+                     environment={"tool": "benchmark_model", "init_ms": parsed.init_ms,
+                                  "delegate_note": parsed.delegate_note})
+
+
+def read_log(path: Path) -> str:
+    try:
+        return Path(path).read_text(errors="replace")
+    except OSError as exc:
+        raise ToolOutputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def imported_host(device: str) -> dict:
+    """Imported runs belong to the device that produced them, not to this machine."""
+    return {"hostname": f"imported:{device}", "cpu_model": device, "logical_cores": None, "os": "unknown",
+            "machine": "unknown"}
+
+
+def store_import(engine, request: ImportRequest, result: RunResult) -> int:
+    """Store `result` (from import_result(request)) as one imported run; returns the run id."""
+    return save_run(engine, result, spec=request.spec, target=request.target(),
+                    threads=request.threads, precision=request.precision, host=imported_host(request.device))

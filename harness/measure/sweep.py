@@ -1,0 +1,88 @@
+"""A sweep: the jobs of one `harness run` (model specs x targets x repeats), each timed in a child
+process and stored the moment it ends; and the peak-throughput measurements of `harness peak`."""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import baselines
+from ..protocol import Job, PeakJob, PeakResult, RunResult
+from ..spec import ModelSpec, Target
+from ..store import finish_sweep, save_peak, save_run, start_sweep
+from .child import measure_in_child
+from .environment import host_facts
+from .timing import TimingPolicy
+
+DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", "artifacts"))
+PEAK_POLICY = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)
+
+
+def check_specs(specs: list[ModelSpec]) -> None:
+    """ValueError, in one sentence, for a spec no worker could build (checked before anything starts)."""
+    for spec in specs:
+        if spec.is_baseline:
+            baselines.validate(spec.model)
+        elif not spec.weights.startswith("random:") and not Path(spec.weights).is_file():
+            raise ValueError(f"--weights: no such checkpoint file {spec.weights!r} (or use random:<seed>)")
+
+
+def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
+              cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0, repeats: int = 1) -> list[Job]:
+    cache = str(Path(cache_dir).resolve())
+    # Repeats go round-robin over all jobs, so slow drift of the machine hits every job alike.
+    return [Job(spec, target, threads, policy, cache, precision, profile_iterations)
+            for _ in range(repeats) for spec in specs for target in targets]
+
+
+def timeout_for(policy: TimingPolicy) -> float:
+    # export and compilation of the largest variants take a few minutes on 2 cores
+    return 900 + policy.max_seconds * 2
+
+
+def time_and_store(engine, job: Job, sweep_id: int | None = None) -> tuple[int, RunResult]:
+    """Time one job in a child process and store its run, whatever the outcome: (run id, result)."""
+    result = measure_in_child(job, timeout_for(job.policy))
+    run_id = save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads,
+                      precision=job.precision, host=host_facts(), sweep_id=sweep_id)
+    return run_id, result
+
+
+@dataclass
+class SweepOutcome:
+    sweep_id: int
+    run_ids: list[int] = field(default_factory=list)
+    failed: int = 0  # runs whose status is not ok
+
+
+def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
+              on_done: Callable[[Job, RunResult], None] = lambda job, result: None) -> SweepOutcome:
+    """Time and store every job in order; the sweep is marked finished, or interrupted if it stops."""
+    outcome = SweepOutcome(start_sweep(engine, command))
+    status = "interrupted"
+    try:
+        for job in jobs:
+            on_start(job)
+            run_id, result = time_and_store(engine, job, outcome.sweep_id)
+            outcome.run_ids.append(run_id)
+            outcome.failed += result.status != "ok"
+            on_done(job, result)
+        status = "finished"
+    finally:
+        finish_sweep(engine, outcome.sweep_id, status)
+    return outcome
+
+
+def measure_peaks(engine, targets: list[Target], threads: int, size: int, cache_dir: Path
+                  ) -> list[tuple[Target, PeakResult]]:
+    """Each target's dense-GEMM throughput, measured in a child process like every run; stored when ok."""
+    outcomes = []
+    for target in targets:
+        job = PeakJob(target, threads, size, PEAK_POLICY, str(Path(cache_dir).resolve()))
+        result = measure_in_child(job, timeout_for(PEAK_POLICY))
+        if result.status == "ok":
+            save_peak(engine, host=host_facts(), target=target.name, threads=threads, gflops=result.gflops,
+                      gemm_size=size)
+        outcomes.append((target, result))
+    return outcomes

@@ -1,0 +1,162 @@
+"""One job in its own process: build, export (or reuse), load, check parity, time.
+
+    python -m harness.measure.worker JOB.json RESULT.json
+
+JOB.json is a `harness.protocol` job; RESULT.json receives its result. A failed job's file is kept
+(its path is in the run's log), so this command reproduces it by hand. The math libraries' thread
+counts are set from the job before any of them loads. A crash here (segfault, abort) cannot take
+the sweep down: the parent records it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+
+def measure_job(job, result) -> None:
+    """Time `job` (a protocol.Job), filling `result` (a protocol.RunResult) as it goes, so a failure
+    half way keeps what was learnt before it."""
+    import torch
+
+    from backends import BACKENDS
+    from harness.measure import environment
+    from harness.measure.artifacts import example_input, model_artifact
+    from harness.measure.flops import class_flops
+    from harness.measure.timing import measure
+    from harness.stats import summarize
+
+    backend = BACKENDS[job.target.backend]
+    # torch only builds the model and the reference output here: one thread, so no OpenMP team
+    # is left spinning beside the runtime being timed. The torch backend sets its own count.
+    torch.set_num_threads(1)
+    result.environment = {**environment.run_facts(job.threads, {**backend.versions(), "torch": torch.__version__}),
+                          "timing": backend.timing, "precision": job.precision}
+
+    model = job.spec.build()
+    example = example_input(job.spec)
+    with torch.inference_mode():
+        reference = model(example).float().numpy()
+    result.class_flops = class_flops(model, example)
+
+    artifact = None
+    if backend.artifact_name:
+        artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir))
+        result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
+        result.environment["artifact_cached"] = cached
+
+    device = job.target.device
+    if backend.is_remote(device):
+        # The device's tool prints no outputs: parity is checked on this host with the same artifact.
+        session = backend.load(model, artifact, "cpu", job.threads, job.precision)
+        session.prepare(example.numpy())
+        session.infer()
+        output = session.output()
+        take_tool_timing(result, backend.time_remote(artifact, device, job.threads, job.policy,
+                                                     **job.target.option_dict()))
+    else:
+        session = backend.load(model, artifact, device, job.threads, job.precision)
+        session.prepare(example.numpy())
+        measured = measure(session.infer, job.policy)
+        output = session.output()
+        result.first_ns, result.warmup_ns, result.samples_ns = (measured.first_ns, measured.warmup_ns,
+                                                                measured.samples_ns)
+        result.summary = summarize(measured.samples_ns)
+        if job.profile_iterations:  # after timing: profilers slow a runtime down
+            result.op_profile = classify(session.profile(job.profile_iterations) or [])
+    result.finished_at = time.time()
+    check_parity(result, reference, output, job.tolerance)
+
+
+def measure_peak(job, result) -> None:
+    """A runtime's dense GEMM throughput on this host (protocol.PeakJob -> protocol.PeakResult)."""
+    import torch
+
+    from backends import BACKENDS
+    from harness.measure.artifacts import gemm_artifact
+    from harness.measure.flops import Gemm, gemm_flops
+    from harness.measure.timing import measure
+    from harness.stats import summarize
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    backend, size = BACKENDS[job.target.backend], job.gemm_size
+    gemm, example = Gemm(size).eval(), torch.randn(size, size)
+    artifact = gemm_artifact(backend, gemm, example, size, Path(job.cache_dir)) if backend.artifact_name else None
+    session = backend.load(gemm, artifact, job.target.device, job.threads)
+    session.prepare(example.numpy())
+    samples = measure(session.infer, job.policy).samples_ns
+    result.gflops = gemm_flops(size) / (summarize(samples).median_ms / 1e3) / 1e9
+    result.samples, result.status = len(samples), "ok"
+
+
+def take_tool_timing(result, timing) -> None:
+    """Fill `result` from a device tool's report (backends.RemoteTiming): statistics, not samples."""
+    from harness.measure.importers import from_benchmark_model
+
+    reported = from_benchmark_model(timing.tool_result)
+    result.first_ns, result.summary, result.op_profile = reported.first_ns, reported.summary, reported.op_profile
+    result.environment.update(reported.environment, phone=timing.device_facts, tool_output_tail=timing.output_tail)
+
+
+def classify(rows: list[dict]) -> list:
+    """A Session.profile()'s rows as protocol.OpRow, each with its op class."""
+    from harness.opclass import op_class
+    from harness.protocol import OpRow
+
+    return [OpRow(op_name=r["op_name"][:255], op_type=r["op_type"], calls=r["calls"], total_ms=r["total_ms"],
+                  op_class=op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False))) for r in rows]
+
+
+def check_parity(result, reference, output, tolerance: float) -> None:
+    """Status ok when the runtime's output matches torch's within `tolerance` (relative to its scale)."""
+    import numpy as np
+
+    if output.shape != reference.shape:
+        result.status, result.error = "invalid", f"output shape {output.shape} != torch's {reference.shape}"
+        return
+    result.parity_max_abs = float(np.abs(reference - output).max())
+    result.parity_rel = result.parity_max_abs / max(float(np.abs(reference).max()), 1e-12)
+    if result.parity_rel <= tolerance:
+        result.status = "ok"
+    else:
+        result.status = "invalid"
+        result.error = f"output differs from torch: relative error {result.parity_rel:.2e} > tolerance {tolerance:.0e}"
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m harness.measure.worker JOB.json RESULT.json", file=sys.stderr)
+        return 2
+    job_path, result_path = Path(argv[0]), Path(argv[1])
+    text = job_path.read_text()
+    from harness.measure.environment import thread_environment
+
+    try:  # math libraries size their thread pools once, when they load: before any import of them
+        os.environ.update(thread_environment(int(json.loads(text)["threads"])))
+    except (ValueError, KeyError, TypeError):
+        pass  # an unreadable job is reported by job_from_json below
+    from harness.protocol import PeakJob, PeakResult, RunResult, job_from_json
+
+    result = RunResult(status="error", started_at=time.time())
+    try:
+        job = job_from_json(text)
+        if isinstance(job, PeakJob):
+            result = PeakResult(status="error")
+            measure_peak(job, result)
+        else:
+            measure_job(job, result)
+    except Exception as exc:  # reported as a failed run, with the traceback kept for the record
+        result.status, result.error = "error", f"{type(exc).__name__}: {exc}"
+        result.log = traceback.format_exc(limit=8)
+    tmp = result_path.with_suffix(".tmp")
+    tmp.write_text(result.to_json())
+    tmp.replace(result_path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,189 @@
+"""The results schema: tables (SQLAlchemy 2 ORM) and the SQL views users query.
+
+A run row is one model spec timed on one target; its samples, op profile and FLOP counts hang off
+it. Schema changes so far are additive; `database.open_engine` upgrades older files in place.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+SCHEMA_VERSION = 6  # bump when a column or view changes; database.open_engine upgrades older databases
+
+# What makes two runs measurements of the same thing: the "latest run" of every reader and view is
+# the newest run per these columns.
+RUN_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Meta(Base):
+    __tablename__ = "meta"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class Host(Base):
+    __tablename__ = "hosts"
+    __table_args__ = (UniqueConstraint("hostname", "cpu_model", "logical_cores", "os", "machine"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    cpu_model: Mapped[str] = mapped_column(String(255))
+    logical_cores: Mapped[int | None]
+    os: Mapped[str] = mapped_column(String(255))
+    machine: Mapped[str] = mapped_column(String(64))
+
+
+class Sweep(Base):
+    __tablename__ = "sweeps"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    command: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | finished | interrupted
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    # model spec
+    model: Mapped[str] = mapped_column(String(64), index=True)
+    resolution: Mapped[int]
+    batch: Mapped[int]
+    form: Mapped[str] = mapped_column(String(16))
+    weights: Mapped[str] = mapped_column(String(512))
+    # target
+    target: Mapped[str] = mapped_column(String(128), index=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    device: Mapped[str] = mapped_column(String(64))
+    precision: Mapped[str] = mapped_column(String(8), default="fp32")  # of the exported artifact
+    threads: Mapped[int]
+    # outcome: ok | invalid (outputs disagree with torch) | error | crashed
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    log: Mapped[str | None] = mapped_column(Text)  # worker traceback or a crashed worker's stderr tail
+    imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    parity_max_abs: Mapped[float | None] = mapped_column(Float)
+    parity_rel: Mapped[float | None] = mapped_column(Float)
+    # summary of the timed (steady-state) samples, milliseconds
+    first_ms: Mapped[float | None] = mapped_column(Float)
+    warmup_iterations: Mapped[int | None]
+    iterations: Mapped[int | None]
+    min_ms: Mapped[float | None] = mapped_column(Float)
+    median_ms: Mapped[float | None] = mapped_column(Float)
+    mean_ms: Mapped[float | None] = mapped_column(Float)
+    p90_ms: Mapped[float | None] = mapped_column(Float)
+    p95_ms: Mapped[float | None] = mapped_column(Float)
+    p99_ms: Mapped[float | None] = mapped_column(Float)
+    max_ms: Mapped[float | None] = mapped_column(Float)
+    std_ms: Mapped[float | None] = mapped_column(Float)
+    cv: Mapped[float | None] = mapped_column(Float)
+    median_ci_low_ms: Mapped[float | None] = mapped_column(Float)
+    median_ci_high_ms: Mapped[float | None] = mapped_column(Float)
+    artifact_path: Mapped[str | None] = mapped_column(Text)
+    artifact_key: Mapped[str | None] = mapped_column(String(64))
+    environment: Mapped[dict | None] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    samples: Mapped[list[Sample]] = relationship(back_populates="run", cascade="all, delete-orphan")
+    op_profiles: Mapped[list[OpProfile]] = relationship(cascade="all, delete-orphan")
+
+    @property
+    def latency_ms(self) -> float | None:
+        """The median, or the mean where a vendor tool reported no median."""
+        return self.median_ms if self.median_ms is not None else self.mean_ms
+
+
+class Sample(Base):
+    __tablename__ = "samples"
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(8), primary_key=True)  # first | warmup | timed
+    iteration: Mapped[int] = mapped_column(Integer, primary_key=True)
+    latency_ns: Mapped[int]
+    run: Mapped[Run] = relationship(back_populates="samples")
+
+
+class OpProfile(Base):
+    __tablename__ = "op_profiles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    op_name: Mapped[str] = mapped_column(String(255))  # the runtime's node (or module) name
+    op_type: Mapped[str | None] = mapped_column(String(128))  # the runtime's own op type
+    op_class: Mapped[str] = mapped_column(String(64), index=True)  # harness.opclass vocabulary
+    calls: Mapped[int]  # calls per inference
+    total_ms: Mapped[float] = mapped_column(Float)  # milliseconds per inference, all calls together
+
+
+class ModelFlops(Base):
+    """FLOPs of one forward pass per op class (harness.roofline.class_flops), per model spec."""
+    __tablename__ = "model_flops"
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resolution: Mapped[int] = mapped_column(primary_key=True)
+    batch: Mapped[int] = mapped_column(primary_key=True)
+    form: Mapped[str] = mapped_column(String(16), primary_key=True)
+    op_class: Mapped[str] = mapped_column(String(64), primary_key=True)
+    flops: Mapped[int]
+
+
+class HostPeak(Base):
+    """A runtime's measured dense-GEMM throughput on a host: the roof of the roofline."""
+    __tablename__ = "host_peaks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    target: Mapped[str] = mapped_column(String(128))
+    threads: Mapped[int]
+    gflops: Mapped[float] = mapped_column(Float)
+    gemm_size: Mapped[int]
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The roof: the best dense-GEMM throughput any runtime reached on that host at that thread count.
+_LATEST_PEAK = """LEFT JOIN (SELECT host_id, threads, MAX(gflops) AS gflops FROM host_peaks
+                   GROUP BY host_id, threads) p ON p.host_id = r.host_id AND p.threads = r.threads"""
+
+VIEWS = {
+    # The most recent valid run for each model spec on each target of each host.
+    "latest_valid_runs": f"""
+        SELECT r.* FROM runs r
+        WHERE r.id IN (SELECT MAX(id) FROM runs WHERE status = 'ok' GROUP BY {', '.join(RUN_KEY)})""",
+    # How much faster the fused form is than the multi-branch form, per model and target.
+    "reparam_speedup": """
+        SELECT t.host_id, t.model, t.resolution, t.batch, t.target, t.threads, t.precision,
+               t.median_ms AS train_median_ms, p.median_ms AS reparam_median_ms,
+               t.median_ms / p.median_ms AS speedup
+        FROM latest_valid_runs t JOIN latest_valid_runs p
+          ON p.host_id = t.host_id AND p.model = t.model AND p.resolution = t.resolution
+         AND p.batch = t.batch AND p.target = t.target AND p.threads = t.threads AND p.weights = t.weights
+         AND p.precision = t.precision
+        WHERE t.form = 'train' AND p.form = 'reparam'""",
+    # Achieved GFLOP/s of each latest valid run, and its share of the host's best measured GEMM.
+    "roofline": f"""
+        SELECT r.id AS run_id, r.host_id, r.model, r.resolution, r.batch, r.form, r.target, r.threads,
+               r.median_ms, t.flops, t.flops / (r.median_ms * 1e6) AS achieved_gflops, p.gflops AS peak_gflops,
+               100.0 * t.flops / (r.median_ms * 1e6) / p.gflops AS percent_of_peak
+        FROM latest_valid_runs r
+        JOIN (SELECT model, resolution, batch, form, SUM(flops) AS flops FROM model_flops
+              GROUP BY model, resolution, batch, form) t
+          ON t.model = r.model AND t.resolution = r.resolution AND t.batch = r.batch AND t.form = r.form
+        {_LATEST_PEAK}
+        WHERE r.median_ms IS NOT NULL""",
+    # The same per op class, with each class's time from the run's operator profile.
+    "roofline_by_class": f"""
+        SELECT r.id AS run_id, r.host_id, r.model, r.resolution, r.form, r.target, r.threads, o.op_class,
+               SUM(o.total_ms) AS ms, f.flops, f.flops / (SUM(o.total_ms) * 1e6) AS achieved_gflops,
+               p.gflops AS peak_gflops, 100.0 * f.flops / (SUM(o.total_ms) * 1e6) / p.gflops AS percent_of_peak
+        FROM latest_valid_runs r
+        JOIN op_profiles o ON o.run_id = r.id
+        JOIN model_flops f ON f.model = r.model AND f.resolution = r.resolution AND f.batch = r.batch
+         AND f.form = r.form AND f.op_class = o.op_class
+        {_LATEST_PEAK}
+        GROUP BY r.id, r.host_id, r.model, r.resolution, r.form, r.target, r.threads, o.op_class, f.flops, p.gflops""",
+}
+
+

@@ -1,0 +1,98 @@
+"""Writing results: each run in one transaction together with its samples, op profile and FLOPs,
+so an interrupted sweep keeps every finished run and never leaves half of one."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime, timezone
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..protocol import RunResult
+from ..spec import ModelSpec, Target
+from .schema import Host, HostPeak, ModelFlops, OpProfile, Run, Sample, Sweep
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def start_sweep(engine: Engine, command: str) -> int:
+    with Session(engine) as session, session.begin():
+        sweep = Sweep(command=command, started_at=now())
+        session.add(sweep)
+        session.flush()
+        return sweep.id
+
+
+def finish_sweep(engine: Engine, sweep_id: int, status: str) -> None:
+    with Session(engine) as session, session.begin():
+        sweep = session.get(Sweep, sweep_id)
+        sweep.finished_at, sweep.status = now(), status
+
+
+def _host_id(session: Session, facts: dict) -> int:
+    found = session.scalar(select(Host.id).filter_by(**facts))
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():  # another sweep may be inserting the same host right now
+            host = Host(**facts)
+            session.add(host)
+        return host.id
+    except IntegrityError:
+        return session.scalar(select(Host.id).filter_by(**facts))
+
+
+def _timestamp(unix: float | None) -> datetime:
+    return datetime.fromtimestamp(unix, timezone.utc) if unix else now()
+
+
+def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Target, threads: int, precision: str,
+             host: dict, sweep_id: int | None = None) -> int:
+    """Write one run and everything measured with it in a single transaction; returns the run id."""
+    summary = {k: v for k, v in asdict(result.summary).items() if k != "count"} if result.summary else {}
+    samples = [("first", 0, result.first_ns)] if result.first_ns is not None else []
+    samples += [("warmup", i, ns) for i, ns in enumerate(result.warmup_ns)]
+    samples += [("timed", i, ns) for i, ns in enumerate(result.samples_ns)]
+    with Session(engine) as session, session.begin():
+        run = Run(
+            sweep_id=sweep_id, host_id=_host_id(session, host), **spec.as_dict(),
+            target=target.name, backend=target.backend, device=target.device, threads=threads, precision=precision,
+            status=result.status, error=result.error, log=result.log, imported=result.imported,
+            parity_max_abs=result.parity_max_abs, parity_rel=result.parity_rel,
+            first_ms=result.first_ns / 1e6 if result.first_ns is not None else None,
+            warmup_iterations=len(result.warmup_ns) or None,
+            iterations=len(result.samples_ns) or (result.summary.count if result.summary else None),
+            **summary,
+            artifact_path=result.artifact_path, artifact_key=result.artifact_key,
+            # through JSON once, so what is stored is exactly what a reader gets back
+            environment=json.loads(json.dumps(result.environment, default=str)) if result.environment else None,
+            started_at=_timestamp(result.started_at), finished_at=_timestamp(result.finished_at),
+        )
+        run.samples = [Sample(phase=p, iteration=i, latency_ns=int(ns)) for p, i, ns in samples]
+        run.op_profiles = [OpProfile(**asdict(row)) for row in result.op_profile]
+        if result.class_flops:
+            save_model_flops(session, spec, result.class_flops)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def save_model_flops(session: Session, spec: ModelSpec, flops: dict[str, int]) -> None:
+    """Record (or refresh) a model spec's FLOPs per op class; identical for every run of it."""
+    for op_class, value in flops.items():
+        session.merge(ModelFlops(model=spec.model, resolution=spec.resolution, batch=spec.batch, form=spec.form,
+                                 op_class=op_class, flops=int(value)))
+
+
+def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: float, gemm_size: int) -> int:
+    with Session(engine) as session, session.begin():
+        peak = HostPeak(host_id=_host_id(session, host), target=target, threads=threads, gflops=gflops,
+                        gemm_size=gemm_size, measured_at=now())
+        session.add(peak)
+        session.flush()
+        return peak.id
