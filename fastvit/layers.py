@@ -3,7 +3,7 @@
 State-dict keys follow timm's `fastvit_*` layout (conv_kxk / conv_scale / identity / reparam_conv...),
 so timm checkpoints load as they are; Apple's layout is translated in `checkpoint.py`.
 
-A reparameterizable block exposes two methods:
+A reparameterizable block (a `Reparameterizable`) exposes two methods:
   fused_kernel() -> (weight, bias) of the one conv equal to all its branches in eval mode;
   reparameterize() -> replaces its branches by that conv in place (a no-op when already fused).
 """
@@ -74,11 +74,38 @@ class DropPath(nn.Module):
         return f"rate={self.rate}"
 
 
-class MobileOneBlock(nn.Module):
+class Reparameterizable(nn.Module):
+    """A block with a multi-branch training form and a one-conv inference form (`reparam_conv`).
+
+    Subclasses set `reparam_conv` (None until fused), `stride` and `groups` of that conv, name their
+    training-form submodules in `branches`, and compute the branches' kernel in `branch_kernel()`.
+    """
+    branches: tuple[str, ...] = ()
+    reparam_conv: nn.Conv2d | None
+
+    def branch_kernel(self) -> Kernel:
+        raise NotImplementedError
+
+    def fused_kernel(self) -> Kernel:
+        if self.reparam_conv is not None:
+            return self.reparam_conv.weight.double(), self.reparam_conv.bias.double()
+        return self.branch_kernel()
+
+    def reparameterize(self) -> None:
+        if self.reparam_conv is not None:
+            return
+        self.reparam_conv = conv_from_kernel(self.fused_kernel(), next(self.parameters()),
+                                             stride=self.stride, groups=self.groups)
+        for name in self.branches:
+            setattr(self, name, None)
+
+
+class MobileOneBlock(Reparameterizable):
     """MobileOne block: k x k conv-BN branches + 1 x 1 conv-BN scale branch + BN identity, summed.
 
     Inference form: one k x k conv with bias. SE and activation come after the sum in both forms.
     """
+    branches = ("conv_kxk", "conv_scale", "identity")
 
     def __init__(
         self,
@@ -126,9 +153,7 @@ class MobileOneBlock(nn.Module):
                 out = out + branch(x)
         return self.act(self.se(out))
 
-    def fused_kernel(self) -> Kernel:
-        if self.reparam_conv is not None:
-            return self.reparam_conv.weight.double(), self.reparam_conv.bias.double()
+    def branch_kernel(self) -> Kernel:
         like = next(self.parameters())
         weight = torch.zeros(self.out_chs, self.in_chs // self.groups, self.kernel_size, self.kernel_size,
                              dtype=torch.float64, device=like.device)
@@ -144,20 +169,14 @@ class MobileOneBlock(nn.Module):
             weight, bias = weight + w, bias + b
         return weight, bias
 
-    def reparameterize(self) -> None:
-        if self.reparam_conv is not None:
-            return
-        self.reparam_conv = conv_from_kernel(self.fused_kernel(), next(self.parameters()),
-                                             stride=self.stride, groups=self.groups)
-        self.conv_kxk = self.conv_scale = self.identity = None
 
-
-class LargeKernelConv(nn.Module):
+class LargeKernelConv(Reparameterizable):
     """RepLKNet-style conv: a large k x k conv-BN plus a small 3 x 3 conv-BN, summed.
 
     Apple's original applied an activation here and discarded its result, so the published weights
     were trained without one; neither timm nor we apply it.
     """
+    branches = ("large_conv", "small_conv")
 
     def __init__(
         self,
@@ -186,27 +205,19 @@ class LargeKernelConv(nn.Module):
             return self.reparam_conv(x)
         return self.large_conv(x) + self.small_conv(x)
 
-    def fused_kernel(self) -> Kernel:
-        if self.reparam_conv is not None:
-            return self.reparam_conv.weight.double(), self.reparam_conv.bias.double()
+    def branch_kernel(self) -> Kernel:
         large_w, large_b = self.large_conv.fused_kernel()
         small_w, small_b = self.small_conv.fused_kernel()
         return large_w + pad_to(small_w, self.kernel_size), large_b + small_b
 
-    def reparameterize(self) -> None:
-        if self.reparam_conv is not None:
-            return
-        self.reparam_conv = conv_from_kernel(self.fused_kernel(), self.large_conv.conv,
-                                             stride=self.stride, groups=self.groups)
-        self.large_conv = self.small_conv = None
 
-
-class RepMixer(nn.Module):
+class RepMixer(Reparameterizable):
     """RepMixer token mixer: x + gamma * (DWConvBN-branches(x) - BN(x)), fused to one depthwise conv."""
+    branches = ("norm", "mixer", "layer_scale")
 
     def __init__(self, dim: int, kernel_size: int = 3, layer_scale_init: float = 1e-5, *, inference_mode: bool = False):
         super().__init__()
-        self.dim, self.kernel_size = dim, kernel_size
+        self.dim, self.kernel_size, self.stride, self.groups = dim, kernel_size, 1, dim
         self.reparam_conv: nn.Conv2d | None = None
         self.norm: MobileOneBlock | None = None
         self.mixer: MobileOneBlock | None = None
@@ -225,9 +236,7 @@ class RepMixer(nn.Module):
             return self.reparam_conv(x)
         return x + self.layer_scale(self.mixer(x) - self.norm(x))
 
-    def fused_kernel(self) -> Kernel:
-        if self.reparam_conv is not None:
-            return self.reparam_conv.weight.double(), self.reparam_conv.bias.double()
+    def branch_kernel(self) -> Kernel:
         mixer_w, mixer_b = self.mixer.fused_kernel()
         norm_w, norm_b = self.norm.fused_kernel()
         gamma = self.layer_scale.gamma.double().reshape(-1)
@@ -235,19 +244,14 @@ class RepMixer(nn.Module):
         weight = identity + gamma.reshape(-1, 1, 1, 1) * (mixer_w - norm_w)
         return weight, gamma * (mixer_b - norm_b)
 
-    def reparameterize(self) -> None:
-        if self.reparam_conv is not None:
-            return
-        self.reparam_conv = conv_from_kernel(self.fused_kernel(), self.layer_scale.gamma, stride=1, groups=self.dim)
-        self.norm = self.mixer = self.layer_scale = None
 
-
-class RepCPE(nn.Module):
+class RepCPE(Reparameterizable):
     """Conditional positional encoding x + DWConv7x7(x), with the skip folded into the conv."""
+    branches = ("pos_enc",)
 
     def __init__(self, dim: int, kernel_size: int = 7, *, inference_mode: bool = False):
         super().__init__()
-        self.dim, self.kernel_size = dim, kernel_size
+        self.dim, self.kernel_size, self.stride, self.groups = dim, kernel_size, 1, dim
         self.reparam_conv: nn.Conv2d | None = None
         self.pos_enc: nn.Conv2d | None = None
         if inference_mode:
@@ -260,17 +264,9 @@ class RepCPE(nn.Module):
             return self.reparam_conv(x)
         return x + self.pos_enc(x)
 
-    def fused_kernel(self) -> Kernel:
-        if self.reparam_conv is not None:
-            return self.reparam_conv.weight.double(), self.reparam_conv.bias.double()
+    def branch_kernel(self) -> Kernel:
         weight = self.pos_enc.weight.double()
         return weight + identity_kernel(self.dim, self.dim, self.kernel_size, weight), self.pos_enc.bias.double()
-
-    def reparameterize(self) -> None:
-        if self.reparam_conv is not None:
-            return
-        self.reparam_conv = conv_from_kernel(self.fused_kernel(), self.pos_enc, stride=1, groups=self.dim)
-        self.pos_enc = None
 
 
 class ConvFFN(nn.Module):

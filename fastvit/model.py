@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .layers import AttentionBlock, MobileOneBlock, PatchEmbed, RepCPE, RepMixerBlock
+from .layers import AttentionBlock, MobileOneBlock, PatchEmbed, Reparameterizable, RepCPE, RepMixerBlock
 
 
 @dataclass(frozen=True)
@@ -148,7 +148,7 @@ def reparameterize(model: nn.Module) -> nn.Module:
 
 
 def _reparameterize_in_place(module: nn.Module) -> None:
-    if hasattr(module, "reparameterize"):
+    if isinstance(module, Reparameterizable):
         module.reparameterize()  # a block fuses its own sub-blocks; no need to descend
         return
     for child in module.children():
@@ -157,4 +157,4 @@ def _reparameterize_in_place(module: nn.Module) -> None:
 
 def is_reparameterized(model: nn.Module) -> bool:
     """True when no block of `model` has multi-branch weights left."""
-    return all(getattr(m, "reparam_conv", None) is not None for m in model.modules() if hasattr(m, "reparameterize"))
+    return all(m.reparam_conv is not None for m in model.modules() if isinstance(m, Reparameterizable))

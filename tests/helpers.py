@@ -1,10 +1,17 @@
-"""Shared test utilities: seeded inputs and a scale-relative output comparison."""
+"""Shared test utilities: seeded inputs, a scale-relative output comparison, and stored runs."""
 from __future__ import annotations
 
 import torch
 
+from harness import store
+from harness.protocol import OpRow, RunResult
+from harness.spec import ModelSpec, Target
+from harness.stats import summarize
+
 # reparameterize() must match the training form to 1e-4 of the output's scale (float32).
 REL_TOL = 1e-4
+HOST = {"hostname": "h", "cpu_model": "cpu", "logical_cores": 2, "os": "Linux", "machine": "x86_64"}
+PROFILE = [OpRow("a", "GroupConvolution", "conv_dw_7x7", 6, 1.0), OpRow("b", "Convolution", "conv_pointwise", 20, 3.0)]
 
 
 def image(resolution: int = 256, batch: int = 1, seed: int = 0) -> torch.Tensor:
@@ -14,3 +21,21 @@ def image(resolution: int = 256, batch: int = 1, seed: int = 0) -> torch.Tensor:
 def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     """Max abs difference divided by the max abs value of the reference `a`."""
     return ((a - b).abs().max() / a.abs().max().clamp_min(1e-12)).item()
+
+
+def timed_result(samples_ms, status: str = "ok", warmup: int = 0, first_ms: float | None = None,
+                 op_profile=()) -> RunResult:
+    """A result as the worker reports it, with these timed samples (milliseconds)."""
+    samples = [int(ms * 1e6) for ms in samples_ms]
+    return RunResult(status=status, samples_ns=samples, warmup_ns=samples[:warmup], summary=summarize(samples),
+                     first_ns=int(first_ms * 1e6) if first_ms is not None else None, op_profile=list(op_profile))
+
+
+def save(engine, samples_ms=(1.0,) * 5, *, model: str = "t8", form: str = "reparam", resolution: int = 256,
+         target: str = "torch/cpu", threads: int = 2, sweep_id: int | None = None, host: dict = HOST,
+         **result_options) -> int:
+    """Store one run of `model` on `target` with these timed samples; returns its id."""
+    backend, device = target.split("/", 1)
+    return store.save_run(engine, timed_result(samples_ms, **result_options),
+                          spec=ModelSpec(model, resolution, 1, form), target=Target(backend, device),
+                          threads=threads, precision="fp32", host=host, sweep_id=sweep_id)

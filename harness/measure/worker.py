@@ -111,15 +111,20 @@ def classify(rows: list[dict]) -> list:
                   op_class=op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False))) for r in rows]
 
 
-def check_parity(result, reference, output, tolerance: float) -> None:
-    """Status ok when the runtime's output matches torch's within `tolerance` (relative to its scale)."""
+def relative_error(reference, output) -> tuple[float, float]:
+    """(max |output - reference|, that divided by max |reference|)."""
     import numpy as np
 
+    max_abs = float(np.abs(reference - output).max())
+    return max_abs, max_abs / max(float(np.abs(reference).max()), 1e-12)
+
+
+def check_parity(result, reference, output, tolerance: float) -> None:
+    """Status ok when the runtime's output matches torch's within `tolerance` (relative to its scale)."""
     if output.shape != reference.shape:
         result.status, result.error = "invalid", f"output shape {output.shape} != torch's {reference.shape}"
         return
-    result.parity_max_abs = float(np.abs(reference - output).max())
-    result.parity_rel = result.parity_max_abs / max(float(np.abs(reference).max()), 1e-12)
+    result.parity_max_abs, result.parity_rel = relative_error(reference, output)
     if result.parity_rel <= tolerance:
         result.status = "ok"
     else:

@@ -1,0 +1,112 @@
+"""A job in a child process: every way the worker can end becomes a stored run, a failed job keeps its
+file, and that file reproduces the run by hand."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from harness import store
+from harness.measure import child, sweep
+from harness.measure.environment import THREAD_COUNT_VARIABLES
+from harness.measure.timing import TimingPolicy
+from harness.protocol import Job, PeakJob, RunResult
+from harness.spec import ModelSpec, Target
+
+QUICK = TimingPolicy(warmup_iterations=1, warmup_seconds=0, min_iterations=3, min_seconds=0)
+
+
+def job(tmp_path, backend: str = "torch", **changes) -> Job:
+    return Job(ModelSpec("t8", 64), Target(backend, "cpu"), 1, QUICK, str(tmp_path / "cache"), **changes)
+
+
+def fake_worker(monkeypatch, code: str) -> None:
+    monkeypatch.setattr(child, "WORKER", [sys.executable, "-c", code])
+
+
+def test_a_crashed_workers_stderr_reaches_the_database(tmp_path, engine, monkeypatch):
+    fake_worker(monkeypatch, "import os, signal, sys\n"
+                             "sys.stderr.write('Fatal Python error: Segmentation fault\\n  File \"ov.py\", line 7\\n')\n"
+                             "sys.stderr.flush(); os.kill(os.getpid(), signal.SIGSEGV)")
+    run_id, result = sweep.time_and_store(engine, job(tmp_path))
+    assert result.status == "crashed" and result.error == "worker died with SIGSEGV"
+    with Session(engine) as session:
+        run = session.get(store.Run, run_id)
+        assert run.status == "crashed" and "SIGSEGV" in run.error
+        assert 'Fatal Python error: Segmentation fault\n  File "ov.py", line 7' in run.log
+        assert run.environment["recorded_by"] == "controller" and run.environment["threads"] == 1
+        assert "torch" in run.environment["versions"]
+
+
+def test_a_failed_job_keeps_its_file_and_reproduces_by_hand(tmp_path, monkeypatch):
+    fake_worker(monkeypatch, "import sys; sys.exit('ImportError: libopenvino.so.2540: cannot open shared object')")
+    the_job = job(tmp_path)
+    result = child.measure_in_child(the_job, timeout_s=60)
+    assert result.status == "crashed"
+    assert result.error == "worker exited with code 1: ImportError: libopenvino.so.2540: cannot open shared object"
+    kept = Path(result.log.split("job file kept: ")[1].split("\n")[0])
+    assert kept.parent == tmp_path / "cache" / child.FAILED_JOBS and "reproduce with: python -m" in result.log
+    # by hand, with the real worker: the same job, now measured
+    out = tmp_path / "result.json"
+    subprocess.run([sys.executable, "-m", "harness.measure.worker", str(kept), str(out)], check=True,
+                   cwd=child.REPO, timeout=300)
+    reproduced = RunResult.from_json(out.read_text())
+    assert reproduced.status == "ok" and len(reproduced.samples_ns) >= 3
+    # the worker sized the math libraries' thread pools from the job, before loading them
+    assert reproduced.environment["env"] == {name: "1" for name in THREAD_COUNT_VARIABLES}
+
+
+def test_a_hanging_worker_is_stopped(tmp_path, monkeypatch):
+    fake_worker(monkeypatch, "import sys, time; sys.stderr.write('loading\\n'); sys.stderr.flush(); time.sleep(60)")
+    result = child.measure_in_child(job(tmp_path), timeout_s=1)
+    assert result.status == "crashed" and result.error == "timed out after 1 s"
+    assert "loading" in result.log
+
+
+def test_an_unreadable_result_is_a_crash_not_a_traceback(tmp_path, monkeypatch):
+    fake_worker(monkeypatch, "import sys; open(sys.argv[2], 'w').write('{\"status\": \"ok\"}')")
+    result = child.measure_in_child(job(tmp_path), timeout_s=60)
+    assert result.status == "crashed" and "the worker's result cannot be read" in result.error
+
+
+def test_a_failing_peak_job_reports_as_a_peak(tmp_path, monkeypatch):
+    fake_worker(monkeypatch, "import sys; sys.exit(3)")
+    result = child.measure_in_child(PeakJob(Target("torch", "cpu"), 1, 64, QUICK, str(tmp_path)), timeout_s=60)
+    assert result.status == "crashed" and result.gflops is None and "job file kept" in result.log
+
+
+def test_an_error_inside_the_worker_keeps_its_traceback_and_environment(tmp_path):
+    # a checkpoint that is not one: the worker fails while building the model
+    bad = tmp_path / "bad.pth"
+    bad.write_bytes(b"not a checkpoint")
+    the_job = Job(ModelSpec("t8", 64, weights=str(bad)), Target("torch", "cpu"), 1, QUICK, str(tmp_path))
+    result = child.measure_in_child(the_job, timeout_s=300)
+    assert result.status == "error" and "CheckpointError" in result.error
+    assert "Traceback (most recent call last)" in result.log and "job file kept" in result.log
+    assert result.environment["threads"] == 1 and result.started_at is not None
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_worker_in_process(tmp_path, monkeypatch, backend):
+    """The worker's own code path, run here (not in a child) so its lines are exercised directly."""
+    import torch
+
+    from harness.measure import worker
+    from harness.protocol import job_to_json
+
+    for name in THREAD_COUNT_VARIABLES:  # the worker sets these; restore them afterwards
+        monkeypatch.setenv(name, "2")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)  # keep this process's torch threads
+    job_file, result_file = tmp_path / "job.json", tmp_path / "result.json"
+    job_file.write_text(job_to_json(job(tmp_path, backend, profile_iterations=2)))
+    assert worker.main([str(job_file), str(result_file)]) == 0
+    result = RunResult.from_json(result_file.read_text())
+    assert result.status == "ok" and result.parity_rel < 1e-3 and result.summary.count == len(result.samples_ns)
+    assert result.op_profile and all(row.total_ms >= 0 for row in result.op_profile)
+    assert sum(result.class_flops.values()) > 0
+    assert (result.artifact_key is not None) == (backend != "torch")
+    assert json.loads(result_file.read_text())["version"] == 1

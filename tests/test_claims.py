@@ -1,0 +1,61 @@
+"""The paper's claims re-checked against stored runs: verdicts, intervals, repeats."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from helpers import save
+from typer.testing import CliRunner
+
+from harness import store
+from harness.analysis import claims
+from harness.cli import app
+
+
+def test_claim_verdicts(db, engine):
+    rng = np.random.default_rng(0)
+    noise = lambda ms: ms * (1 + 0.01 * rng.standard_normal(60))  # noqa: E731
+    save(engine, noise(10.0), model="s12", target="openvino/cpu")
+    save(engine, noise(15.0), model="timm:mobileone_s4", resolution=224, target="openvino/cpu")  # 1.5x: holds
+    save(engine, noise(10.0), model="s12", target="torch/cpu")
+    save(engine, noise(11.0), model="timm:mobileone_s4", resolution=224, target="torch/cpu")  # 1.1x < 1.263
+    save(engine, noise(10.0), model="s12", form="train", target="torch/cpu")  # reparam no faster: does not hold
+    save(engine, noise(5.0), model="timm:mobileone_s4", resolution=256, target="litert/cpu")  # wrong resolution
+    by_key = {(c.claim.key, c.target): c for c in claims.check_all(engine)}
+    held = by_key[("s12_vs_mobileone_s4", "openvino/cpu")]
+    assert held.verdict == "holds" and held.low > 1.4 and held.speedup == pytest.approx(1.5, rel=0.02)
+    assert by_key[("s12_vs_mobileone_s4", "torch/cpu")].verdict == "does not hold"
+    assert by_key[("reparam_s12", "torch/cpu")].verdict == "does not hold"
+    assert by_key[("reparam_s12", "openvino/cpu")].verdict == "not enough data"
+    assert ("s12_vs_mobileone_s4", "litert/cpu") not in by_key  # the 256px MobileOne run is not the claim's
+    assert by_key[("ma36_vs_convnext_base", "—")].verdict == "not enough data"
+    assert claims.verdict(None, None, 2.1, 1.9) == "holds" and claims.verdict(None, None, 1.2, 1.9) == "does not hold"
+
+    result = CliRunner().invoke(app, ["claims", "--format", "json", "--db", str(db)])
+    rows = json.loads(result.output)
+    assert {r["claim"] for r in rows} == {c.key for c in claims.CLAIMS}
+    row = next(r for r in rows if r["claim"] == "s12_vs_mobileone_s4" and r["target"] == "openvino/cpu")
+    assert row["verdict"] == "holds" and row["paper_mobile"] == 1.263 and row["ci95_low"] > 1.4
+
+
+def test_claims_use_every_repeat_of_the_latest_sweep(engine):
+    old, new = store.start_sweep(engine, "old"), store.start_sweep(engine, "new")
+    save(engine, [100.0] * 5, sweep_id=old)  # an older sweep is ignored once a newer one timed the same spec
+    save(engine, [10.0] * 5, form="train", sweep_id=old)
+    for reparam_ms, train_ms in ((10.0, 14.0), (12.0, 13.0), (11.0, 16.0)):  # processes disagree a lot
+        save(engine, [reparam_ms] * 5, sweep_id=new)
+        save(engine, [train_ms] * 5, form="train", sweep_id=new)
+    check = next(c for c in claims.check_all(engine) if c.claim.key == "reparam_t8")
+    assert check.runs == (3, 3)
+    assert check.speedup == pytest.approx(14.0 / 11.0)
+    assert check.low < 1.1 < check.high  # the interval spans the process-to-process spread
+
+
+def test_compare_resamples_processes_or_iterations():
+    assert claims.compare([np.full(5, 10.0)], [np.full(5, 14.0)]) == (1.4, 1.4, 1.4)
+    # several processes per side: the interval comes from the process medians alone
+    fast = [np.full(50, 10.0), np.full(50, 11.0), np.full(50, 12.0)]
+    slow = [np.full(50, 20.0), np.full(50, 22.0), np.full(50, 24.0)]
+    speedup, low, high = claims.compare(fast, slow)
+    assert speedup == pytest.approx(2.0) and low < 2.0 < high and low >= 20.0 / 12.0 and high <= 24.0 / 10.0

@@ -1,0 +1,119 @@
+"""The worker protocol: jobs and results survive JSON exactly, bad documents are refused with a
+reason, and every field of a result reaches the database."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+import pytest
+from helpers import HOST
+from sqlalchemy.orm import Session
+
+from harness import store
+from harness.measure.timing import TimingPolicy
+from harness.protocol import (PROTOCOL_VERSION, Job, OpRow, PeakJob, PeakResult, ProtocolError, RunResult,
+                              job_from_json, job_to_json)
+from harness.spec import ModelSpec, Target
+from harness.stats import Summary
+
+JOB = Job(ModelSpec("sa12", 128, 2, "train", "random:7"), Target("litert", "android:R58", "delegate=gpu"), 4,
+          TimingPolicy(3, 0.5, 20, 1.5, 60.0), "/cache", "fp16", 10)
+
+
+def full_result() -> RunResult:
+    """A result with every field set to a value distinct from its default."""
+    summary = Summary(**{f.name: (7 if f.name == "count" else 1.0 + i) for i, f in enumerate(fields(Summary))})
+    return RunResult(status="invalid", error="output differs", log="Traceback ...", imported=True, first_ns=9_000_000,
+                     warmup_ns=[3_000_000, 2_000_000], samples_ns=[1_000_000 + i for i in range(7)], summary=summary,
+                     parity_max_abs=0.5, parity_rel=0.25, artifact_path="/cache/x/model.tflite", artifact_key="x",
+                     class_flops={"linear": 1000, "conv_pointwise": 2000},
+                     op_profile=[OpRow("conv1", "Conv", "conv_dense", 2, 0.75)],
+                     environment={"threads": 4, "versions": {"torch": "2.14.1"}}, started_at=1_700_000_000.0,
+                     finished_at=1_700_000_010.0)
+
+
+def test_jobs_survive_json():
+    assert job_from_json(job_to_json(JOB)) == JOB
+    peak = PeakJob(Target("openvino", "cpu"), 2, 256, TimingPolicy(), "/cache")
+    assert job_from_json(job_to_json(peak)) == peak
+    assert JOB.tolerance == 2e-2 and JOB.describe() == "sa12 train on litert/android:R58[delegate=gpu]"
+
+
+def test_results_survive_json():
+    result = full_result()
+    assert RunResult.from_json(result.to_json()) == result
+    peak = PeakResult(status="ok", gflops=123.5, samples=20)
+    assert PeakResult.from_json(peak.to_json()) == peak
+
+
+def _job_dict(**changes) -> dict:
+    data = json.loads(job_to_json(JOB))
+    data.update(changes)
+    return data
+
+
+@pytest.mark.parametrize("data, message", [
+    (_job_dict(version=PROTOCOL_VERSION + 1), f"speaks protocol version {PROTOCOL_VERSION + 1}"),
+    (_job_dict(kind="train"), "unknown kind 'train'"),
+    (_job_dict(colour="red"), "job: unknown field(s) colour"),
+    ({k: v for k, v in _job_dict().items() if k != "threads"}, "job: missing field(s) threads"),
+    (_job_dict(spec={**_job_dict()["spec"], "depth": 3}), "job.spec: unknown field(s) depth"),
+    (_job_dict(spec={**_job_dict()["spec"], "model": "t9"}), "unknown model 't9'"),
+    (_job_dict(policy={"warmup_iterations": 1, "cooldown_seconds": 2}), "job.policy: unknown field(s) cooldown"),
+    (_job_dict(precision="int4"), "unknown precision 'int4'"),
+])
+def test_bad_jobs_are_refused_with_the_reason(data, message):
+    with pytest.raises(ProtocolError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        job_from_json(json.dumps(data))
+
+
+def test_bad_results_are_refused_with_the_reason():
+    good = json.loads(full_result().to_json())
+    with pytest.raises(ProtocolError, match="not JSON"):
+        RunResult.from_json("{half")
+    with pytest.raises(ProtocolError, match="unknown field\\(s\\) stderr"):
+        RunResult.from_dict({**good, "stderr": "..."})  # the field the old runner wrote and nobody read
+    with pytest.raises(ProtocolError, match="protocol version None"):
+        RunResult.from_dict({k: v for k, v in good.items() if k != "version"})
+    with pytest.raises(ProtocolError, match="result.summary: unknown field\\(s\\) p50_ms"):
+        RunResult.from_dict({**good, "summary": {"p50_ms": 1.0}})
+    with pytest.raises(ProtocolError, match="unknown status 'done'"):
+        RunResult(status="done")
+
+
+# How each field of a RunResult is read back from the database. A field added to RunResult
+# without a way to store it fails test_every_result_field_is_stored.
+STORED_AS = {
+    "status": lambda run: run.status,
+    "error": lambda run: run.error,
+    "log": lambda run: run.log,
+    "imported": lambda run: run.imported,
+    "first_ns": lambda run: round(run.first_ms * 1e6),
+    "warmup_ns": lambda run: [s.latency_ns for s in run.samples if s.phase == "warmup"],
+    "samples_ns": lambda run: [s.latency_ns for s in run.samples if s.phase == "timed"],
+    "summary": lambda run: Summary(count=run.iterations, **{f.name: getattr(run, f.name)
+                                                            for f in fields(Summary) if f.name != "count"}),
+    "parity_max_abs": lambda run: run.parity_max_abs,
+    "parity_rel": lambda run: run.parity_rel,
+    "artifact_path": lambda run: run.artifact_path,
+    "artifact_key": lambda run: run.artifact_key,
+    "op_profile": lambda run: [OpRow(o.op_name, o.op_type, o.op_class, o.calls, o.total_ms) for o in run.op_profiles],
+    "environment": lambda run: run.environment,
+    "started_at": lambda run: run.started_at.timestamp(),
+    "finished_at": lambda run: run.finished_at.timestamp(),
+    "version": lambda run: PROTOCOL_VERSION,  # the wire format's, not the run's
+}
+
+
+def test_every_result_field_is_stored(engine):
+    result = full_result()
+    run_id = store.save_run(engine, result, spec=JOB.spec, target=JOB.target, threads=4, precision="fp16", host=HOST)
+    with Session(engine) as session:
+        run = session.get(store.Run, run_id)
+        flops = {f.op_class: f.flops for f in session.query(store.ModelFlops)}
+        for f in fields(RunResult):
+            if f.name == "class_flops":
+                assert flops == result.class_flops
+                continue
+            assert f.name in STORED_AS, f"RunResult.{f.name} is never stored (add it to the schema and to STORED_AS)"
+            assert STORED_AS[f.name](run) == getattr(result, f.name), f.name
