@@ -5,8 +5,6 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
 
 @pytest.fixture
 def db(tmp_path) -> Path:
@@ -19,9 +17,3 @@ def engine(db):
     from harness import store
 
     return store.open_engine(str(db))
-
-
-@pytest.fixture
-def fixture_text():
-    """The text of a vendor-tool log in tests/fixtures (sources in tests/fixtures/SOURCES.md)."""
-    return lambda name: (FIXTURES / name).read_text()

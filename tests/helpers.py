@@ -1,6 +1,8 @@
 """Shared test utilities: seeded inputs, a scale-relative output comparison, and stored runs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 
 from harness import store
@@ -11,7 +13,13 @@ from harness.stats import summarize
 # reparameterize() must match the training form to 1e-4 of the output's scale (float32).
 REL_TOL = 1e-4
 HOST = {"hostname": "h", "cpu_model": "cpu", "logical_cores": 2, "os": "Linux", "machine": "x86_64"}
+FIXTURES = Path(__file__).parent / "fixtures"  # real vendor-tool output
 PROFILE = [OpRow("a", "GroupConvolution", "conv_dw_7x7", 6, 1.0), OpRow("b", "Convolution", "conv_pointwise", 20, 3.0)]
+
+
+def fixture(name: str) -> str:
+    """The text of a vendor tool's log in tests/fixtures."""
+    return (FIXTURES / name).read_text()
 
 
 def image(resolution: int = 256, batch: int = 1, seed: int = 0) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Each CPU backend exports t8 (both forms) and computes what torch computes; the cache heals itself."""
+"""Each CPU backend exports t8 (both forms) and computes what torch computes."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from backends import BACKENDS
-from harness import cache
+from harness.measure.worker import relative_error
+from harness.protocol import PARITY_TOLERANCE as TOLERANCES
 from harness.spec import ModelSpec
-from harness.sweep import PARITY_TOLERANCE as TOLERANCES
-from harness.worker import relative_error
 
 CPU_BACKENDS = [name for name, b in BACKENDS.items() if "cpu" in b.devices]
 
@@ -55,33 +54,3 @@ def test_unknown_device_reasons_are_one_line():
         for device in backend.devices:
             reason = backend.unavailable_reason(device)
             assert reason is None or ("\n" not in reason and reason)
-
-
-def test_cache_rebuilds_corrupt_entries(tmp_path):
-    calls = []
-
-    def export(out):
-        calls.append(out)
-        (out / "model.bin").write_bytes(b"weights" * 100)
-        return out / "model.bin"
-
-    parts = {"spec": "t8", "v": 1}
-    path, cached = cache.get_or_build(tmp_path, parts, "model.bin", export)
-    assert not cached and path.read_bytes() == b"weights" * 100
-    assert cache.get_or_build(tmp_path, parts, "model.bin", export) == (path, True)
-    path.write_bytes(b"half-writ")  # damaged after the fact
-    path2, cached = cache.get_or_build(tmp_path, parts, "model.bin", export)
-    assert not cached and path2.read_bytes() == b"weights" * 100 and len(calls) == 2
-    (path2.parent / cache.MANIFEST).unlink()  # an entry whose manifest never got written
-    assert cache.get_or_build(tmp_path, parts, "model.bin", export)[1] is False
-    assert cache.get_or_build(tmp_path, {**parts, "v": 2}, "model.bin", export)[0] != path
-
-
-def test_failed_export_leaves_no_entry(tmp_path):
-    def export(out):
-        (out / "model.bin").write_bytes(b"partial")
-        raise RuntimeError("converter crashed")
-
-    with pytest.raises(RuntimeError):
-        cache.get_or_build(tmp_path, {"k": 1}, "model.bin", export)
-    assert list(tmp_path.iterdir()) == []

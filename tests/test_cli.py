@@ -5,10 +5,11 @@ import json
 import sys
 
 import pytest
+from helpers import FIXTURES, save
 from typer.testing import CliRunner
 
-from harness import runner
 from harness.cli import app
+from harness.measure import child
 
 FAST = ["--warmup", "2", "--warmup-time", "0", "--min-iterations", "5", "--min-time", "0", "--resolution", "64"]
 
@@ -42,11 +43,26 @@ def test_bad_input_is_one_readable_error(tmp_path, args, expected):
     assert expected in " ".join(result.output.split()), result.output
 
 
-def test_unreadable_database(tmp_path):
-    bad = tmp_path / "bad.db"
-    bad.write_bytes(b"garbage" * 1000)
-    result = invoke("report", "--db", bad)
+def test_unreadable_database(db):
+    db.write_bytes(b"garbage" * 1000)
+    result = invoke("report", "--db", db)
     assert result.exit_code == 2 and "cannot open database" in result.output
+
+
+@pytest.mark.parametrize("command", [["devices"], ["models", "--resolution", "64"], ["report"], ["claims"],
+                                     ["query", "SELECT model, median_ms FROM runs"],
+                                     ["explain", "--model", "t8"]])
+def test_every_row_printing_command_takes_format(db, engine, command):
+    from helpers import PROFILE
+
+    save(engine, [2.0, 4.0], op_profile=PROFILE)
+    args = [*command, *(["--db", db] if command[0] not in ("devices", "models") else [])]
+    as_json = json.loads(invoke(*args, "--format", "json").output)
+    assert isinstance(as_json, list) and as_json and isinstance(as_json[0], dict)
+    lines = invoke(*args, "--format", "csv").output.splitlines()
+    assert lines[0].split(",") == list(as_json[0]) and len(lines) == len(as_json) + 1
+    assert invoke(*args).exit_code == 0  # the default, a table
+    assert invoke(*args, "--format", "yaml").exit_code == 2
 
 
 def test_devices_lists_every_target_with_reason():
@@ -80,23 +96,23 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     assert "torch/cpu" in result.output and "openvino/cpu" in result.output and "litert/cpu" in result.output
 
     query = invoke("query", "SELECT target, form, status, iterations, parity_rel FROM runs ORDER BY id",
-                   "--json", "--db", db)
+                   "--format", "json", "--db", db)
     runs = json.loads(query.output)
     assert {(r["target"], r["form"]) for r in runs} == {
         (t, f) for t in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu") for f in ("train", "reparam")}
     assert all(r["status"] == "ok" and r["iterations"] >= 5 and r["parity_rel"] <= 1e-3 for r in runs)
 
     profiled = json.loads(invoke("query", "SELECT r.target, COUNT(*) AS n, SUM(o.total_ms) AS ms FROM op_profiles o "
-                                          "JOIN runs r ON r.id = o.run_id GROUP BY r.target", "--json", "--db", db).output)
+                                          "JOIN runs r ON r.id = o.run_id GROUP BY r.target", "--format", "json", "--db", db).output)
     assert {p["target"] for p in profiled} == {"torch/cpu", "onnxruntime/cpu", "openvino/cpu"}  # no host LiteRT profiler
     assert all(p["n"] > 10 and p["ms"] > 0 for p in profiled)
-    samples = json.loads(invoke("query", "SELECT phase, COUNT(*) AS n FROM samples GROUP BY phase", "--json",
-                                "--db", db).output)
+    samples = json.loads(invoke("query", "SELECT phase, COUNT(*) AS n FROM samples GROUP BY phase", "--format",
+                                "json", "--db", db).output)
     assert {s["phase"] for s in samples} == {"first", "warmup", "timed"}
 
-    report = json.loads(invoke("report", "--json", "--db", db).output)
+    report = json.loads(invoke("report", "--format", "json", "--db", db).output)
     assert len(report) == 8 and all(r["median_ms"] > 0 for r in report)
-    env = json.loads(invoke("query", "SELECT environment FROM runs LIMIT 1", "--json", "--db", db).output)
+    env = json.loads(invoke("query", "SELECT environment FROM runs LIMIT 1", "--format", "json", "--db", db).output)
     facts = json.loads(env[0]["environment"])
     assert facts["threads"] >= 1 and "torch" in facts["versions"]
 
@@ -112,22 +128,30 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     assert "| t8 | 64 |" in text and "## Where t8 spends its time" in text and "## The paper's claims" in text
 
     assert "read-only" in invoke("query", "DELETE FROM runs", "--db", db).output
-    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--csv", "--db", db).output.split() == ["n", "8"]
+    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--format", "csv", "--db", db).output.split() == ["n", "8"]
 
 
-def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
-    monkeypatch.setattr(runner, "WORKER", [sys.executable, "-c",
-                                           "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
-    db = tmp_path / "r.db"
+def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(child, "WORKER", [sys.executable, "-c",
+                                          "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
     result = invoke("run", "--device", "cpu", "--model", "t8", "--backend", "torch", "--backend", "onnxruntime",
-                    *FAST, "--db", db)
+                    *FAST, "--db", db, "--cache", tmp_path / "cache")
     assert result.exit_code == 0
-    rows = json.loads(invoke("query", "SELECT status, error FROM runs", "--json", "--db", db).output)
+    rows = json.loads(invoke("query", "SELECT status, error, log FROM runs", "--format", "json", "--db", db).output)
     assert [r["status"] for r in rows] == ["crashed", "crashed"]
-    assert "SIGSEGV" in rows[0]["error"]
+    assert "SIGSEGV" in rows[0]["error"] and "reproduce with: python -m harness.measure.worker" in rows[0]["log"]
+    assert "crashed t8 reparam on torch/cpu: worker died with SIGSEGV" in " ".join(result.output.split())
 
 
-FIXTURES = __import__("pathlib").Path(__file__).parent / "fixtures"
+def test_peak_command_stores_a_gemm_throughput(db, tmp_path):
+    result = invoke("peak", "--size", "64", "--backend", "torch", "--db", db, "--cache", tmp_path / "c",
+                    "--format", "json")
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.output)
+    assert row["target"] == "torch/cpu" and row["status"] == "ok" and row["gflops"] > 0.1
+    stored = json.loads(invoke("query", "SELECT target, gflops, gemm_size FROM host_peaks", "--format", "json",
+                               "--db", db).output)
+    assert stored == [{"target": "torch/cpu", "gflops": row["gflops"], "gemm_size": 64}]
 
 
 def test_import_vendor_logs(tmp_path):
@@ -143,18 +167,19 @@ def test_import_vendor_logs(tmp_path):
                 "--precision", "fp16", "--latency-ms", "0.8", "--note", "Xcode performance report", "--db", db)
     assert ok.exit_code == 0, ok.output
     rows = json.loads(invoke("query", "SELECT target, imported, median_ms, mean_ms, iterations, precision FROM runs "
-                                      "ORDER BY id", "--json", "--db", db).output)
+                                      "ORDER BY id", "--format", "json", "--db", db).output)
     assert rows[0] == {"target": "tensorrt/rtx2080ti", "imported": 1, "median_ms": 0.945, "mean_ms": 0.9475,
                        "iterations": 4, "precision": "fp16"}
     assert rows[1]["target"] == "litert/android:pixel7" and rows[1]["median_ms"] is None
     assert rows[1]["mean_ms"] == pytest.approx(11.9437)
     assert rows[1]["iterations"] == 251
     assert rows[2]["median_ms"] == 0.8 and rows[2]["target"] == "coreml/iphone12pro"
-    ops = json.loads(invoke("query", "SELECT op_type, op_class, calls FROM op_profiles ORDER BY id", "--json",
-                            "--db", db).output)
+    ops = json.loads(invoke("query", "SELECT op_type, op_class, calls FROM op_profiles ORDER BY id", "--format",
+                            "json", "--db", db).output)
     assert len(ops) == 7
     assert ops[1] == {"op_type": "Convolution (NHWC, F32) DWConv", "op_class": "conv_dw_other", "calls": 31}
-    samples = json.loads(invoke("query", "SELECT COUNT(*) AS n FROM samples WHERE run_id = 1", "--json", "--db", db).output)
+    samples = json.loads(invoke("query", "SELECT COUNT(*) AS n FROM samples WHERE run_id = 1", "--format", "json",
+                                "--db", db).output)
     assert samples == [{"n": 4}]
     report = invoke("report", "--db", db, env={"COLUMNS": "200"})
     assert "(imported)" in report.output and "11.94*" in report.output and "mean: the vendor tool" in report.output
@@ -169,6 +194,7 @@ def test_import_vendor_logs(tmp_path):
     (["--tool", "trtexec"], "needs the log FILE"),
     (["--tool", "trtexec", "/no/such/log"], "cannot read /no/such/log"),
 ])
-def test_import_refuses_bad_input(tmp_path, args, expected):
-    result = invoke("import", *args, "--device", "somewhere", "--model", "t8", "--db", tmp_path / "r.db")
+def test_import_refuses_bad_input(db, args, expected):
+    result = invoke("import", *args, "--device", "somewhere", "--model", "t8", "--db", db)
     assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
+    assert not db.exists()  # checked before the database is opened

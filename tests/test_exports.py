@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from backends import BACKENDS
+from harness.measure.artifacts import example_input, model_artifact
+from harness.measure.worker import relative_error
 from harness.spec import ModelSpec
-from harness.worker import export_cached, relative_error
 
 ARTIFACTS = {"onnxruntime": "model.onnx", "openvino": "model.xml", "litert": "model.tflite",
              "coreml": "model.mlpackage"}
@@ -27,12 +28,12 @@ def test_every_artifact_kind_for_t8_and_sa12(cache, model, backend):
     spec = ModelSpec(model)
     be = BACKENDS[backend]
     precision = "fp16" if backend == "coreml" else "fp32"
-    path, cached = export_cached(spec, be, precision, spec.build(), torch.randn(1, 3, 256, 256), cache)
+    path, cached = model_artifact(spec, be, precision, spec.build(), example_input(spec), cache)
     assert path.name == ARTIFACTS[backend] and path.exists() and not cached
     size = sum(f.stat().st_size for f in path.parent.rglob("*") if f.is_file())
     params_mb = {"t8": 4.0, "sa12": 11.5}[model] * (2 if precision == "fp16" else 4)
     assert size > 0.9 * params_mb * 1e6  # all weights are in there
-    assert export_cached(spec, be, precision, None, None, cache) == (path, True)  # second time: cache
+    assert model_artifact(spec, be, precision, None, None, cache) == (path, True)  # second time: cache
 
 
 @pytest.mark.parametrize("precision, tolerance", [("fp32", 1e-4), ("fp16", 2e-2)])

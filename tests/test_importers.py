@@ -1,0 +1,85 @@
+"""Runs measured elsewhere: each vendor tool's output becomes a run result, and a phone run of ours
+(benchmark_model over adb) becomes a stored run with its op table and the phone's facts."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from helpers import FIXTURES, fixture
+from sqlalchemy.orm import Session
+
+from backends import RemoteTiming
+from backends.benchmark_model import ToolOutputError, parse_benchmark_model
+from harness import store
+from harness.measure.importers import ImportRequest, import_result, store_import
+from harness.measure.worker import take_tool_timing
+from harness.protocol import RunResult
+from harness.spec import ModelSpec, Target
+
+
+def request(tool: str, log: str | None = None, **changes) -> ImportRequest:
+    options = dict(tool=tool, device="rtx2080ti", spec=ModelSpec("sa12"), precision="fp16", threads=1,
+                   log_file=FIXTURES / log if log else None)
+    return ImportRequest(**{**options, **changes})
+
+
+def test_a_phone_run_becomes_a_stored_run(engine):
+    result = RunResult(status="ok", environment={"threads": 4})
+    timing = RemoteTiming(parse_benchmark_model(fixture("benchmark_model_xnnpack_profile.log")),
+                          device_facts={"model": "Pixel 7"}, output_tail="...")
+    take_tool_timing(result, timing)
+    assert result.summary.mean_ms == pytest.approx(11.9437) and result.summary.count == 251
+    assert result.summary.median_ms is None  # the tool prints no per-iteration samples
+    assert result.first_ns == 14_923_000
+    assert result.op_profile[1].total_ms == pytest.approx(3.802) and result.op_profile[1].op_class == "conv_dw_other"
+    assert result.environment["threads"] == 4 and result.environment["tool"] == "benchmark_model"
+    run_id = store.save_run(engine, result, spec=ModelSpec("t8"), target=Target("litert", "android:R58"), threads=4,
+                            precision="fp32", host={"hostname": "h", "cpu_model": "c", "logical_cores": 2,
+                                                    "os": "o", "machine": "m"})
+    with Session(engine) as session:
+        run = session.get(store.Run, run_id)
+        assert run.iterations == 251 and run.mean_ms == pytest.approx(11.9437) and run.latency_ms == run.mean_ms
+        assert run.environment["phone"] == {"model": "Pixel 7"} and len(run.op_profiles) == 7
+
+
+def test_trtexec_with_per_iteration_times():
+    result = import_result(request("trtexec", "trtexec_sa12_fp16.log", export_times_file=FIXTURES / "trtexec_times.json"))
+    assert result.imported and result.samples_ns == [940_000, 950_000, 930_000, 970_000]
+    assert result.summary.median_ms == pytest.approx(0.945)
+    assert result.environment["command"].startswith("trtexec --onnx=model.onnx --fp16")
+
+
+def test_trtexec_summary_only():
+    result = import_result(request("trtexec", "trtexec_sa12_fp16.log"))
+    assert result.samples_ns == [] and result.summary.median_ms == 0.941162 and result.summary.p99_ms == 1.00562
+    assert result.environment["latency_with_copies_median_ms"] == 0.950195
+
+
+def test_benchmark_app_and_manual():
+    app = import_result(request("benchmark_app", "benchmark_app_t8.log", precision="fp32"))
+    assert (app.summary.count, app.summary.median_ms, app.first_ns) == (444, 4.39, 7_130_000)
+    manual = import_result(request("manual", backend="coreml", latency_ms=0.8, note="Xcode"))
+    assert manual.summary.median_ms == 0.8 and manual.environment == {"tool": "manual", "note": "Xcode"}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"tool": "perf"}, "unknown tool 'perf'"),
+    ({"device": "bad;device"}, "device name 'bad;device' must be"),
+    ({"tool": "manual", "log_file": None}, "--tool manual needs --backend"),
+    ({"tool": "manual", "backend": "coreml", "latency_ms": -1.0}, "needs --latency-ms"),
+    ({"log_file": None}, "--tool trtexec needs the log FILE"),
+    ({"log_file": Path("/no/such/log")}, "cannot read /no/such/log"),
+    ({"log_file": FIXTURES / "trtexec_failed.log"}, "Could not find plugin creator for Gelu"),
+])
+def test_bad_imports_are_refused(changes, message):
+    with pytest.raises((ValueError, ToolOutputError), match=message.replace("(", r"\(").replace(";", ".")):
+        import_result(request(**{"tool": "trtexec", "log": "trtexec_sa12_fp16.log", **changes}))
+
+
+def test_an_imported_run_belongs_to_its_device(engine):
+    req = request("trtexec", "trtexec_sa12_fp16.log")
+    run_id = store_import(engine, req, import_result(req))
+    with Session(engine) as session:
+        run = session.get(store.Run, run_id)
+        assert run.imported and run.target == "tensorrt/rtx2080ti" and run.precision == "fp16"
+        assert session.get(store.Host, run.host_id).hostname == "imported:rtx2080ti"
