@@ -20,11 +20,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from backends.benchmark_app import parse_benchmark_app  # noqa: E402
-from harness.runner import run_in_child  # noqa: E402
+from harness.measure.child import measure_in_child  # noqa: E402
+from harness.measure.timing import TimingPolicy  # noqa: E402
+from harness.protocol import Job  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
-from harness.stats import summarize  # noqa: E402
-from harness.sweep import Job  # noqa: E402
-from harness.timing import TimingPolicy  # noqa: E402
 
 def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:
     """benchmark_app in the configuration our harness uses: sync API, one stream (hint "none": benchmark_app refuses -nthreads beside a hint),
@@ -45,19 +44,20 @@ def main() -> None:
     args = parser.parse_args()
 
     policy = TimingPolicy(warmup_iterations=10, warmup_seconds=1.0, min_iterations=50, min_seconds=args.seconds)
-    job = Job(ModelSpec(args.model, args.resolution), Target("openvino", "cpu"), args.threads, policy, args.cache)
+    job = Job(ModelSpec(args.model, args.resolution), Target("openvino", "cpu"), args.threads, policy,
+              str(args.cache.resolve()))
     ours_medians, theirs_medians = [], []
     for r in range(args.rounds):
-        result = run_in_child(job.payload(), timeout_s=900)
-        if result.get("status") != "ok":
-            raise SystemExit(f"harness run failed: {result.get('error')}")
-        ours = summarize(result["samples_ns"]).median_ms
-        proc = subprocess.run(benchmark_app_command(Path(result["artifact_path"]), args.threads, args.seconds),
+        result = measure_in_child(job, timeout_s=900)
+        if result.status != "ok":
+            raise SystemExit(f"harness run failed: {result.error}\n{result.log or ''}")
+        ours = result.summary.median_ms
+        proc = subprocess.run(benchmark_app_command(Path(result.artifact_path), args.threads, args.seconds),
                               capture_output=True, text=True, check=True)
         theirs = parse_benchmark_app(proc.stdout).median_ms
         ours_medians.append(ours)
         theirs_medians.append(theirs)
-        print(f"round {r + 1}: harness {ours:.3f} ms ({len(result['samples_ns'])} runs), "
+        print(f"round {r + 1}: harness {ours:.3f} ms ({len(result.samples_ns)} iterations), "
               f"benchmark_app {theirs:.3f} ms", flush=True)
     ratio = statistics.median(ours_medians) / statistics.median(theirs_medians)
     print(f"{args.model} {args.resolution}px, {args.threads} threads: harness / benchmark_app = {ratio:.3f} "
