@@ -21,8 +21,7 @@ sys.path.insert(0, str(REPO))
 
 from backends.benchmark_app import parse_benchmark_app  # noqa: E402
 from harness.measure.child import measure_in_child  # noqa: E402
-from harness.measure.timing import TimingPolicy  # noqa: E402
-from harness.protocol import Job  # noqa: E402
+from harness.protocol import Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
 
 def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:

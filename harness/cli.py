@@ -25,7 +25,7 @@ from . import report, store
 from .baselines import own_resolution
 from .measure import artifacts, sweep
 from .measure.importers import TOOL_BACKENDS, ImportRequest, import_result, store_import
-from .measure.timing import TimingPolicy
+from .protocol import TimingPolicy
 from .report import Format
 from .spec import FORMS, ModelSpec, canonical_model
 
@@ -263,7 +263,7 @@ def plot(
     db: DbOption = None,
 ):
     """Accuracy vs latency per target, latency per backend, and an operator breakdown, as PNGs."""
-    from .analysis import plots
+    from . import plots
 
     engine, name = open_db(db), model_name(model)
     out.mkdir(parents=True, exist_ok=True)
@@ -283,7 +283,7 @@ def findings(
     db: DbOption = None,
 ):
     """Write a markdown summary of this database: latencies, the claims' verdicts, where time goes."""
-    from .analysis.findings import render
+    from .findings import render
 
     engine = open_db(db)
     try:

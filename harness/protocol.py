@@ -8,17 +8,27 @@ does not know. A field added to one side is therefore either read on the other o
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, ClassVar
+import types
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 
 from .spec import ModelSpec, Target
 from .stats import Summary
-from .measure.timing import TimingPolicy
 
 PROTOCOL_VERSION = 1
 STATUSES = ("ok", "invalid", "error", "crashed")  # invalid: outputs disagree with torch
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2}
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    """How long to warm up and to time: each phase runs until both its count and its time are reached."""
+    warmup_iterations: int = 10
+    warmup_seconds: float = 1.0
+    min_iterations: int = 50
+    min_seconds: float = 3.0
+    max_seconds: float = 120.0  # a hard stop for very slow targets (never cuts below min_iterations)
 
 
 class ProtocolError(ValueError):
@@ -36,6 +46,25 @@ def _checked(cls, data: Any, what: str) -> dict:
     if missing := sorted(required - set(data)):
         raise ProtocolError(f"{what}: missing field(s) {', '.join(missing)}")
     return dict(data)
+
+
+def _decode(cls, data: Any, what: str):
+    """An instance of dataclass `cls` from its JSON form, nested dataclasses (and lists and optionals
+    of them) included; ProtocolError naming the first thing that does not fit."""
+    args = _checked(cls, data, what)
+    hints = get_type_hints(cls)
+    for name, value in args.items():
+        kind = hints[name]
+        if get_origin(kind) in (Union, types.UnionType):  # X | None
+            kind = next(k for k in get_args(kind) if k is not type(None))
+        if is_dataclass(kind) and value is not None:
+            args[name] = _decode(kind, value, f"{what}.{name}")
+        elif get_origin(kind) is list and is_dataclass(get_args(kind)[0]):
+            args[name] = [_decode(get_args(kind)[0], item, f"{what}.{name}[]") for item in value]
+    try:
+        return cls(**args)
+    except (TypeError, ValueError) as exc:
+        raise ProtocolError(f"{what}: {exc}") from exc
 
 
 def _check_version(data: dict, what: str) -> None:
@@ -64,21 +93,9 @@ class Job:
     def describe(self) -> str:
         return f"{self.spec.model} {self.spec.form} on {self.target.name}"
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **asdict(self)}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Job:
-        args = _checked(cls, data, "job")
-        try:
-            args.update(spec=ModelSpec(**_checked(ModelSpec, args["spec"], "job.spec")),
-                        target=Target(**_checked(Target, args["target"], "job.target")),
-                        policy=TimingPolicy(**_checked(TimingPolicy, args["policy"], "job.policy")))
-        except (TypeError, ValueError) as exc:
-            raise ProtocolError(f"job: {exc}") from exc
-        if args.get("precision", "fp32") not in PARITY_TOLERANCE:
-            raise ProtocolError(f"job: unknown precision {args['precision']!r}")
-        return cls(**args)
+    def __post_init__(self):
+        if self.precision not in PARITY_TOLERANCE:
+            raise ProtocolError(f"unknown precision {self.precision!r}")
 
 
 @dataclass(frozen=True)
@@ -95,29 +112,21 @@ class PeakJob:
     def describe(self) -> str:
         return f"{self.gemm_size}x{self.gemm_size} GEMM on {self.target.name}"
 
-    def to_dict(self) -> dict:
-        return {"kind": self.kind, **asdict(self)}
 
-    @classmethod
-    def from_dict(cls, data: dict) -> PeakJob:
-        args = _checked(cls, data, "peak job")
-        args.update(target=Target(**_checked(Target, args["target"], "peak job.target")),
-                    policy=TimingPolicy(**_checked(TimingPolicy, args["policy"], "peak job.policy")))
-        return cls(**args)
+JOB_KINDS = {Job.kind: Job, PeakJob.kind: PeakJob}
 
 
 def job_to_json(job: Job | PeakJob) -> str:
-    return json.dumps(job.to_dict(), indent=1)
+    return json.dumps({"kind": job.kind, **asdict(job)}, indent=1)
 
 
 def job_from_json(text: str) -> Job | PeakJob:
     data = _loads(text, "job")
     _check_version(data, "job")
-    kinds = {Job.kind: Job, PeakJob.kind: PeakJob}
     kind = data.pop("kind", None)
-    if kind not in kinds:
-        raise ProtocolError(f"job: unknown kind {kind!r}; expected one of {', '.join(kinds)}")
-    return kinds[kind].from_dict(data)
+    if kind not in JOB_KINDS:
+        raise ProtocolError(f"job: unknown kind {kind!r}; expected one of {', '.join(JOB_KINDS)}")
+    return _decode(JOB_KINDS[kind], data, "job" if kind == Job.kind else f"{kind} job")
 
 
 @dataclass(frozen=True)
@@ -154,23 +163,14 @@ class RunResult:
 
     def __post_init__(self):
         if self.status not in STATUSES:
-            raise ProtocolError(f"result: unknown status {self.status!r}; expected one of {', '.join(STATUSES)}")
+            raise ProtocolError(f"unknown status {self.status!r}; expected one of {', '.join(STATUSES)}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
 
     @classmethod
-    def from_dict(cls, data: dict) -> RunResult:
-        _check_version(data, "result")
-        args = _checked(cls, data, "result")
-        if args.get("summary") is not None:
-            args["summary"] = Summary(**_checked(Summary, args["summary"], "result.summary"))
-        args["op_profile"] = [OpRow(**_checked(OpRow, row, "result.op_profile[]")) for row in args.get("op_profile", [])]
-        return cls(**args)
-
-    @classmethod
     def from_json(cls, text: str) -> RunResult:
-        return cls.from_dict(_loads(text, "result"))
+        return _result_from(cls, _loads(text, "result"), "result")
 
 
 @dataclass
@@ -186,13 +186,13 @@ class PeakResult:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_dict(cls, data: dict) -> PeakResult:
-        _check_version(data, "peak result")
-        return cls(**_checked(cls, data, "peak result"))
-
-    @classmethod
     def from_json(cls, text: str) -> PeakResult:
-        return cls.from_dict(_loads(text, "peak result"))
+        return _result_from(cls, _loads(text, "peak result"), "peak result")
+
+
+def _result_from(cls, data: Any, what: str):
+    _check_version(data, what)
+    return _decode(cls, data, what)
 
 
 def _loads(text: str, what: str) -> Any:

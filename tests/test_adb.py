@@ -37,7 +37,7 @@ def test_thermal_status():
 def test_android_run_drives_the_phone_through_adb(tmp_path, monkeypatch):
     """The whole Android path with a fake adb: pushes, chmod, the tool's arguments, phone facts."""
     from backends.litert_backend import BENCHMARK_MODEL_ENV, LiteRtBackend
-    from harness.measure.timing import TimingPolicy
+    from harness.protocol import TimingPolicy
 
     tool = tmp_path / "benchmark_model"
     tool.write_bytes(b"\x7fELF")

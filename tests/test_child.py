@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 from harness import store
 from harness.measure import child, sweep
 from harness.measure.environment import THREAD_COUNT_VARIABLES
-from harness.measure.timing import TimingPolicy
-from harness.protocol import Job, PeakJob, RunResult
+from harness.protocol import Job, PeakJob, RunResult, TimingPolicy
 from harness.spec import ModelSpec, Target
 
 QUICK = TimingPolicy(warmup_iterations=1, warmup_seconds=0, min_iterations=3, min_seconds=0)

@@ -10,9 +10,8 @@ from helpers import HOST
 from sqlalchemy.orm import Session
 
 from harness import store
-from harness.measure.timing import TimingPolicy
 from harness.protocol import (PROTOCOL_VERSION, Job, OpRow, PeakJob, PeakResult, ProtocolError, RunResult,
-                              job_from_json, job_to_json)
+                              TimingPolicy, job_from_json, job_to_json)
 from harness.spec import ModelSpec, Target
 from harness.stats import Summary
 
@@ -72,11 +71,16 @@ def test_bad_results_are_refused_with_the_reason():
     with pytest.raises(ProtocolError, match="not JSON"):
         RunResult.from_json("{half")
     with pytest.raises(ProtocolError, match="unknown field\\(s\\) stderr"):
-        RunResult.from_dict({**good, "stderr": "..."})  # the field the old runner wrote and nobody read
+        RunResult.from_json(json.dumps({**good, "stderr": "..."}))  # the field the old runner wrote and nobody read
     with pytest.raises(ProtocolError, match="protocol version None"):
-        RunResult.from_dict({k: v for k, v in good.items() if k != "version"})
+        RunResult.from_json(json.dumps({k: v for k, v in good.items() if k != "version"}))
     with pytest.raises(ProtocolError, match="result.summary: unknown field\\(s\\) p50_ms"):
-        RunResult.from_dict({**good, "summary": {"p50_ms": 1.0}})
+        RunResult.from_json(json.dumps({**good, "summary": {"p50_ms": 1.0}}))
+    with pytest.raises(ProtocolError, match="result.op_profile\\[\\]: missing field\\(s\\) calls"):
+        RunResult.from_json(json.dumps({**good, "op_profile": [{"op_name": "a", "op_type": "b", "op_class": "c",
+                                                                "total_ms": 1.0}]}))
+    with pytest.raises(ProtocolError, match="result: unknown status 'done'"):
+        RunResult.from_json(json.dumps({**good, "status": "done"}))
     with pytest.raises(ProtocolError, match="unknown status 'done'"):
         RunResult(status="done")
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from harness import store
 from harness.measure import child, sweep
-from harness.measure.timing import TimingPolicy
+from harness.protocol import TimingPolicy
 from harness.spec import ModelSpec, Target
 
 TARGETS = [Target("torch", "cpu"), Target("onnxruntime", "cpu")]

@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import baselines
-from ..protocol import Job, PeakJob, PeakResult, RunResult
+from ..protocol import Job, PeakJob, PeakResult, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
 from ..store import finish_sweep, save_peak, save_run, start_sweep
 from .child import measure_in_child
 from .environment import host_facts
-from .timing import TimingPolicy
 
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", "artifacts"))
 PEAK_POLICY = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)

@@ -6,14 +6,7 @@ import gc
 import time
 from dataclasses import dataclass, field
 
-
-@dataclass(frozen=True)
-class TimingPolicy:
-    warmup_iterations: int = 10
-    warmup_seconds: float = 1.0
-    min_iterations: int = 50
-    min_seconds: float = 3.0
-    max_seconds: float = 120.0  # a hard stop for very slow targets (never cuts below min_iterations)
+from ..protocol import TimingPolicy
 
 
 @dataclass

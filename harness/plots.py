@@ -9,11 +9,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from ..baselines import paper_top1  # noqa: E402
-from ..opclass import CLASSES  # noqa: E402
-from ..spec import model_sort_key  # noqa: E402
-from ..store import Run, latest_runs  # noqa: E402
-from .explain import breakdown  # noqa: E402
+from .analysis.explain import breakdown  # noqa: E402
+from .baselines import paper_top1  # noqa: E402
+from .opclass import CLASSES  # noqa: E402
+from .spec import model_sort_key  # noqa: E402
+from .store import Run, latest_runs  # noqa: E402
 
 
 def _latest_valid(engine, resolution_of) -> dict[tuple[str, str], Run]:

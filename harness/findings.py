@@ -8,11 +8,11 @@ from datetime import datetime, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..report import fmt_ms
-from ..spec import model_sort_key
-from ..store import Host, Run, Sweep, latest_runs, read_only_query
-from .claims import check_all
-from .explain import breakdown
+from .analysis.claims import check_all
+from .analysis.explain import breakdown
+from .report import fmt_ms
+from .spec import model_sort_key
+from .store import Host, Run, Sweep, latest_runs, read_only_query
 
 
 def cpu_slug(cpu_model: str) -> str:
