@@ -13,6 +13,11 @@ ATTENTION = "Attention (SDPA and reshapes)"  # op type of an attention module's 
 class TorchSession(Session):
     def __init__(self, model: torch.nn.Module, device: torch.device, threads: int):
         torch.set_num_threads(threads)
+        if device.type == "cuda":
+            # fp32 means fp32: torch lets cuDNN convolutions run in TF32 by default (TensorRT's
+            # fp32 target turns TF32 off too)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
         self.model = model.to(device).eval()
         self.device = device
         self.x = None
@@ -95,7 +100,10 @@ class TorchBackend(Backend):
         return None
 
     def versions(self) -> dict[str, str]:
-        return {"torch": torch.__version__}
+        found = {"torch": torch.__version__}
+        if torch.cuda.is_available():
+            found.update(cuda=torch.version.cuda, gpu=torch.cuda.get_device_name(0))
+        return found
 
     def load(self, model, artifact, device, threads, precision="fp32") -> Session:
         return TorchSession(model, torch.device("cuda" if device == "gpu" else "cpu"), threads)

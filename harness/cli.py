@@ -14,7 +14,6 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 import fastvit
 from backends import BACKENDS
@@ -121,25 +120,16 @@ def run(
     targets, skipped = devices_module.plan_targets(device, [b.value for b in backend] if backend else None,
                                                    precision.value, delegate.value)
     for target, reason in skipped:
-        err.print(f"[yellow]skip[/yellow] {target.name}: {reason}")
+        report.skipped(err, target, reason)
     if not targets:
         fail(f"no available target on device {device!r}; see `harness devices`")
     jobs = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision.value,
                            policy=TimingPolicy(warmup, warmup_time, min_iterations, min_time),
                            profile_iterations=profile, repeats=repeats)
     engine = open_db(db)
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=err) as progress:
-        bar = progress.add_task("sweep", total=len(jobs))
-
-        def done(job, result):
-            if result.status != "ok":
-                progress.console.print(f"[red]{result.status}[/red] {job.describe()}: {result.error}")
-            progress.advance(bar)
-
+    with report.SweepProgress(err, len(jobs)) as progress:
         outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
-                                  on_start=lambda job: progress.update(bar, description=job.describe()),
-                                  on_done=done)
+                                  on_start=progress.started, on_done=progress.done)
     report.show(console, report.runs_listing(engine, outcome.run_ids, "torch/cpu", f"sweep {outcome.sweep_id}"), fmt)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -53,6 +54,34 @@ def show(console: Console, listing: Listing, fmt: Format) -> None:
         sys.stdout.write(buffer.getvalue())
     else:
         console.print(listing.table(listing) if listing.table else plain_table(listing))
+
+
+class SweepProgress:
+    """A progress bar over a sweep's jobs (on stderr), with a line for each job that did not end ok."""
+
+    def __init__(self, console: Console, total: int):
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console)
+        self.bar = self.progress.add_task("sweep", total=total)
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def started(self, job) -> None:
+        self.progress.update(self.bar, description=job.describe())
+
+    def done(self, job, result) -> None:
+        if result.status != "ok":
+            self.progress.console.print(f"[red]{result.status}[/red] {job.describe()}: {result.error}")
+        self.progress.advance(self.bar)
+
+
+def skipped(console: Console, target: Target, reason: str) -> None:
+    console.print(f"[yellow]skip[/yellow] {target.name}: {reason}")
 
 
 def plain_table(listing: Listing) -> Table:
