@@ -74,6 +74,14 @@ def validate(model: str) -> None:
         raise ValueError(f"timm has no model named {timm_name(model)!r}")
 
 
+def architecture(model: str):
+    """The timm model's layers, default-initialised (see build() for the weights runs use)."""
+    validate(model)
+    import timm
+
+    return timm.create_model(timm_name(model), pretrained=False)
+
+
 def build(model: str, form: str, seed: int):
     """A timm model with seeded weights, fused when form is 'reparam' (see INIT)."""
     import torch

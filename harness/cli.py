@@ -56,11 +56,32 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
-def open_db(db: Optional[str]):
+def open_db(db: Optional[str], create: bool = False):
+    """The results database; only commands that store runs (create=True) may create one."""
     try:
-        return store.open_engine(db)
+        return store.open_engine(db, create=create)
     except store.StorageError as exc:
         fail(str(exc))
+
+
+NO_RUNS = "no runs yet; `harness run --device cpu` makes some"
+
+
+def open_db_with_runs(db: Optional[str]):
+    """The results database of a command that has nothing to show without runs."""
+    engine = open_db(db)
+    if store.count_runs(engine) == 0:
+        fail(NO_RUNS)
+    return engine
+
+
+def finished(outcomes: list[str], what: str) -> None:
+    """Exit 1, saying how many, when some of the work did not end ok."""
+    failed = [s for s in outcomes if s != "ok"]
+    if failed:
+        counts = ", ".join(f"{failed.count(s)} {s}" for s in dict.fromkeys(failed))
+        err.print(f"[red]{len(failed)} of {len(outcomes)} {what} did not end ok[/red] ({counts})")
+        raise typer.Exit(1)
 
 
 def device_and_threads(device: str, threads: Optional[int]) -> tuple[str, int]:
@@ -126,11 +147,12 @@ def run(
     jobs = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision.value,
                            policy=TimingPolicy(warmup, warmup_time, min_iterations, min_time),
                            profile_iterations=profile, repeats=repeats)
-    engine = open_db(db)
+    engine = open_db(db, create=True)
     with report.SweepProgress(err, len(jobs)) as progress:
         outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
                                   on_start=progress.started, on_done=progress.done)
     report.show(console, report.runs_listing(engine, outcome.run_ids, "torch/cpu", f"sweep {outcome.sweep_id}"), fmt)
+    finished(outcome.statuses, "runs")
 
 
 @app.command()
@@ -163,6 +185,7 @@ def export(
     """Write (or find in the cache) a backend's artifact and print its path."""
     try:
         spec = ModelSpec(model, resolution, batch, single_form(form, "export"), weights)
+        sweep.check_specs([spec])
         path, cached = artifacts.spec_artifact(spec, BACKENDS[backend.value], precision.value, cache)
     except ValueError as exc:
         fail(str(exc))
@@ -199,7 +222,7 @@ def import_command(
         result = import_result(request)  # read and checked before the database is opened
     except (ValueError, ToolOutputError) as exc:
         fail(str(exc))
-    engine = open_db(db)
+    engine = open_db(db, create=True)
     run_id = store_import(engine, request, result)
     report.show(console, report.runs_listing(engine, [run_id], "torch/cpu", f"imported run {run_id}"), fmt)
 
@@ -220,8 +243,9 @@ def peak(
     targets = devices_module.local_targets(targets)
     if not targets:
         fail(f"no available local target on device {device!r}; see `harness devices`")
-    outcomes = sweep.measure_peaks(open_db(db), targets, threads, size, cache)
+    outcomes = sweep.measure_peaks(open_db(db, create=True), targets, threads, size, cache)
     report.show(console, report.peaks_listing(outcomes, size, threads), fmt)
+    finished([result.status for _, result in outcomes], "peak measurements")
 
 
 @app.command()
@@ -237,7 +261,7 @@ def explain(
     from .analysis.explain import breakdown
 
     name, form_name = model_name(model), single_form(form, "explain")
-    found = breakdown(open_db(db), name, resolution, form_name, device)
+    found = breakdown(open_db_with_runs(db), name, resolution, form_name, device)
     if not found.targets:
         fail(f"no profiled valid run of {name} at {resolution}px ({form_name}) on {device!r}; "
              f"run `harness run --device {device} --model {model}` first")
@@ -255,7 +279,8 @@ def plot(
     """Accuracy vs latency per target, latency per backend, and an operator breakdown, as PNGs."""
     from . import plots
 
-    engine, name = open_db(db), model_name(model)
+    name = model_name(model)
+    engine = open_db_with_runs(db)
     out.mkdir(parents=True, exist_ok=True)
     resolution_of = own_resolution(resolution)
     written = [plots.accuracy_vs_latency(engine, out, resolution_of),
@@ -275,7 +300,7 @@ def findings(
     """Write a markdown summary of this database: latencies, the claims' verdicts, where time goes."""
     from .findings import render
 
-    engine = open_db(db)
+    engine = open_db_with_runs(db)
     try:
         text, slug = render(engine, own_resolution(resolution))
     except ValueError as exc:
@@ -291,7 +316,7 @@ def claims(db: DbOption = None, fmt: FormatOption = Format.table):
     """Re-check the paper's speed claims on every target that has the runs, with intervals and verdicts."""
     from .analysis.claims import check_all
 
-    report.show(console, report.claims_listing(check_all(open_db(db))), fmt)
+    report.show(console, report.claims_listing(check_all(open_db_with_runs(db))), fmt)
 
 
 @app.command("report")
@@ -303,20 +328,25 @@ def report_command(
 ):
     """Latest run per model spec and target: median, p90, spread, speedup against --baseline."""
     models = [model_name(m) for m in model] if model else None
-    report.show(console, report.latest_runs_listing(open_db(db), baseline, models), fmt)
+    listing = report.latest_runs_listing(open_db_with_runs(db), baseline, models)
+    if not listing.rows:
+        fail(f"no runs of {', '.join(models)} yet; `harness run --device cpu --model {models[0]}` makes some")
+    report.show(console, listing, fmt)
 
 
 @app.command()
 def query(
     sql: str = typer.Argument(..., help="one SQL statement; the database refuses writes"),
     db: DbOption = None,
+    timeout: float = typer.Option(store.QUERY_TIMEOUT_S, "--timeout", min=0.001,
+                                  help="stop the statement after this many seconds"),
     fmt: FormatOption = Format.table,
 ):
     """Run read-only SQL over the results (tables runs, samples, hosts, sweeps, op_profiles; views
     latest_valid_runs, reparam_speedup, roofline, roofline_by_class)."""
     engine = open_db(db)
     try:
-        columns, rows = store.read_only_query(engine, sql)
+        columns, rows = store.read_only_query(engine, sql, timeout)
     except store.QueryError as exc:
         fail(str(exc))
     report.show(console, report.Listing(columns, rows), fmt)

@@ -32,30 +32,45 @@ def _label(model: str) -> str:
 
 def accuracy_vs_latency(engine, out: Path, resolution_of) -> Path:
     """Top-1 (the papers') against measured latency, one line per target, like the paper's Figure 1."""
-    runs = _latest_valid(engine, resolution_of)
-    targets = sorted({t for _, t in runs})
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for target in targets:
-        points = sorted((r.latency_ms, paper_top1(m), m) for (m, t), r in runs.items()
-                        if t == target and paper_top1(m) is not None)
-        fast = [p for p in points if not p[2].startswith("timm:")]
-        line, = ax.plot([p[0] for p in fast], [p[1] for p in fast], marker="o", label=f"FastViT on {target}")
-        for p in fast:
-            ax.annotate(p[2], (p[0], p[1]), textcoords="offset points", xytext=(4, -10), fontsize=7)
-        for p in (p for p in points if p[2].startswith("timm:")):
-            ax.scatter([p[0]], [p[1]], marker="s", color=line.get_color())
-            ax.annotate(_label(p[2]), (p[0], p[1]), textcoords="offset points", xytext=(4, 4), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("median latency, ms (log scale, batch 1)")
-    ax.set_ylabel("ImageNet top-1, % (as published)")
-    ax.set_title("Accuracy vs latency per target (squares: baselines)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, _ = accuracy_figure({key: run.latency_ms for key, run in _latest_valid(engine, resolution_of).items()})
     path = out / "accuracy_vs_latency.png"
-    fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def accuracy_figure(latency_ms: dict[tuple[str, str], float]):
+    """(figure, model labels) for {(model, target): latency}. Every point of a model sits at its one
+    published top-1, so each model is labelled once, left of its fastest point; adjustText moves
+    labels apart where rows are close (SA36 and CAFormer-S18 share 83.6%)."""
+    from adjustText import adjust_text
+
+    targets = sorted({t for _, t in latency_ms})
+    fig, ax = plt.subplots(figsize=(8, 5.5))
+    points = []
+    for target in targets:
+        rows = sorted((ms, paper_top1(m), m) for (m, t), ms in latency_ms.items()
+                      if t == target and paper_top1(m) is not None)
+        fast = [r for r in rows if not r[2].startswith("timm:")]
+        colour = ax.plot([r[0] for r in fast], [r[1] for r in fast], marker="o", label=f"{target}")[0].get_color()
+        baselines = [r for r in rows if r[2].startswith("timm:")]
+        ax.scatter([r[0] for r in baselines], [r[1] for r in baselines], marker="s", color=colour)
+        points += rows
+    labels = []
+    for model in dict.fromkeys(m for _, _, m in sorted(points)):
+        ms, top1 = min((ms, top1) for ms, top1, m in points if m == model)
+        labels.append(ax.text(ms / 1.06, top1, _label(model), fontsize=7, ha="right", va="center"))
+    ax.set_xscale("log")
+    ax.set_xlabel("median latency, ms (log scale, batch 1)")
+    ax.set_ylabel("ImageNet top-1, % (as published)")
+    ax.set_title("Accuracy vs latency: FastViT (lines) and baselines (squares) per target")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right", title="target", title_fontsize=8)
+    fig.tight_layout()
+    if labels:
+        adjust_text(labels, ax=ax, x=[p[0] for p in points], y=[p[1] for p in points], only_move={"text": "xy"},
+                    arrowprops={"arrowstyle": "-", "color": "0.5", "lw": 0.5})
+    return fig, labels
 
 
 def latency_by_backend(engine, out: Path, resolution_of) -> Path:

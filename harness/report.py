@@ -212,16 +212,18 @@ CLAIM_VERDICT_COLOURS = {"holds": "green", "does not hold": "red", "not enough d
 
 def claims_listing(checks: list[Check]) -> Listing:
     rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision, c.runs[0], c.runs[1],
-             c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.verdict)
-            for c in checks]
+             c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.verdict,
+             c.missing) for c in checks]
     return Listing(["claim", "statement", "host", "target", "threads", "precision", "runs_fast", "runs_slow",
                     "fast_ms", "slow_ms", "speedup", "ci95_low", "ci95_high", "paper_mobile", "paper_gpu",
-                    "verdict"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
+                    "verdict", "missing"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
                    _claims_table)
 
 
 def _claims_table(listing: Listing) -> Table:
+    """Claims with data first; a verdict without data says below the table what is missing."""
     table = Table(title=listing.title)
+    notes = []
     for col in ("claim", "target", "thr", "runs", "fast ms", "slow ms", "speedup (95% CI)", "paper mobile",
                 "paper GPU", "verdict"):
         table.add_column(col, justify="left" if col in ("claim", "target", "verdict") else "right")
@@ -229,11 +231,18 @@ def _claims_table(listing: Listing) -> Table:
         c = dict(zip(listing.columns, row))
         ci = f" ({c['ci95_low']:.2f}-{c['ci95_high']:.2f})" if c["ci95_low"] is not None else ""
         colour = CLAIM_VERDICT_COLOURS[c["verdict"]]
+        verdict = f"[{colour}]{c['verdict']}[/{colour}]"
+        if c["missing"] and (c["target"] != NO_VALUE or "(found" in c["missing"]):  # not for claims never tried
+            notes.append(c["missing"])
+            verdict += f" [{len(notes)}]"
         table.add_row(c["claim"], c["target"], str(c["threads"] or NO_VALUE),
                       f"{c['runs_fast']}+{c['runs_slow']}" if c["runs_fast"] else NO_VALUE,
                       fmt_ms(c["fast_ms"]), fmt_ms(c["slow_ms"]),
                       f"{c['speedup']:.2f}x{ci}" if c["speedup"] else NO_VALUE,
-                      _paper(c["paper_mobile"]), _paper(c["paper_gpu"]), f"[{colour}]{c['verdict']}[/{colour}]")
+                      _paper(c["paper_mobile"]), _paper(c["paper_gpu"]), verdict)
+    if notes:
+        table.caption = "\n".join(f"[{i}] {note}" for i, note in enumerate(notes, 1))
+        table.caption_justify = "left"
     return table
 
 

@@ -54,6 +54,10 @@ class ModelSpec:
     def is_baseline(self) -> bool:
         return self.model.startswith(baselines.PREFIX)
 
+    def architecture(self):
+        """The model's layers without meaningful weights (cheap under `torch.device("meta")`)."""
+        return baselines.architecture(self.model) if self.is_baseline else fastvit.create_model(self.model)
+
     def build(self):
         """The torch module this spec describes, in eval mode."""
         if self.is_baseline:

@@ -59,3 +59,17 @@ def test_compare_resamples_processes_or_iterations():
     slow = [np.full(50, 20.0), np.full(50, 22.0), np.full(50, 24.0)]
     speedup, low, high = claims.compare(fast, slow)
     assert speedup == pytest.approx(2.0) and low < 2.0 < high and low >= 20.0 / 12.0 and high <= 24.0 / 10.0
+
+
+def test_not_enough_data_says_what_is_missing_and_how_to_get_it(db, engine):
+    # `harness run --model s12 --model mobileone_s4` times both at 256; the claim wants MobileOne-S4 at 224
+    save(engine, [10.0] * 5, model="s12", target="litert/cpu")
+    save(engine, [12.0] * 5, model="timm:mobileone_s4", target="litert/cpu")
+    check = next(c for c in claims.check_all(engine) if c.claim.key == "s12_vs_mobileone_s4")
+    assert check.verdict == "not enough data" and check.target == "litert/cpu"
+    assert check.missing == ("no valid run of timm:mobileone_s4 at 224px (reparam) on litert/cpu (found one at "
+                             "256px): harness run --device cpu --backend litert --model mobileone_s4 --resolution 224")
+    untried = next(c for c in claims.check_all(engine) if c.claim.key == "ma36_vs_convnext_base")
+    assert untried.missing.startswith("no valid run of ma36 at 256px (reparam) or timm:convnext_base at 224px")
+    table = CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "240"}).output
+    assert "not enough data [1]" in table and "(found one at 256px)" in table

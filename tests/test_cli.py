@@ -136,7 +136,7 @@ def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(db, tmp_path, monk
                                           "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"])
     result = invoke("run", "--device", "cpu", "--model", "t8", "--backend", "torch", "--backend", "onnxruntime",
                     *FAST, "--db", db, "--cache", tmp_path / "cache")
-    assert result.exit_code == 0
+    assert result.exit_code == 1 and "2 of 2 runs did not end ok (2 crashed)" in " ".join(result.output.split())
     rows = json.loads(invoke("query", "SELECT status, error, log FROM runs", "--format", "json", "--db", db).output)
     assert [r["status"] for r in rows] == ["crashed", "crashed"]
     assert "SIGSEGV" in rows[0]["error"] and "reproduce with: python -m harness.measure.worker" in rows[0]["log"]
@@ -198,3 +198,81 @@ def test_import_refuses_bad_input(db, args, expected):
     result = invoke("import", *args, "--device", "somewhere", "--model", "t8", "--db", db)
     assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
     assert not db.exists()  # checked before the database is opened
+
+
+# --- bad input is refused before anything starts: one sentence, exit 2, nothing created or stored ----
+
+@pytest.mark.parametrize("content, expected", [
+    (b"", "is not a readable PyTorch checkpoint"),
+    ("list", "a checkpoint must hold a dict of tensors, found list"),
+    ("s12", "checkpoint does not fit fastvit_t8"),
+])
+def test_a_bad_checkpoint_is_refused_once_before_the_sweep(tmp_path, db, content, expected):
+    import torch
+
+    import fastvit
+
+    path = tmp_path / "bad.pth"
+    if content == "list":
+        torch.save([1, 2, 3], path)
+    elif content == "s12":
+        torch.save(fastvit.create_model("s12").state_dict(), path)
+    else:
+        path.write_bytes(content)
+    result = invoke("run", "--device", "cpu", "--model", "t8", "--weights", path, "--db", db)
+    assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
+    assert result.output.count("error:") == 1 and not db.exists()
+
+
+def test_a_size_that_cannot_fit_is_refused_naming_the_memory(db):
+    result = invoke("run", "--device", "cpu", "--model", "sa12", "--resolution", "100000", "--db", db)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2 and "sa12 at 100000x100000, batch 1, needs at least" in text, text
+    assert "attention matrix" in text and "GiB available" in text and not db.exists()
+    big_batch = invoke("export", "--model", "t8", "--backend", "onnxruntime", "--batch", "100000")
+    assert big_batch.exit_code == 2 and "needs at least" in big_batch.output
+
+
+@pytest.mark.parametrize("command", [["report"], ["query", "SELECT 1"], ["claims"], ["findings"], ["plot"],
+                                     ["explain", "--model", "t8"]])
+def test_reading_commands_refuse_a_missing_database(tmp_path, command):
+    typo = tmp_path / "typo.db"
+    result = invoke(*command, "--db", typo, *(["--out", tmp_path / "p"] if command == ["plot"] else []),
+                    *(["--out-dir", tmp_path / "d"] if command == ["findings"] else []))
+    assert result.exit_code == 2 and f"no results database at {typo}" in " ".join(result.output.split())
+    assert not typo.exists() and not (tmp_path / "p").exists() and not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("command", [["report"], ["claims"], ["findings"], ["plot"], ["explain", "--model", "t8"]])
+def test_reading_commands_say_there_are_no_runs_yet(tmp_path, db, engine, command):
+    result = invoke(*command, "--db", db, *(["--out", tmp_path / "p"] if command == ["plot"] else []),
+                    *(["--out-dir", tmp_path / "d"] if command == ["findings"] else []))
+    assert result.exit_code == 2 and "no runs yet; `harness run --device cpu` makes some" in result.output
+    assert not (tmp_path / "p").exists() and not (tmp_path / "d").exists()
+    assert json.loads(invoke("query", "SELECT COUNT(*) AS n FROM runs", "--db", db, "--format", "json").output) == [
+        {"n": 0}]  # query answers an empty database: an empty result is an answer
+
+
+def test_report_of_a_model_never_run(db, engine):
+    save(engine, [1.0] * 3)
+    result = invoke("report", "--model", "sa12", "--db", db)
+    assert result.exit_code == 2 and "no runs of sa12 yet" in result.output
+
+
+@pytest.mark.parametrize("sql, expected", [
+    ("ATTACH DATABASE '{dir}/y.db' AS y", "would write or open a file (ATTACH)"),
+    ("VACUUM INTO '{dir}/copy.db'", "would write or open a file (ATTACH)"),
+    ("SELECT * FROM no_such_table", "SQL error: no such table: no_such_table"),
+])
+def test_query_writes_nothing_anywhere(tmp_path, db, engine, sql, expected):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    result = invoke("query", sql.format(dir=outside), "--db", db)
+    assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
+    assert list(outside.iterdir()) == []
+
+
+def test_query_timeout(db, engine):
+    result = invoke("query", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                             "SELECT COUNT(*) FROM c WHERE x < 50000000", "--timeout", "0.5", "--db", db)
+    assert result.exit_code == 2 and "ran longer than 0.5 s and was stopped" in " ".join(result.output.split())

@@ -192,3 +192,50 @@ def test_roofline_views(engine):
                                             "FROM roofline_by_class ORDER BY op_class")
     assert rows == [("conv_dw_7x7", 1.0, pytest.approx(20.0), pytest.approx(20.0)),
                     ("conv_pointwise", 3.0, pytest.approx(100.0), pytest.approx(100.0))]
+
+
+@pytest.mark.parametrize("sql, refused", [
+    ("ATTACH DATABASE '{dir}/attached.db' AS other", "ATTACH"),
+    ("VACUUM INTO '{dir}/copy.db'", "ATTACH"),  # VACUUM INTO attaches its target first
+    ("SELECT load_extension('{dir}/evil')", "load_extension()"),
+    ("PRAGMA journal_mode = DELETE", "PRAGMA journal_mode"),
+    ("PRAGMA user_version = 7", "PRAGMA user_version"),
+    ("CREATE TEMP TABLE scratch(a)", "INSERT"),  # its row in sqlite_temp_master, refused first
+])
+def test_query_opens_creates_and_loads_no_file(engine, tmp_path, sql, refused):
+    save(engine)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    with pytest.raises(store.WriteRefused, match=f"would write or open a file \\({refused}"):
+        store.read_only_query(engine, sql.format(dir=outside))
+    assert list(outside.iterdir()) == []  # nothing created, attached or written
+    assert counts(engine) == (1, 5)
+
+
+def test_query_may_read_the_schema(engine):
+    columns, rows = store.read_only_query(engine, "PRAGMA table_info(runs)")
+    assert "name" in columns and "log" in {r[columns.index("name")] for r in rows}
+    assert store.read_only_query(engine, "SELECT COUNT(*) FROM latest_valid_runs")[1] == [(0,)]
+
+
+def test_a_runaway_query_is_stopped(engine):
+    start = time.monotonic()
+    with pytest.raises(store.QueryTimeout, match="ran longer than 0.5 s"):
+        store.read_only_query(engine, "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+                                      "SELECT COUNT(*) FROM c WHERE x < 50000000", timeout_s=0.5)
+    assert time.monotonic() - start < 10
+    save(engine)  # the connection's guard does not outlive the query
+    assert store.read_only_query(engine, "SELECT COUNT(*) FROM runs")[1] == [(1,)]
+
+
+def test_commands_that_only_read_never_create_a_database(tmp_path):
+    typo = tmp_path / "typo.db"
+    with pytest.raises(store.DatabaseMissing, match=f"no results database at {typo}"):
+        store.open_engine(str(typo), create=False)
+    assert not typo.exists()
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).execute("CREATE TABLE notes(a)").connection.commit()
+    with pytest.raises(store.DatabaseMissing, match="holds no harness results"):
+        store.open_engine(str(other), create=False)
+    _, tables = store.read_only_query(store.open_engine(str(tmp_path / "new.db")), "SELECT name FROM sqlite_master")
+    assert ("runs",) in tables  # a command that stores runs creates one

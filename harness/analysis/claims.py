@@ -71,6 +71,7 @@ class Check:
     low: float | None = None
     high: float | None = None
     verdict: str = "not enough data"
+    missing: str | None = None  # with "not enough data": which run is missing, and how to make it
 
 
 def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, list[Run]]:
@@ -112,7 +113,7 @@ def check_all(engine) -> list[Check]:
             fast = _latest(session, claim.fast, claim.fast_resolution, claim.fast_form)
             slow = _latest(session, claim.slow, claim.slow_resolution, claim.slow_form)
             if not fast and not slow:  # listed all the same, so every claim shows
-                checks.append(Check(claim, "—", "—", 0, "—"))
+                checks.append(Check(claim, "—", "—", 0, "—", missing=_nothing_yet(session, claim)))
             for key in sorted(set(fast) | set(slow), key=str):
                 host_id, target, threads, precision = key
                 check = Check(claim, hosts.get(host_id, str(host_id)), target, threads, precision)
@@ -127,5 +128,47 @@ def check_all(engine) -> list[Check]:
                     else:
                         check.speedup = check.slow_ms / check.fast_ms
                     check.verdict = verdict(check.low, check.high, check.speedup, claim.claimed)
+                else:
+                    side = "slow" if key in fast else "fast"
+                    present = (fast if key in fast else slow)[key][-1]
+                    check.missing = _missing(session, claim, side, present)
                 checks.append(check)
     return checks
+
+
+def _side(claim: Claim, side: str) -> tuple[str, int, str]:
+    """(model, resolution, form) of one side of a claim."""
+    return ((claim.fast, claim.fast_resolution, claim.fast_form) if side == "fast"
+            else (claim.slow, claim.slow_resolution, claim.slow_form))
+
+
+def _run_command(device: str, backend: str | None, model: str, resolution: int, form: str) -> str:
+    return " ".join(["harness run", f"--device {device}", *([f"--backend {backend}"] if backend else []),
+                     f"--model {model.removeprefix(baselines.PREFIX)}", f"--resolution {resolution}",
+                     *(["--form train"] if form == "train" else [])])
+
+
+def _missing(session: Session, claim: Claim, side: str, present: Run) -> str:
+    """Which run a claim lacks on `present`'s target, runs of that model at other resolutions there,
+    and the command that makes the missing one."""
+    model, resolution, form = _side(claim, side)
+    elsewhere = sorted(set(session.scalars(select(Run.resolution).where(
+        Run.model == model, Run.form == form, Run.status == "ok", Run.host_id == present.host_id,
+        Run.target == present.target, Run.threads == present.threads))))
+    found = f" (found one at {', '.join(f'{r}px' for r in elsewhere)})" if elsewhere else ""
+    return (f"no valid run of {model} at {resolution}px ({form}) on {present.target}{found}: "
+            + _run_command(present.device, present.backend, model, resolution, form))
+
+
+def _nothing_yet(session: Session, claim: Claim) -> str:
+    """Neither side has a valid run at the claim's resolution anywhere: what exists, and the commands."""
+    sides = [_side(claim, side) for side in ("fast", "slow")]
+    found = []
+    for model, _, form in dict.fromkeys(sides):
+        resolutions = sorted(set(session.scalars(select(Run.resolution).where(
+            Run.model == model, Run.form == form, Run.status == "ok"))))
+        if resolutions:
+            found.append(f"{model} ({form}) at {', '.join(f'{r}px' for r in resolutions)}")
+    return ("no valid run of " + " or ".join(f"{m} at {r}px ({f})" for m, r, f in sides)
+            + (f" (found {'; '.join(found)})" if found else "") + ": "
+            + " && ".join(_run_command("cpu", None, m, r, f) for m, r, f in sides))

@@ -7,24 +7,44 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fastvit
+
 from .. import baselines
 from ..protocol import Job, PeakJob, PeakResult, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
 from ..store import finish_sweep, save_peak, save_run, start_sweep
 from .child import measure_in_child
 from .environment import host_facts
+from .memory import check_fits
 
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", "artifacts"))
 PEAK_POLICY = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)
 
 
 def check_specs(specs: list[ModelSpec]) -> None:
-    """ValueError, in one sentence, for a spec no worker could build (checked before anything starts)."""
+    """ValueError, in one sentence, for a spec no worker could build or this machine cannot hold:
+    checked once per model, before anything starts or is stored."""
+    checked = set()
     for spec in specs:
         if spec.is_baseline:
             baselines.validate(spec.model)
-        elif not spec.weights.startswith("random:") and not Path(spec.weights).is_file():
-            raise ValueError(f"--weights: no such checkpoint file {spec.weights!r} (or use random:<seed>)")
+            if not spec.weights.startswith("random:"):
+                raise ValueError("baselines run with random weights only (--weights random:<seed>)")
+        elif not spec.weights.startswith("random:") and (spec.model, spec.weights) not in checked:
+            check_checkpoint(spec)
+        if (spec.model, spec.weights, spec.resolution, spec.batch) not in checked:
+            check_fits(spec)
+        checked.update({(spec.model, spec.weights), (spec.model, spec.weights, spec.resolution, spec.batch)})
+
+
+def check_checkpoint(spec: ModelSpec) -> None:
+    """The checkpoint loads into the spec's variant (the worker would fail on each target otherwise)."""
+    if not Path(spec.weights).is_file():
+        raise ValueError(f"--weights: no such checkpoint file {spec.weights!r} (or use random:<seed>)")
+    try:
+        fastvit.load_checkpoint(fastvit.create_model(spec.model), spec.weights)
+    except fastvit.CheckpointError as exc:
+        raise ValueError(f"--weights {spec.weights}: {exc}") from exc
 
 
 def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
@@ -52,7 +72,11 @@ def time_and_store(engine, job: Job, sweep_id: int | None = None) -> tuple[int, 
 class SweepOutcome:
     sweep_id: int
     run_ids: list[int] = field(default_factory=list)
-    failed: int = 0  # runs whose status is not ok
+    statuses: list[str] = field(default_factory=list)  # of each run, in order
+
+    @property
+    def failed(self) -> int:
+        return sum(status != "ok" for status in self.statuses)
 
 
 def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
@@ -65,7 +89,7 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
             on_start(job)
             run_id, result = time_and_store(engine, job, outcome.sweep_id)
             outcome.run_ids.append(run_id)
-            outcome.failed += result.status != "ok"
+            outcome.statuses.append(result.status)
             on_done(job, result)
         status = "finished"
     finally:

@@ -23,12 +23,20 @@ class StorageError(RuntimeError):
     """The database cannot be opened or written; the message says which and why."""
 
 
+class DatabaseMissing(StorageError):
+    """A command that only reads was pointed at a database that does not exist (or holds no results)."""
+
+
 class QueryError(StorageError):
     """A statement given to `read_only_query` failed; the message is the database's."""
 
 
 class WriteRefused(QueryError):
-    """A statement given to `read_only_query` tried to write; the database refused it."""
+    """A statement given to `read_only_query` would write (or open another file); refused before it ran."""
+
+
+class QueryTimeout(QueryError):
+    """A statement given to `read_only_query` ran past its time limit and was stopped."""
 
 
 def database_url(db: str | None = None) -> str:
@@ -37,9 +45,21 @@ def database_url(db: str | None = None) -> str:
     return value if "://" in value else f"sqlite:///{Path(value).expanduser()}"
 
 
-def open_engine(db: str | None = None) -> Engine:
-    """Engine with the schema and views in place (created on first use)."""
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite URL (None for other databases and in-memory SQLite)."""
+    if not url.startswith("sqlite:///") or url in ("sqlite:///", "sqlite:///:memory:"):
+        return None
+    return Path(url[len("sqlite:///"):].split("?", 1)[0])
+
+
+def open_engine(db: str | None = None, create: bool = True) -> Engine:
+    """Engine with the schema and views in place. create=False (commands that only read): the
+    database must exist and hold harness results; DatabaseMissing says so, and nothing is created."""
     url = database_url(db)
+    path = sqlite_path(url)
+    if not create and path is not None and not path.is_file():
+        raise DatabaseMissing(f"no results database at {path}; `harness run --device cpu` makes one "
+                              "(or point --db / $HARNESS_DB at yours)")
     try:
         engine = create_engine(url)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -47,6 +67,8 @@ def open_engine(db: str | None = None) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
+        if not create and not inspect(engine).has_table(Meta.__tablename__):
+            raise DatabaseMissing(f"{path or url} holds no harness results; `harness run --device cpu` makes some")
         Base.metadata.create_all(engine)
         if _schema_version(engine) != SCHEMA_VERSION:
             try:
