@@ -14,6 +14,7 @@ from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 import fastvit
 from backends import BACKENDS
@@ -52,7 +53,7 @@ ThreadsOption = Annotated[Optional[int], typer.Option(
 
 
 def fail(message: str) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}")
+    err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)
 
 
@@ -136,6 +137,7 @@ def run(
     try:
         specs = [ModelSpec(m, resolution, batch, f, weights) for m in (model or DEFAULT_MODELS) for f in forms]
         sweep.check_specs(specs)
+        sweep.check_cache(cache)
     except ValueError as exc:
         fail(str(exc))
     targets, skipped = devices_module.plan_targets(device, [b.value for b in backend] if backend else None,
@@ -186,13 +188,14 @@ def export(
     try:
         spec = ModelSpec(model, resolution, batch, single_form(form, "export"), weights)
         sweep.check_specs([spec])
+        sweep.check_cache(cache)
         path, cached = artifacts.spec_artifact(spec, BACKENDS[backend.value], precision.value, cache)
     except ValueError as exc:
         fail(str(exc))
     except (RuntimeError, ImportError, fastvit.CheckpointError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
     err.print("cached" if cached else "exported")
-    console.print(str(path.resolve()))
+    console.print(escape(str(path.resolve())))
 
 
 @app.command("import")
@@ -288,7 +291,7 @@ def plot(
                plots.op_breakdown(engine, out, name, resolution_of(name), device)]
     for path in written:
         if path:
-            console.print(str(path))
+            console.print(escape(str(path)))
 
 
 @app.command()
@@ -308,7 +311,7 @@ def findings(
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"findings-{slug}.md"
     path.write_text(text)
-    console.print(str(path))
+    console.print(escape(str(path)))
 
 
 @app.command()
@@ -344,6 +347,8 @@ def query(
 ):
     """Run read-only SQL over the results (tables runs, samples, hosts, sweeps, op_profiles; views
     latest_valid_runs, reparam_speedup, roofline, roofline_by_class)."""
+    if not sql.strip():
+        fail("give one SQL statement, e.g. harness query \"SELECT model, target, median_ms FROM latest_valid_runs\"")
     engine = open_db(db)
     try:
         columns, rows = store.read_only_query(engine, sql, timeout)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy import select
@@ -76,20 +77,20 @@ class SweepProgress:
 
     def done(self, job, result) -> None:
         if result.status != "ok":
-            self.progress.console.print(f"[red]{result.status}[/red] {job.describe()}: {result.error}")
+            self.progress.console.print(f"[red]{result.status}[/red] {escape(job.describe())}: {escape(str(result.error))}")
         self.progress.advance(self.bar)
 
 
 def skipped(console: Console, target: Target, reason: str) -> None:
-    console.print(f"[yellow]skip[/yellow] {target.name}: {reason}")
+    console.print(f"[yellow]skip[/yellow] {escape(target.name)}: {escape(reason)}")
 
 
 def plain_table(listing: Listing) -> Table:
     table = Table(title=listing.title or None)
     for column in listing.columns:
-        table.add_column(str(column))
+        table.add_column(escape(str(column)))
     for row in listing.rows:
-        table.add_row(*["" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v)) for v in row])
+        table.add_row(*["" if v is None else (f"{v:.4g}" if isinstance(v, float) else escape(str(v))) for v in row])
     return table
 
 
@@ -167,7 +168,7 @@ def _runs_table(listing: Listing) -> Table:
             latency = fmt_ms(r["median_ms"])
         status = ("[green]ok[/green]" if ok else f"[red]{r['status']}[/red]") + (" (imported)" if r["imported"] else "")
         table.add_row(
-            r["model"], str(r["res"]), str(r["batch"]), r["form"], r["target"], r["precision"], str(r["threads"]),
+            escape(r["model"]), str(r["res"]), str(r["batch"]), r["form"], escape(r["target"]), r["precision"], str(r["threads"]),
             status, latency, fmt_ms(r["p90_ms"]),
             f"{r['ci95_low_ms']:.2f}-{r['ci95_high_ms']:.2f}" if r["ci95_low_ms"] is not None else NO_VALUE,
             f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,
@@ -190,7 +191,8 @@ def _devices_table(listing: Listing) -> Table:
     for column in listing.columns:
         table.add_column(column)
     for device, target, available, reason in listing.rows:
-        table.add_row(device, target, "[green]yes[/green]" if available else "[red]no[/red]", reason or "")
+        table.add_row(escape(device), escape(target), "[green]yes[/green]" if available else "[red]no[/red]",
+                      escape(reason or ""))
     return table
 
 
@@ -234,14 +236,14 @@ def _claims_table(listing: Listing) -> Table:
         verdict = f"[{colour}]{c['verdict']}[/{colour}]"
         if c["missing"] and (c["target"] != NO_VALUE or "(found" in c["missing"]):  # not for claims never tried
             notes.append(c["missing"])
-            verdict += f" [{len(notes)}]"
-        table.add_row(c["claim"], c["target"], str(c["threads"] or NO_VALUE),
+            verdict += escape(f" [{len(notes)}]")
+        table.add_row(c["claim"], escape(c["target"]), str(c["threads"] or NO_VALUE),
                       f"{c['runs_fast']}+{c['runs_slow']}" if c["runs_fast"] else NO_VALUE,
                       fmt_ms(c["fast_ms"]), fmt_ms(c["slow_ms"]),
                       f"{c['speedup']:.2f}x{ci}" if c["speedup"] else NO_VALUE,
                       _paper(c["paper_mobile"]), _paper(c["paper_gpu"]), verdict)
     if notes:
-        table.caption = "\n".join(f"[{i}] {note}" for i, note in enumerate(notes, 1))
+        table.caption = "\n".join(escape(f"[{i}] {note}") for i, note in enumerate(notes, 1))
         table.caption_justify = "left"
     return table
 
@@ -264,7 +266,7 @@ def _explain_table(listing: Listing) -> Table:
     table = Table(title=listing.title)
     table.add_column("op class")
     for target, median_ms in targets.items():
-        table.add_column(f"{target}\n{fmt_ms(median_ms)} ms timed", justify="right")
+        table.add_column(f"{escape(target)}\n{fmt_ms(median_ms)} ms timed", justify="right")
     for op_class in dict.fromkeys(row[0] for row in listing.rows):
         table.add_row(op_class, *[f"{cells[(op_class, t)][0]:.2f} ({cells[(op_class, t)][1]:.0%})"
                                   if (op_class, t) in cells else NO_VALUE for t in targets])
@@ -283,6 +285,6 @@ def _peaks_table(listing: Listing) -> Table:
     for col in ("target", "GFLOP/s", "status"):
         table.add_column(col)
     for target, gflops, status, error in listing.rows:
-        table.add_row(target, f"{gflops:.1f}" if gflops is not None else NO_VALUE,
-                      "[green]stored[/green]" if status == "ok" else f"[red]{status}[/red]: {error}")
+        table.add_row(escape(target), f"{gflops:.1f}" if gflops is not None else NO_VALUE,
+                      "[green]stored[/green]" if status == "ok" else f"[red]{status}[/red]: {escape(str(error))}")
     return table

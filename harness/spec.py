@@ -40,6 +40,8 @@ class ModelSpec:
             raise ValueError(f"resolution must be a positive multiple of 32, got {self.resolution}")
         if self.batch < 1:
             raise ValueError(f"batch must be at least 1, got {self.batch}")
+        if self.weights.startswith("random:") and not self.weights[len("random:"):].isdigit():
+            raise ValueError(f"--weights random:<seed> takes a whole number as the seed, got {self.weights!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -276,3 +276,12 @@ def test_query_timeout(db, engine):
     result = invoke("query", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
                              "SELECT COUNT(*) FROM c WHERE x < 50000000", "--timeout", "0.5", "--db", db)
     assert result.exit_code == 2 and "ran longer than 0.5 s and was stopped" in " ".join(result.output.split())
+
+
+def test_tables_show_names_with_brackets_as_they_are(db, engine):
+    """Rich reads [..] as markup: a phone target's delegate and an error's text must survive it."""
+    save(engine, [20.0] * 3, target="litert/android:R58[delegate=gpu]")
+    table = invoke("report", "--db", db, env={"COLUMNS": "220"}).output
+    assert "litert/android:R58[delegate=gpu]" in table
+    missing = invoke("report", "--db", "postgresql://nobody@127.0.0.1:1/none")
+    assert "psycopg[binary]" in " ".join(missing.output.split()) or "cannot open database" in missing.output

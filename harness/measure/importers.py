@@ -5,6 +5,7 @@ stay None; per-iteration samples are stored when the tool gives them (trtexec --
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,7 @@ def check(request: ImportRequest) -> None:
     if not (request.backend or TOOL_BACKENDS[request.tool]):
         raise ValueError("--tool manual needs --backend (the runtime that produced the number, e.g. coreml)")
     if request.tool == "manual":
-        if request.latency_ms is None or not request.latency_ms > 0:
+        if request.latency_ms is None or not 0 < request.latency_ms < math.inf:
             raise ValueError("--tool manual needs --latency-ms, the median latency read off the tool")
     elif request.log_file is None:
         raise ValueError(f"--tool {request.tool} needs the log FILE")

@@ -3,6 +3,7 @@ process and stored the moment it ends; and the peak-throughput measurements of `
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,16 @@ def check_specs(specs: list[ModelSpec]) -> None:
         if (spec.model, spec.weights, spec.resolution, spec.batch) not in checked:
             check_fits(spec)
         checked.update({(spec.model, spec.weights), (spec.model, spec.weights, spec.resolution, spec.batch)})
+
+
+def check_cache(cache_dir: Path) -> None:
+    """ValueError unless the artifact cache (and its failed-jobs folder) can be written."""
+    try:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cache_dir):
+            pass
+    except OSError as exc:
+        raise ValueError(f"--cache: cannot write the artifact cache at {cache_dir} ({exc.strerror})") from exc
 
 
 def check_checkpoint(spec: ModelSpec) -> None:

@@ -62,7 +62,10 @@ def open_engine(db: str | None = None, create: bool = True) -> Engine:
                               "(or point --db / $HARNESS_DB at yours)")
     try:
         engine = create_engine(url)
-    except (SQLAlchemyError, ImportError, ValueError) as exc:
+    except ImportError as exc:
+        raise StorageError(f"cannot use database {url!r}: its driver is not installed ({exc}); for PostgreSQL: "
+                           "pip install 'psycopg[binary]' and a postgresql+psycopg:// URL") from exc
+    except (SQLAlchemyError, ValueError) as exc:
         raise StorageError(f"cannot use database {url!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
