@@ -53,7 +53,8 @@ def check(request: ImportRequest) -> None:
         raise ValueError("--tool manual needs --backend (the runtime that produced the number, e.g. coreml)")
     if request.tool == "manual":
         if request.latency_ms is None or not 0 < request.latency_ms < math.inf:
-            raise ValueError("--tool manual needs --latency-ms, the median latency read off the tool")
+            raise ValueError("--tool manual needs --latency-ms, the median latency read off the tool, in (positive, "
+                             "finite) milliseconds")
     elif request.log_file is None:
         raise ValueError(f"--tool {request.tool} needs the log FILE")
 
