@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from .base import Backend, RemoteTiming, Session
 from .coreml_backend import CoreMlBackend
+from .executorch_backend import ExecuTorchBackend, ExecuTorchCoreMlBackend
 from .litert_backend import LiteRtBackend
 from .onnxruntime_backend import OnnxRuntimeBackend, OrtTensorRtBackend
 from .openvino_backend import OpenVinoBackend
@@ -11,7 +12,7 @@ from .torch_eager import TorchBackend
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     TorchBackend(), OnnxRuntimeBackend(), OpenVinoBackend(), LiteRtBackend(), CoreMlBackend(),
-    TensorRtBackend(), OrtTensorRtBackend(),
+    TensorRtBackend(), OrtTensorRtBackend(), ExecuTorchBackend(), ExecuTorchCoreMlBackend(),
 )}
 
 __all__ = ["BACKENDS", "Backend", "RemoteTiming", "Session"]

@@ -55,6 +55,7 @@ class Backend(ABC):
     precisions: tuple[str, ...] = ("fp32",)  # weight/compute precisions export() can produce
     timing: str = "host clock around one synchronous inference call"  # stored with every run
     export_needs_device: bool = False  # True when the artifact is built on the device it runs on
+    partitioner: str | None = None  # the delegate that takes subgraphs (ExecuTorch: xnnpack, coreml)
 
     @abstractmethod
     def unavailable_reason(self, device: str) -> str | None:
@@ -66,6 +67,12 @@ class Backend(ABC):
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out_dir: Path, precision: str = "fp32") -> Path | None:
         """Write the artifact for `model` at `example`'s static shape into out_dir; return its path."""
+        return None
+
+    def coverage(self, artifact: Path) -> list[dict] | None:
+        """Which ops a delegate took into the artifact and which stayed on fallback kernels: rows
+        {partitioner, op_type, kernel, depthwise, delegated_nodes, portable_nodes, delegated_flops,
+        portable_flops}. None for runtimes that run the whole graph themselves."""
         return None
 
     def is_remote(self, device: str) -> bool:

@@ -252,6 +252,35 @@ def peak(
 
 
 @app.command()
+def coverage(
+    model: str = typer.Option(..., "--model"),
+    backend: list[BackendName] = typer.Option(None, "--backend", help="delegating backends (default: all of them)"),
+    resolution: int = typer.Option(256, "--resolution"),
+    form: Form = typer.Option(Form.reparam, "--form"),
+    db: DbOption = None,
+    cache: CacheOption = sweep.DEFAULT_CACHE,
+    fmt: FormatOption = Format.table,
+):
+    """Which ops each delegate (ExecuTorch's XNNPACK, Core ML) takes into its program and which fall back
+    to portable kernels, with their FLOPs; stored in delegation_coverage. Needs no device."""
+    chosen = [BACKENDS[b.value] for b in backend] if backend else [b for b in BACKENDS.values() if b.partitioner]
+    if refused := [b.name for b in chosen if not b.partitioner]:
+        fail(f"{', '.join(refused)} run whole graphs themselves; delegation applies to "
+             f"{', '.join(b.name for b in BACKENDS.values() if b.partitioner)}")
+    try:
+        spec = ModelSpec(model, resolution, 1, single_form(form, "coverage"))
+        sweep.check_specs([spec])
+        sweep.check_cache(cache)
+        engine = open_db(db, create=True)
+        sweep.measure_coverage(engine, spec, chosen, cache)
+    except ValueError as exc:
+        fail(str(exc))
+    except (RuntimeError, ImportError) as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+    report.show(console, report.coverage_listing(engine, spec.model, resolution, spec.form), fmt)
+
+
+@app.command()
 def explain(
     model: str = typer.Option(..., "--model"),
     device: str = typer.Option("cpu", "--device", help="only targets on this device family or device"),
@@ -264,11 +293,15 @@ def explain(
     from .analysis.explain import breakdown
 
     name, form_name = model_name(model), single_form(form, "explain")
-    found = breakdown(open_db_with_runs(db), name, resolution, form_name, device)
+    engine = open_db_with_runs(db)
+    found = breakdown(engine, name, resolution, form_name, device)
     if not found.targets:
         fail(f"no profiled valid run of {name} at {resolution}px ({form_name}) on {device!r}; "
              f"run `harness run --device {device} --model {model}` first")
     report.show(console, report.explain_listing(found, name, form_name, resolution), fmt)
+    delegation = report.coverage_listing(engine, name, resolution, form_name)
+    if fmt == Format.table and delegation.rows:  # the delegates' coverage beside it, where any was stored
+        report.show(console, delegation, fmt)
 
 
 @app.command()

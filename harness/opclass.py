@@ -43,7 +43,9 @@ def conv_class(kernel: int | None, depthwise: bool) -> str:
 
 def op_class(op_type: str, kernel: int | None = None, depthwise: bool = False) -> str:
     t = op_type.lower()
-    if "conv" in t and "transpose" not in t:
+    # a kernel size means the runtime (or our mapping of its ops to layers) knows this is a convolution,
+    # whatever its own name for it: XNNPACK runs 1x1 convolutions as "Fully Connected"
+    if kernel is not None or ("conv" in t and "transpose" not in t):
         if "dwconv" in t or "groupconv" in t or "depthwise" in t:
             depthwise = True
         return conv_class(kernel, depthwise)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: RunResult.coverage
 STATUSES = ("ok", "invalid", "error", "crashed")  # invalid: outputs disagree with torch
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2}
@@ -139,6 +139,21 @@ class OpRow:
     total_ms: float
 
 
+@dataclass(frozen=True)
+class CoverageRow:
+    """How many nodes (and FLOPs) of one aten op a delegate's partitioner took into the artifact, and how
+    many stayed on the runtime's fallback (portable) kernels."""
+    partitioner: str
+    op_type: str
+    op_class: str
+    kernel: int | None
+    depthwise: bool
+    delegated_nodes: int
+    portable_nodes: int
+    delegated_flops: int
+    portable_flops: int
+
+
 @dataclass
 class RunResult:
     """How a job ended, as the worker reports it (or the controller, when the worker could not)."""
@@ -156,6 +171,7 @@ class RunResult:
     artifact_key: str | None = None
     class_flops: dict[str, int] = field(default_factory=dict)  # the model's FLOPs per op class
     op_profile: list[OpRow] = field(default_factory=list)
+    coverage: list[CoverageRow] = field(default_factory=list)  # delegate runtimes only (ExecuTorch)
     environment: dict = field(default_factory=dict)  # facts that can move the number
     started_at: float | None = None  # Unix time
     finished_at: float | None = None

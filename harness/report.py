@@ -23,7 +23,7 @@ from .analysis.claims import Check
 from .analysis.explain import Breakdown
 from .protocol import PeakResult
 from .spec import Target, model_sort_key
-from .store import Run, latest_runs
+from .store import Run, coverage, latest_runs
 
 MEAN_ONLY = "*"  # marks a latency that is a mean: the vendor tool reported no median
 NO_VALUE = "—"
@@ -287,4 +287,54 @@ def _peaks_table(listing: Listing) -> Table:
     for target, gflops, status, error in listing.rows:
         table.add_row(escape(target), f"{gflops:.1f}" if gflops is not None else NO_VALUE,
                       "[green]stored[/green]" if status == "ok" else f"[red]{status}[/red]: {escape(str(error))}")
+    return table
+
+
+# --- delegation coverage ------------------------------------------------------------------------
+
+COVERAGE_COLUMNS = ["backend", "partitioner", "op_class", "op_type", "kernel", "depthwise", "delegated_nodes",
+                    "portable_nodes", "delegated_flops", "portable_flops"]
+
+
+def coverage_listing(engine, model: str, resolution: int, form: str) -> Listing:
+    """Every stored delegation coverage of one model spec (`harness coverage`, explain)."""
+    with Session(engine) as session:
+        rows = [tuple(getattr(r, c) for c in COVERAGE_COLUMNS) for r in coverage(session, model, resolution, form)]
+    return Listing(COVERAGE_COLUMNS, rows, f"which ops of {model} ({form}, {resolution}px) each delegate takes",
+                   _coverage_table)
+
+
+def coverage_summary(listing: Listing) -> dict[str, tuple[int, int, float, list[str]]]:
+    """backend -> (delegated nodes, all nodes, share of FLOPs delegated, op types left on portable kernels)."""
+    found: dict[str, list] = {}
+    for row in listing.rows:
+        r = dict(zip(listing.columns, row))
+        entry = found.setdefault(r["backend"], [0, 0, 0, 0, []])
+        entry[0] += r["delegated_nodes"]
+        entry[1] += r["delegated_nodes"] + r["portable_nodes"]
+        entry[2] += r["delegated_flops"]
+        entry[3] += r["delegated_flops"] + r["portable_flops"]
+        if r["portable_nodes"]:
+            entry[4].append(f"{r['op_type']} x{r['portable_nodes']}")
+    return {b: (e[0], e[1], e[2] / e[3] if e[3] else 1.0, e[4]) for b, e in found.items()}
+
+
+def _coverage_table(listing: Listing) -> Table:
+    """Per backend and op class: nodes delegated / left on portable kernels, and the FLOPs delegated."""
+    per_class: dict[tuple[str, str], list[int]] = {}
+    for row in listing.rows:
+        r = dict(zip(listing.columns, row))
+        cell = per_class.setdefault((r["backend"], r["op_class"]), [0, 0, 0, 0])
+        for i, column in enumerate(("delegated_nodes", "portable_nodes", "delegated_flops", "portable_flops")):
+            cell[i] += r[column]
+    table = Table(title=listing.title)
+    for col in ("backend", "op class", "delegated", "portable", "FLOPs delegated"):
+        table.add_column(col, justify="left" if col in ("backend", "op class") else "right")
+    for (backend, op_class), (dn, pn, df, pf) in per_class.items():
+        table.add_row(escape(backend), op_class, str(dn), f"[red]{pn}[/red]" if pn else "0",
+                      f"{df / (df + pf):.1%}" if df + pf else NO_VALUE)
+    table.caption = "; ".join(
+        f"{escape(b)}: {d} of {n} nodes, {share:.1%} of FLOPs delegated"
+        + (f" (portable: {escape(', '.join(left))})" if left else "")
+        for b, (d, n, share, left) in coverage_summary(listing).items())
     return table

@@ -93,25 +93,30 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     result = invoke("run", "--device", "cpu", "--model", "t8", "--form", "both", *FAST, "--db", db,
                     "--cache", tmp_path / "cache", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    assert "torch/cpu" in result.output and "openvino/cpu" in result.output and "litert/cpu" in result.output
+    for target in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu", "executorch/cpu"):
+        assert target in result.output
 
     query = invoke("query", "SELECT target, form, status, iterations, parity_rel FROM runs ORDER BY id",
                    "--format", "json", "--db", db)
     runs = json.loads(query.output)
-    assert {(r["target"], r["form"]) for r in runs} == {
-        (t, f) for t in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu") for f in ("train", "reparam")}
+    assert {(r["target"], r["form"]) for r in runs} == {(t, f) for f in ("train", "reparam") for t in (
+        "torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu", "executorch/cpu")}
     assert all(r["status"] == "ok" and r["iterations"] >= 5 and r["parity_rel"] <= 1e-3 for r in runs)
 
     profiled = json.loads(invoke("query", "SELECT r.target, COUNT(*) AS n, SUM(o.total_ms) AS ms FROM op_profiles o "
                                           "JOIN runs r ON r.id = o.run_id GROUP BY r.target", "--format", "json", "--db", db).output)
-    assert {p["target"] for p in profiled} == {"torch/cpu", "onnxruntime/cpu", "openvino/cpu"}  # no host LiteRT profiler
+    assert {p["target"] for p in profiled} == {"torch/cpu", "onnxruntime/cpu", "openvino/cpu",
+                                               "executorch/cpu"}  # no host LiteRT profiler
     assert all(p["n"] > 10 and p["ms"] > 0 for p in profiled)
     samples = json.loads(invoke("query", "SELECT phase, COUNT(*) AS n FROM samples GROUP BY phase", "--format",
                                 "json", "--db", db).output)
     assert {s["phase"] for s in samples} == {"first", "warmup", "timed"}
 
     report = json.loads(invoke("report", "--format", "json", "--db", db).output)
-    assert len(report) == 8 and all(r["median_ms"] > 0 for r in report)
+    assert len(report) == 10 and all(r["median_ms"] > 0 for r in report)
+    coverage = json.loads(invoke("query", "SELECT form, SUM(delegated_nodes) AS d, SUM(portable_nodes) AS p FROM "
+                                          "delegation_coverage GROUP BY form", "--format", "json", "--db", db).output)
+    assert {c["form"] for c in coverage} == {"train", "reparam"} and all(c["d"] > c["p"] for c in coverage)
     env = json.loads(invoke("query", "SELECT environment FROM runs LIMIT 1", "--format", "json", "--db", db).output)
     facts = json.loads(env[0]["environment"])
     assert facts["threads"] >= 1 and "torch" in facts["versions"]
@@ -128,7 +133,7 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     assert "| t8 | 64 |" in text and "## Where t8 spends its time" in text and "## The paper's claims" in text
 
     assert "read-only" in invoke("query", "DELETE FROM runs", "--db", db).output
-    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--format", "csv", "--db", db).output.split() == ["n", "8"]
+    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--format", "csv", "--db", db).output.split() == ["n", "10"]
 
 
 def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(db, tmp_path, monkeypatch):

@@ -9,6 +9,8 @@ import torch
 from backends import Backend
 
 from .. import baselines
+from ..opclass import op_class
+from ..protocol import CoverageRow
 from ..spec import ModelSpec, fastvit_source_hash
 from . import cache
 
@@ -59,3 +61,9 @@ def gemm_artifact(backend: Backend, gemm: torch.nn.Module, example: torch.Tensor
     path, _ = cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name,
                                  lambda out: backend.export(gemm, example, out, "fp32"))
     return path
+
+
+def coverage_of(backend: Backend, artifact: Path) -> list[CoverageRow]:
+    """What a delegating backend's partitioner took into `artifact` (empty for other backends)."""
+    return [CoverageRow(**row, op_class=op_class(row["op_type"], row["kernel"], row["depthwise"]))
+            for row in backend.coverage(artifact) or []]

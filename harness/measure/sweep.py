@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import fastvit
+from backends import Backend
 
 from .. import baselines
 from ..protocol import Job, PeakJob, PeakResult, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
-from ..store import finish_sweep, save_peak, save_run, start_sweep
+from ..store import finish_sweep, save_coverage, save_peak, save_run, start_sweep
+from .artifacts import coverage_of, spec_artifact
 from .child import measure_in_child
 from .environment import host_facts
 from .memory import check_fits
@@ -120,3 +122,14 @@ def measure_peaks(engine, targets: list[Target], threads: int, size: int, cache_
                       gemm_size=size)
         outcomes.append((target, result))
     return outcomes
+
+
+def measure_coverage(engine, spec: ModelSpec, backends: list[Backend], cache_dir: Path) -> None:
+    """Export `spec` for each delegating backend (or find it in the cache) and store which ops its
+    partitioner took. Needs no device: a Core ML lowering is made here and only runs on a Mac."""
+    from sqlalchemy.orm import Session
+
+    for backend in backends:
+        path, _ = spec_artifact(spec, backend, "fp32", cache_dir)
+        with Session(engine) as session, session.begin():
+            save_coverage(session, spec, backend.name, coverage_of(backend, path))

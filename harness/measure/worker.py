@@ -24,7 +24,7 @@ def measure_job(job, result) -> None:
 
     from backends import BACKENDS
     from harness.measure import environment
-    from harness.measure.artifacts import example_input, model_artifact
+    from harness.measure.artifacts import coverage_of, example_input, model_artifact
     from harness.measure.flops import class_flops
     from harness.measure.timing import measure
     from harness.stats import summarize
@@ -47,6 +47,7 @@ def measure_job(job, result) -> None:
         artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir))
         result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
         result.environment["artifact_cached"] = cached
+        result.coverage = coverage_of(backend, artifact)
 
     device = job.target.device
     if backend.is_remote(device):
@@ -117,6 +118,22 @@ def relative_error(reference, output) -> tuple[float, float]:
 
     max_abs = float(np.abs(reference - output).max())
     return max_abs, max_abs / max(float(np.abs(reference).max()), 1e-12)
+
+
+def relative_error(reference, output) -> tuple[float, float]:
+    """(max |output - reference|, that divided by max |reference|)."""
+    import numpy as np
+
+    max_abs = float(np.abs(reference - output).max())
+    return max_abs, max_abs / max(float(np.abs(reference).max()), 1e-12)
+
+
+def coverage_rows(rows: list[dict]) -> list:
+    """A backend's delegation coverage as protocol.CoverageRow, each with its op class."""
+    from harness.opclass import op_class
+    from harness.protocol import CoverageRow
+
+    return [CoverageRow(**row, op_class=op_class(row["op_type"], row["kernel"], row["depthwise"])) for row in rows]
 
 
 def check_parity(result, reference, output, tolerance: float) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .database import QueryError, QueryTimeout, WriteRefused, is_write_refused
-from .schema import RUN_KEY, Run
+from .schema import RUN_KEY, DelegationCoverage, Run
 
 QUERY_TIMEOUT_S = 60.0  # `harness query --timeout` default
 
@@ -44,6 +44,14 @@ def latest_repeats(session: Session, *criteria) -> list[list[Run]]:
         groups.append(list(session.scalars(select(Run).where(*criteria, *same_key, Run.status == "ok",
                                                              Run.sweep_id == latest.sweep_id).order_by(Run.id))))
     return groups
+
+
+def coverage(session: Session, model: str, resolution: int, form: str, batch: int = 1) -> list[DelegationCoverage]:
+    """Every backend's delegation coverage of one model spec, by backend then largest FLOPs first."""
+    return list(session.scalars(select(DelegationCoverage).filter_by(
+        model=model, resolution=resolution, form=form, batch=batch).order_by(
+        DelegationCoverage.backend, (DelegationCoverage.delegated_flops + DelegationCoverage.portable_flops).desc(),
+        DelegationCoverage.op_type)))
 
 
 def count_runs(engine: Engine, *criteria) -> int:

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 6  # bump when a column or view changes; database.open_engine upgrades older databases
+SCHEMA_VERSION = 7  # bump when a column or view changes; database.open_engine upgrades older databases
 
 # What makes two runs measurements of the same thing: the "latest run" of every reader and view is
 # the newest run per these columns.
@@ -129,6 +129,26 @@ class ModelFlops(Base):
     form: Mapped[str] = mapped_column(String(16), primary_key=True)
     op_class: Mapped[str] = mapped_column(String(64), primary_key=True)
     flops: Mapped[int]
+
+
+class DelegationCoverage(Base):
+    """Which aten ops of a model spec a delegate's partitioner took (per backend), and which fell back
+    to the runtime's portable kernels: the same for every run of that artifact."""
+    __tablename__ = "delegation_coverage"
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resolution: Mapped[int] = mapped_column(primary_key=True)
+    batch: Mapped[int] = mapped_column(primary_key=True)
+    form: Mapped[str] = mapped_column(String(16), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(32), primary_key=True)
+    op_type: Mapped[str] = mapped_column(String(128), primary_key=True)  # the aten op
+    kernel: Mapped[int] = mapped_column(primary_key=True)  # convolutions: k of k x k; 0 otherwise
+    depthwise: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    partitioner: Mapped[str] = mapped_column(String(32))  # xnnpack, coreml, ...
+    op_class: Mapped[str] = mapped_column(String(64), index=True)
+    delegated_nodes: Mapped[int]
+    portable_nodes: Mapped[int]
+    delegated_flops: Mapped[int]
+    portable_flops: Mapped[int]
 
 
 class HostPeak(Base):

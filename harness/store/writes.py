@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from ..protocol import RunResult
 from ..spec import ModelSpec, Target
-from .schema import Host, HostPeak, ModelFlops, OpProfile, Run, Sample, Sweep
+from .schema import DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, Run, Sample, Sweep
 
 
 def now() -> datetime:
@@ -77,6 +77,8 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
         run.op_profiles = [OpProfile(**asdict(row)) for row in result.op_profile]
         if result.class_flops:
             save_model_flops(session, spec, result.class_flops)
+        if result.coverage:
+            save_coverage(session, spec, target.backend, result.coverage)
         session.add(run)
         session.flush()
         return run.id
@@ -87,6 +89,14 @@ def save_model_flops(session: Session, spec: ModelSpec, flops: dict[str, int]) -
     for op_class, value in flops.items():
         session.merge(ModelFlops(model=spec.model, resolution=spec.resolution, batch=spec.batch, form=spec.form,
                                  op_class=op_class, flops=int(value)))
+
+
+def save_coverage(session: Session, spec: ModelSpec, backend: str, rows) -> None:
+    """Record (or refresh) which ops `backend`'s delegate took for a model spec (protocol.CoverageRow)."""
+    key = dict(model=spec.model, resolution=spec.resolution, batch=spec.batch, form=spec.form, backend=backend)
+    session.query(DelegationCoverage).filter_by(**key).delete()
+    for row in rows:
+        session.add(DelegationCoverage(**key, **{**asdict(row), "kernel": row.kernel or 0}))
 
 
 def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: float, gemm_size: int) -> int:

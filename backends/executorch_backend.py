@@ -1,0 +1,230 @@
+"""ExecuTorch, PyTorch's on-device runtime: torch.export -> edge dialect -> subgraphs lowered to a
+delegate (XNNPACK on CPUs, Core ML on Apple devices) -> one .pte program run by the ExecuTorch
+runtime, with the ops no delegate took on its portable kernels.
+
+Each export also writes `delegation.json` beside the .pte: which aten ops each partitioner took
+(count and FLOPs, per node class) and the delegated convolution/linear layers in execution order,
+which names the layer behind each operator of an ETDump profile (XNNPACK's operator names say
+"Convolution IGEMM", never which convolution).
+"""
+from __future__ import annotations
+
+import json
+import platform
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import Backend, Session, module_version
+
+SIDECAR = "delegation.json"
+INSTALL = "executorch is not installed (pip install -e .[executorch])"
+# ETDump events that wrap others (their time is their children's): not operators
+WRAPPER_EVENTS = ("DELEGATE_CALL", "OPERATOR_CALL", "Method::")
+
+
+def _importable() -> bool:
+    try:
+        import executorch.exir  # noqa: F401
+        from executorch.extension.pybindings import portable_lib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _op_name(node) -> str:
+    return getattr(node.target, "__name__", str(node.target))
+
+
+def describe_node(node) -> dict | None:
+    """{op_type, kernel, depthwise, flops} of one aten call in an edge graph (None for bookkeeping
+    nodes). FLOPs count a multiply-add as 2, as torch's FlopCounterMode does."""
+    name = _op_name(node)
+    if name in ("getitem", "executorch_call_delegate") or "val" not in node.meta:
+        return None
+    out = node.meta["val"]
+    out_numel = out.numel() if isinstance(out, torch.Tensor) else 0
+    row = {"op_type": name, "kernel": None, "depthwise": False, "flops": 0}
+    if name.startswith(("aten.convolution", "aten.conv2d")):
+        weight = node.args[1].meta["val"]
+        groups_at = 8 if name.startswith("aten.convolution") else 6  # conv2d(x, w, b, stride, pad, dilation, groups)
+        groups = node.args[groups_at] if len(node.args) > groups_at else 1
+        row.update(kernel=int(weight.shape[-1]), depthwise=bool(groups > 1 and weight.shape[1] == 1),
+                   flops=2 * out_numel * int(weight.shape[1] * weight.shape[2] * weight.shape[3]))
+    elif "scaled_dot_product_attention" in name:  # Q K^T and attention x V, (B, heads, N, d) each
+        query, key = node.args[0].meta["val"], node.args[1].meta["val"]
+        row["flops"] = 4 * query.numel() * int(key.shape[-2])
+    elif any(op in name for op in ("linear", "addmm", ".mm.", "bmm", "matmul")):
+        reduced = node.args[0].meta["val"].shape[-1] if "addmm" not in name else node.args[1].meta["val"].shape[-1]
+        row["flops"] = 2 * out_numel * int(reduced)
+    return row
+
+
+def delegation(edge, partitioner: str) -> dict:
+    """The sidecar's content for a lowered edge program (see the module docstring)."""
+    from executorch.exir.lowered_backend_module import LoweredBackendModule
+
+    graph_module = edge.exported_program().graph_module
+    rows: dict[tuple, dict] = {}
+
+    def count(node, delegated: bool) -> dict | None:
+        described = describe_node(node)
+        if described is None:
+            return None
+        key = (described["op_type"], described["kernel"], described["depthwise"])
+        row = rows.setdefault(key, {"op_type": key[0], "kernel": key[1], "depthwise": key[2], "delegated_nodes": 0,
+                                    "portable_nodes": 0, "delegated_flops": 0, "portable_flops": 0})
+        side = "delegated" if delegated else "portable"
+        row[f"{side}_nodes"] += 1
+        row[f"{side}_flops"] += described["flops"]
+        return described
+
+    layers = []
+    for node in graph_module.graph.nodes:
+        if node.op != "call_function":
+            continue
+        if _op_name(node) == "executorch_call_delegate":
+            lowered = getattr(graph_module, node.args[0].target)
+            if not isinstance(lowered, LoweredBackendModule):
+                continue
+            for inner in lowered.original_module.graph.nodes:
+                if inner.op == "call_function" and (described := count(inner, delegated=True)):
+                    if described["kernel"] is not None or "linear" in described["op_type"]:
+                        pointwise = described["kernel"] in (None, 1) and not described["depthwise"]
+                        layers.append({"kind": "fc" if pointwise else "conv", "kernel": described["kernel"],
+                                       "depthwise": described["depthwise"]})
+        else:
+            count(node, delegated=False)
+    return {"partitioner": partitioner, "coverage": list(rows.values()), "layers": layers}
+
+
+def profile_rows(events, layers: list[dict]) -> list[dict]:
+    """ETDump events of one method execution as profile rows. XNNPACK runs k x k convolutions as
+    'Convolution' operators and 1x1 convolutions and linear layers as 'Fully Connected' ones, each
+    in graph order, so the n-th of each kind is the n-th such delegated layer; when the counts do
+    not match, kernels stay unknown rather than guessed."""
+    ops = [e for e in events if e.perf_data is not None and not e.name.startswith(WRAPPER_EVENTS)]
+    kinds = {"conv": [layer for layer in layers if layer["kind"] == "conv"],
+             "fc": [layer for layer in layers if layer["kind"] == "fc"]}
+    kind_of = {e.name: ("conv" if e.name.startswith("Convolution") else
+                        "fc" if e.name.startswith("Fully Connected") else None) for e in ops}
+    matched = all(sum(kind_of[e.name] == kind for e in ops) == len(kinds[kind]) for kind in kinds)
+    seen = {"conv": 0, "fc": 0}
+    rows = []
+    for event in ops:
+        row = {"op_name": event.name, "op_type": event.name.rsplit(" #", 1)[0], "kernel": None, "depthwise": False,
+               "calls": 1, "total_ms": float(event.perf_data.avg)}
+        kind = kind_of[event.name]
+        if matched and kind:
+            layer = kinds[kind][seen[kind]]
+            seen[kind] += 1
+            if layer["kernel"] is not None:  # a linear layer stays a linear layer
+                row.update(kernel=layer["kernel"], depthwise=layer["depthwise"])
+        rows.append(row)
+    return rows
+
+
+class ExecuTorchSession(Session):
+    def __init__(self, path: Path, threads: int):
+        from executorch.extension.pybindings import portable_lib
+
+        self.portable_lib, self.path = portable_lib, path
+        # The host threadpool starts with one thread whatever the machine has; --threads sets it.
+        portable_lib._unsafe_reset_threadpool(threads)
+        self.module = portable_lib._load_for_executorch(str(path))
+        sidecar = path.parent / SIDECAR
+        self.layers = json.loads(sidecar.read_text())["layers"] if sidecar.exists() else []
+        self.inputs = self.outputs = None
+
+    def prepare(self, x: np.ndarray) -> None:
+        self.inputs = (torch.from_numpy(np.ascontiguousarray(x)),)
+
+    def infer(self) -> None:
+        self.outputs = self.module.run_method("forward", self.inputs)
+
+    def output(self) -> np.ndarray:
+        return self.outputs[0].float().numpy()
+
+    def profile(self, iterations: int) -> list[dict]:
+        """Per-operator times from an ETDump of `iterations` runs (a second, traced copy of the program)."""
+        from executorch.devtools import Inspector
+
+        traced = self.portable_lib._load_for_executorch(str(self.path), enable_etdump=True, debug_buffer_size=0)
+        for _ in range(iterations):
+            traced.run_method("forward", self.inputs)
+        with tempfile.TemporaryDirectory(prefix="harness-etdump-") as tmp:
+            etdump = Path(tmp) / "run.etdump"
+            traced.write_etdump_result_to_file(str(etdump))
+            blocks = [b for b in Inspector(etdump_path=str(etdump)).event_blocks if b.name == "Execute"]
+        return profile_rows(blocks[0].events, self.layers) if blocks else []
+
+
+class ExecuTorchBackend(Backend):
+    """ExecuTorch with the XNNPACK delegate on this host's CPU."""
+    name = "executorch"
+    devices = ("cpu",)
+    artifact_name = "model.pte"
+    partitioner = "xnnpack"
+    timing = "host clock around one Module.run_method('forward') call"
+
+    def unavailable_reason(self, device: str) -> str | None:
+        return None if _importable() else INSTALL
+
+    def versions(self) -> dict[str, str]:
+        return {"executorch": module_version("executorch") or "none"}
+
+    def make_partitioner(self):
+        from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+
+        return XnnpackPartitioner()
+
+    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
+        if not _importable():
+            raise RuntimeError(INSTALL)
+        import logging
+
+        from executorch.exir import to_edge_transform_and_lower
+
+        for noisy in ("executorch", "coremltools"):  # partitioners log every node they skip at INFO
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        program = torch.export.export(model.eval(), (example,))
+        edge = to_edge_transform_and_lower(program, partitioner=[self.make_partitioner()])
+        (out_dir / SIDECAR).write_text(json.dumps(delegation(edge, self.partitioner)))
+        path = out_dir / self.artifact_name
+        path.write_bytes(edge.to_executorch().buffer)
+        return path
+
+    def coverage(self, artifact: Path) -> list[dict] | None:
+        sidecar = Path(artifact).parent / SIDECAR
+        if not sidecar.exists():
+            return None
+        found = json.loads(sidecar.read_text())
+        return [{**row, "partitioner": found["partitioner"]} for row in found["coverage"]]
+
+    def load(self, model, artifact, device, threads, precision="fp32") -> Session:
+        return ExecuTorchSession(Path(artifact), threads)
+
+
+class ExecuTorchCoreMlBackend(ExecuTorchBackend):
+    """ExecuTorch with the Core ML delegate (all compute units): exported anywhere, run on macOS."""
+    name = "executorch-coreml"
+    devices = ("mac:all",)
+    partitioner = "coreml"
+
+    def unavailable_reason(self, device: str) -> str | None:
+        if not _importable():
+            return INSTALL
+        if platform.system() != "Darwin":
+            return f"ExecuTorch's Core ML delegate runs only on macOS (this is {platform.system()}); export still works"
+        from executorch.extension.pybindings import portable_lib
+
+        if "CoreMLBackend" not in portable_lib._get_registered_backend_names():
+            return "this executorch build has no Core ML backend registered"
+        return None
+
+    def make_partitioner(self):
+        from executorch.backends.apple.coreml.partition import CoreMLPartitioner
+
+        return CoreMLPartitioner()
