@@ -10,8 +10,8 @@ from helpers import HOST
 from sqlalchemy.orm import Session
 
 from harness import store
-from harness.protocol import (PROTOCOL_VERSION, Job, OpRow, PeakJob, PeakResult, ProtocolError, RunResult,
-                              TimingPolicy, job_from_json, job_to_json)
+from harness.protocol import (PROTOCOL_VERSION, CoverageRow, Job, OpRow, PeakJob, PeakResult, ProtocolError,
+                              RunResult, TimingPolicy, job_from_json, job_to_json)
 from harness.spec import ModelSpec, Target
 from harness.stats import Summary
 
@@ -27,6 +27,8 @@ def full_result() -> RunResult:
                      parity_max_abs=0.5, parity_rel=0.25, artifact_path="/cache/x/model.tflite", artifact_key="x",
                      class_flops={"linear": 1000, "conv_pointwise": 2000},
                      op_profile=[OpRow("conv1", "Conv", "conv_dense", 2, 0.75)],
+                     coverage=[CoverageRow("xnnpack", "aten.convolution.default", "conv_dw_7x7", 7, True, 13, 0, 99, 0),
+                               CoverageRow("xnnpack", "aten.where.self", "other", None, False, 0, 2, 0, 0)],
                      environment={"threads": 4, "versions": {"torch": "2.14.1"}}, started_at=1_700_000_000.0,
                      finished_at=1_700_000_010.0)
 
@@ -103,10 +105,21 @@ STORED_AS = {
     "artifact_key": lambda run: run.artifact_key,
     "op_profile": lambda run: [OpRow(o.op_name, o.op_type, o.op_class, o.calls, o.total_ms) for o in run.op_profiles],
     "environment": lambda run: run.environment,
+    "coverage": lambda run: [CoverageRow(c.partitioner, c.op_type, c.op_class, c.kernel or None, c.depthwise,
+                                         c.delegated_nodes, c.portable_nodes, c.delegated_flops, c.portable_flops)
+                             for c in sorted(coverage_of(run), key=lambda c: (-c.delegated_nodes, c.op_type))],
     "started_at": lambda run: run.started_at.timestamp(),
     "finished_at": lambda run: run.finished_at.timestamp(),
     "version": lambda run: PROTOCOL_VERSION,  # the wire format's, not the run's
 }
+
+
+def coverage_of(run):
+    """The delegation coverage stored for the run's model spec and backend."""
+    from sqlalchemy.orm import object_session
+
+    return object_session(run).query(store.DelegationCoverage).filter_by(
+        model=run.model, resolution=run.resolution, batch=run.batch, form=run.form, backend=run.backend).all()
 
 
 def test_every_result_field_is_stored(engine):
