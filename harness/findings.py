@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .analysis.claims import check_all
-from .analysis.explain import breakdown
-from .report import fmt_ms
+from .analysis.explain import breakdown, kernels
+from .report import coverage_listing, coverage_summary, fmt_ms
 from .spec import model_sort_key
 from .store import Host, Run, Sweep, latest_runs, read_only_query
 
@@ -86,6 +86,8 @@ def render(engine, resolution_of) -> tuple[str, str]:
         for row in found.rows[:8]:
             lines.append(f"| {row['op_class']} | " + " | ".join(f"{c['share']:.0%}" if c else "—"
                                                               for c in row["cells"]) + " |")
+    lines += _kernel_section(engine, "t8", resolution_of("t8"))
+    lines += _coverage_section(engine, resolution_of)
     roof = _roofline(engine, "sa12")
     if roof:
         lines += ["", "## Roofline for sa12: achieved GFLOP/s per op class (% of this host's best dense GEMM)", "",
@@ -95,6 +97,52 @@ def render(engine, resolution_of) -> tuple[str, str]:
                 f"{cells[c][0]:.0f} ({cells[c][1]:.0f}%)" if c in cells and cells[c][1] is not None else "—"
                 for c in ROOF_CLASSES) + " |")
     return "\n".join(lines) + "\n", cpu_slug(host.cpu_model)
+
+
+CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
+
+
+def _kernel_section(engine, model: str, resolution: int) -> list[str]:
+    """Which of its own operators each runtime runs FastViT's convolutions with, and what they cost."""
+    found = kernels(engine, model, resolution, "reparam", "cpu", CONV_CLASSES)
+    if not found:
+        return []
+    lines = ["", f"## How each runtime runs {model}'s convolutions (profiled ms per inference, share of profile)", "",
+             "| target | " + " | ".join(CONV_CLASSES) + " |", "|---|" + "---|" * len(CONV_CLASSES)]
+    for target, per_class in found.items():
+        whole = _profiled_ms(engine, model, resolution, target)
+        cells = []
+        for cls in CONV_CLASSES:
+            types = per_class.get(cls, [])
+            ms = sum(t[2] for t in types)
+            cells.append("; ".join(f"{n} x {t}" for t, n, _ in types) + (f": {ms:.2f} ms ({ms / whole:.0%})"
+                                                                          if types and whole else "") or "—")
+        lines.append(f"| {target} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _profiled_ms(engine, model: str, resolution: int, target: str) -> float:
+    found = breakdown(engine, model, resolution, "reparam", "cpu")
+    for i, t in enumerate(found.targets):
+        if t["target"] == target:
+            return sum(row["cells"][i]["ms"] for row in found.rows if row["cells"][i])
+    return 0.0
+
+
+def _coverage_section(engine, resolution_of) -> list[str]:
+    """Per model and delegating backend: how much of the graph the delegate took, and what it left."""
+    lines = []
+    for model in ("t8", "sa12"):
+        summary = coverage_summary(coverage_listing(engine, model, resolution_of(model), "reparam"))
+        if not summary:
+            continue
+        if not lines:
+            lines = ["", "## Delegation coverage (ExecuTorch partitioners; `harness coverage`)", "",
+                     "| model | backend | nodes delegated | FLOPs delegated | left on portable kernels |",
+                     "|---|---|---|---|---|"]
+        for backend, (delegated, nodes, share, left) in summary.items():
+            lines.append(f"| {model} | {backend} | {delegated} of {nodes} | {share:.1%} | {', '.join(left) or '—'} |")
+    return lines
 
 
 ROOF_CLASSES = ("conv_pointwise", "conv_dw_7x7", "conv_dw_3x3", "conv_dense", "linear", "attention_matmul")

@@ -43,3 +43,24 @@ def breakdown(engine, model: str, resolution: int, form: str, device: str) -> Br
             cells.append({"ms": totals[cls], "share": totals[cls] / whole} if cls in totals and whole else None)
         found.rows.append({"op_class": cls, "cells": cells})
     return found
+
+
+def kernels(engine, model: str, resolution: int, form: str, device: str,
+            op_classes: tuple[str, ...]) -> dict[str, dict[str, list[tuple[str, int, float]]]]:
+    """How each target runs each of `op_classes`: target -> op class -> [(the runtime's op type, ops per
+    inference, ms per inference)], from the latest profiled valid runs (largest time first)."""
+    found: dict[str, dict[str, dict[str, list]]] = {}
+    with Session(engine) as session:
+        for run in latest_runs(session, Run.model == model, Run.resolution == resolution, Run.form == form,
+                               Run.op_profiles.any()):
+            if not device_matches(device, run.device):
+                continue
+            per_class: dict[str, dict[str, list]] = {}
+            for op in run.op_profiles:
+                if op.op_class in op_classes:
+                    cell = per_class.setdefault(op.op_class, {}).setdefault(op.op_type or "?", [0, 0.0])
+                    cell[0] += op.calls
+                    cell[1] += op.total_ms
+            found[run.target] = per_class  # several hosts or thread counts: the newest
+    return {target: {cls: sorted(((t, n, ms) for t, (n, ms) in types.items()), key=lambda x: -x[2])
+                     for cls, types in per_class.items()} for target, per_class in sorted(found.items())}
