@@ -26,12 +26,14 @@ WRAPPER_EVENTS = ("DELEGATE_CALL", "OPERATOR_CALL", "Method::")
 
 
 def _importable() -> bool:
+    """Installed? Found without importing it: importing executorch loads torch.export and logs."""
+    from importlib.util import find_spec
+
     try:
-        import executorch.exir  # noqa: F401
-        from executorch.extension.pybindings import portable_lib  # noqa: F401
-    except ImportError:
+        return all(find_spec(name) is not None for name in ("executorch.exir",
+                                                            "executorch.extension.pybindings.portable_lib"))
+    except ImportError:  # a parent package is missing
         return False
-    return True
 
 
 def _op_name(node) -> str:
