@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import platform
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,36 @@ def profile_rows(events, layers: list[dict]) -> list[dict]:
                 row.update(kernel=layer["kernel"], depthwise=layer["depthwise"])
         rows.append(row)
     return rows
+
+
+@dataclass
+class EtdumpRun:
+    """What an ETDump says about the runs it traced."""
+    samples_ms: list[float]  # each traced execution of the method, as the runtime timed it
+    rows: list[dict]  # operator profile rows, ms per inference (averaged over the runs)
+
+
+def parse_etdump(etdump: Path, etrecord: Path | None = None, layers: list[dict] | None = None) -> EtdumpRun:
+    """An ETDump written by an ExecuTorch runtime (ours, or a phone's benchmark app), read with
+    ExecuTorch's own Inspector. `layers`: the delegation.json of the exported program, which names
+    the layer behind each XNNPACK operator; without it kernels stay unknown."""
+    from backends.benchmark_model import ToolOutputError
+
+    if not _importable():
+        raise ToolOutputError(f"reading an ETDump needs {INSTALL}")
+    from executorch.devtools import Inspector
+
+    try:
+        inspector = Inspector(etdump_path=str(etdump), etrecord=str(etrecord) if etrecord else None)
+    except Exception as exc:  # the Inspector raises whatever its flatbuffer reader does
+        raise ToolOutputError(f"{etdump} is not an ETDump this executorch can read ({type(exc).__name__}: "
+                              f"{exc})") from exc
+    blocks = [b for b in inspector.event_blocks if b.name == "Execute"]
+    execute = [e for b in blocks for e in b.events if e.name == "Method::execute" and e.perf_data is not None]
+    if not execute:
+        raise ToolOutputError(f"{etdump} holds no traced execution (no Method::execute event): was the method run "
+                              "with ETDump enabled?")
+    return EtdumpRun([float(ms) for ms in execute[0].perf_data.raw], profile_rows(blocks[0].events, layers or []))
 
 
 class ExecuTorchSession(Session):

@@ -213,6 +213,9 @@ def import_command(
     threads: int = typer.Option(1, "--threads", min=1, help="threads the tool used"),
     export_times: Optional[Path] = typer.Option(None, "--export-times", help="trtexec --exportTimes JSON"),
     latency_ms: Optional[float] = typer.Option(None, "--latency-ms", help="with --tool manual: the median"),
+    etrecord: Optional[Path] = typer.Option(None, "--etrecord", help="with --tool etdump: the program's ETRecord"),
+    delegation: Optional[Path] = typer.Option(None, "--delegation", help="with --tool etdump: the delegation.json "
+                                              "exported beside the .pte (names each operator's layer)"),
     note: Optional[str] = typer.Option(None, "--note", help="where the number comes from"),
     db: DbOption = None,
     fmt: FormatOption = Format.table,
@@ -221,7 +224,7 @@ def import_command(
     try:
         request = ImportRequest(tool, device, ModelSpec(model, resolution, batch, single_form(form, "import"),
                                                         weights), precision.value, threads, backend, file,
-                                export_times, latency_ms, note)
+                                export_times, latency_ms, note, etrecord, delegation)
         result = import_result(request)  # read and checked before the database is opened
     except (ValueError, ToolOutputError) as exc:
         fail(str(exc))

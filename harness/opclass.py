@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from .protocol import OpRow
+
 CLASSES = ("conv_dw_3x3", "conv_dw_7x7", "conv_dw_other", "conv_pointwise", "conv_dense", "linear",
            "attention_matmul", "softmax", "norm", "activation", "elementwise", "pool", "reshape_transpose",
            "other")
@@ -43,6 +45,8 @@ def conv_class(kernel: int | None, depthwise: bool) -> str:
 
 def op_class(op_type: str, kernel: int | None = None, depthwise: bool = False) -> str:
     t = op_type.lower()
+    if "(glue" in t:  # a torch container's own time (ConvFFN, LargeKernelConv, ...), not its convolutions
+        return "elementwise"
     # a kernel size means the runtime (or our mapping of its ops to layers) knows this is a convolution,
     # whatever its own name for it: XNNPACK runs 1x1 convolutions as "Fully Connected"
     if kernel is not None or ("conv" in t and "transpose" not in t):
@@ -65,3 +69,9 @@ def xnnpack_class(node_type: str) -> str:
     if "convolution" in t:
         return "conv_dense"
     return op_class(node_type)
+
+
+def classify_rows(rows: list[dict]) -> list[OpRow]:
+    """A runtime's profile rows (Session.profile()) as OpRows, each with its op class."""
+    return [OpRow(op_name=r["op_name"][:255], op_type=r["op_type"], calls=r["calls"], total_ms=r["total_ms"],
+                  op_class=op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False))) for r in rows]

@@ -12,7 +12,7 @@ from helpers import rel_diff
 from backends import BACKENDS
 from backends.executorch_backend import SIDECAR, profile_rows
 from harness.measure.artifacts import coverage_of, example_input
-from harness.measure.worker import classify
+from harness.opclass import classify_rows
 from harness.spec import ModelSpec
 
 
@@ -63,7 +63,7 @@ def test_an_etdump_profile_names_each_layer(t8_program):
     model, x, path = t8_program
     session = BACKENDS["executorch"].load(model, path, "cpu", threads=1)
     session.prepare(x.numpy())
-    rows = classify(session.profile(3))
+    rows = classify_rows(session.profile(3))
     total = sum(r.total_ms for r in rows)
     share = {}
     for r in rows:

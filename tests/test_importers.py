@@ -83,3 +83,28 @@ def test_an_imported_run_belongs_to_its_device(engine):
         run = session.get(store.Run, run_id)
         assert run.imported and run.target == "tensorrt/rtx2080ti" and run.precision == "fp16"
         assert session.get(store.Host, run.host_id).hostname == "imported:rtx2080ti"
+
+
+def test_an_etdump_from_executorch_becomes_a_run_with_its_op_profile():
+    request = ImportRequest("etdump", "android:pixel7", ModelSpec("t8", 64), "fp32", 4,
+                            log_file=FIXTURES / "executorch_t8_64px_xnnpack.etdump",
+                            delegation_file=FIXTURES / "executorch_t8_64px_delegation.json")
+    result = import_result(request)
+    assert result.imported and len(result.samples_ns) == 5 and result.summary.count == 5
+    assert result.summary.median_ms > 0 and result.environment["kernels_mapped"]
+    classes = {row.op_class for row in result.op_profile}
+    assert {"conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "linear"} <= classes
+    other = sum(r.total_ms for r in result.op_profile if r.op_class == "other")
+    assert other < 0.2 * sum(r.total_ms for r in result.op_profile)
+    unmapped = import_result(ImportRequest("etdump", "android:pixel7", ModelSpec("t8", 64), "fp32", 4,
+                                           log_file=FIXTURES / "executorch_t8_64px_xnnpack.etdump"))
+    assert "conv_dw_7x7" not in {row.op_class for row in unmapped.op_profile}  # kernels unknown, not guessed
+    assert not unmapped.environment["kernels_mapped"]
+
+
+def test_a_file_that_is_not_an_etdump_is_refused(tmp_path):
+    with pytest.raises(ToolOutputError, match="is not an ETDump"):
+        import_result(request("etdump", "trtexec_sa12_fp16.log"))
+    with pytest.raises(ToolOutputError, match="not a delegation.json"):
+        import_result(request("etdump", "executorch_t8_64px_xnnpack.etdump",
+                              delegation_file=FIXTURES / "trtexec_times.json"))

@@ -18,6 +18,8 @@ from harness.opclass import op_class, xnnpack_class
     ("Subgraph", None, False, "elementwise"), ("ReduceMean", None, False, "pool"),
     ("Transpose", None, False, "reshape_transpose"), ("Reorder", None, False, "reshape_transpose"),
     ("Dropout", None, False, "other"), ("AttentionBlock (glue: adds, scales, reshapes)", None, False, "elementwise"),
+    ("ConvFFN (glue: adds, scales, reshapes)", None, False, "elementwise"),  # was conv_dense: "Conv" in its name
+    ("Fully Connected (NC, F32) GEMM", 1, False, "conv_pointwise"),  # XNNPACK's 1x1 convolution, mapped
 ])
 def test_op_classes(op_type, kernel, depthwise, expected):
     assert op_class(op_type, kernel, depthwise) == expected

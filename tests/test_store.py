@@ -171,8 +171,12 @@ def test_an_older_database_is_upgraded_and_keeps_every_run(db):
         conn.execute("DROP VIEW latest_valid_runs")
         conn.execute("ALTER TABLE runs DROP COLUMN log")
         conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    with sqlite3.connect(db) as conn:  # ... holding a glue row the old op-class rule called a convolution
+        conn.execute("INSERT INTO op_profiles (run_id, op_name, op_type, op_class, calls, total_ms) VALUES "
+                     "(1, 'stages.0.mlp', 'ConvFFN (glue: adds, scales, reshapes)', 'conv_dense', 2, 0.5)")
     engine = store.open_engine(str(db))
     assert counts(engine) == (1, 56)
+    assert store.read_only_query(engine, "SELECT op_class FROM op_profiles")[1] == [("elementwise",)]
     _, rows = store.read_only_query(engine, "SELECT log, median_ms FROM latest_valid_runs")
     assert rows == [(None, pytest.approx(1.0000245))]
     _, version = store.read_only_query(engine, "SELECT value FROM meta WHERE key = 'schema_version'")

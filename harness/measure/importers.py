@@ -5,6 +5,7 @@ stay None; per-iteration samples are stored when the tool gives them (trtexec --
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -12,16 +13,18 @@ from pathlib import Path
 
 from backends.benchmark_app import parse_benchmark_app
 from backends.benchmark_model import BenchmarkModelResult, ToolOutputError, parse_benchmark_model
+from backends.executorch_backend import parse_etdump
 from backends.trtexec import parse_export_times, parse_trtexec_log
 
-from ..opclass import xnnpack_class
+from ..opclass import classify_rows, xnnpack_class
 from ..protocol import OpRow, RunResult
 from ..spec import ModelSpec, Target
 from ..stats import Summary, summarize
 from ..store import save_run
 
 # tool -> the backend whose numbers it produces
-TOOL_BACKENDS = {"benchmark_model": "litert", "trtexec": "tensorrt", "benchmark_app": "openvino", "manual": None}
+TOOL_BACKENDS = {"benchmark_model": "litert", "trtexec": "tensorrt", "benchmark_app": "openvino",
+                 "etdump": "executorch", "manual": None}
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\- ]{0,63}$")
 
 
@@ -38,6 +41,8 @@ class ImportRequest:
     export_times_file: Path | None = None
     latency_ms: float | None = None  # --tool manual: the median read off the tool
     note: str | None = None
+    etrecord_file: Path | None = None  # --tool etdump: the program's ETRecord (names of portable ops)
+    delegation_file: Path | None = None  # --tool etdump: delegation.json of the exported .pte (layer kernels)
 
     def target(self) -> Target:
         return Target(self.backend or TOOL_BACKENDS[self.tool], self.device)
@@ -63,11 +68,13 @@ def import_result(request: ImportRequest) -> RunResult:
     """The run a tool's output describes; ValueError for a bad request, ToolOutputError for a log
     that cannot be read."""
     check(request)
-    text = read_log(request.log_file) if request.log_file is not None else None
+    text = read_log(request.log_file) if request.log_file is not None and request.tool != "etdump" else None
     if request.tool == "benchmark_model":
         result = from_benchmark_model(parse_benchmark_model(text))
     elif request.tool == "trtexec":
         result = from_trtexec(text, read_log(request.export_times_file) if request.export_times_file else None)
+    elif request.tool == "etdump":
+        result = from_etdump(request)
     elif request.tool == "benchmark_app":
         parsed = parse_benchmark_app(text)
         result = RunResult(status="ok", summary=Summary(count=parsed.count, min_ms=parsed.min_ms,
@@ -79,6 +86,23 @@ def import_result(request: ImportRequest) -> RunResult:
     result.imported = True
     result.environment.update(tool=request.tool, note=request.note)
     return result
+
+
+def from_etdump(request: ImportRequest) -> RunResult:
+    """An ETDump (with, optionally, the program's ETRecord and delegation.json): every traced execution
+    as a sample, and the operator profile."""
+    layers = None
+    if request.delegation_file is not None:
+        try:
+            layers = json.loads(read_log(request.delegation_file))["layers"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ToolOutputError(f"{request.delegation_file} is not a delegation.json written by harness export "
+                                  f"--backend executorch") from exc
+    parsed = parse_etdump(request.log_file, request.etrecord_file, layers)
+    samples = [int(ms * 1e6) for ms in parsed.samples_ms]
+    return RunResult(status="ok", samples_ns=samples, summary=summarize(samples),
+                     op_profile=classify_rows(parsed.rows),
+                     environment={"timing": "ETDump Method::execute", "kernels_mapped": layers is not None})
 
 
 def from_trtexec(text: str, export_times: str | None) -> RunResult:

@@ -27,6 +27,7 @@ def measure_job(job, result) -> None:
     from harness.measure.artifacts import coverage_of, example_input, model_artifact
     from harness.measure.flops import class_flops
     from harness.measure.timing import measure
+    from harness.opclass import classify_rows
     from harness.stats import summarize
 
     backend = BACKENDS[job.target.backend]
@@ -67,7 +68,7 @@ def measure_job(job, result) -> None:
                                                                 measured.samples_ns)
         result.summary = summarize(measured.samples_ns)
         if job.profile_iterations:  # after timing: profilers slow a runtime down
-            result.op_profile = classify(session.profile(job.profile_iterations) or [])
+            result.op_profile = classify_rows(session.profile(job.profile_iterations) or [])
     result.finished_at = time.time()
     check_parity(result, reference, output, job.tolerance)
 
@@ -101,15 +102,6 @@ def take_tool_timing(result, timing) -> None:
     reported = from_benchmark_model(timing.tool_result)
     result.first_ns, result.summary, result.op_profile = reported.first_ns, reported.summary, reported.op_profile
     result.environment.update(reported.environment, phone=timing.device_facts, tool_output_tail=timing.output_tail)
-
-
-def classify(rows: list[dict]) -> list:
-    """A Session.profile()'s rows as protocol.OpRow, each with its op class."""
-    from harness.opclass import op_class
-    from harness.protocol import OpRow
-
-    return [OpRow(op_name=r["op_name"][:255], op_type=r["op_type"], calls=r["calls"], total_ms=r["total_ms"],
-                  op_class=op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False))) for r in rows]
 
 
 def relative_error(reference, output) -> tuple[float, float]:

@@ -16,6 +16,11 @@ from sqlalchemy.orm import Session
 from .schema import SCHEMA_VERSION, VIEWS, Base, Meta
 
 DEFAULT_DB = "results.db"
+# Stored values that an older harness classified wrongly, corrected on upgrade (each idempotent).
+DATA_FIXES = (
+    # schema < 7: a torch container's glue time under a name holding "Conv" (ConvFFN) was a convolution
+    "UPDATE op_profiles SET op_class = 'elementwise' WHERE op_type LIKE '%(glue:%' AND op_class != 'elementwise'",
+)
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -105,6 +110,8 @@ def _upgrade(engine: Engine) -> None:
                 clause = f" DEFAULT '{default}'" if isinstance(default, str) else (
                     f" DEFAULT {int(default)}" if isinstance(default, (bool, int)) else "")
                 conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
+        for fix in DATA_FIXES:
+            conn.execute(text(fix))
         for name, sql in VIEWS.items():
             conn.execute(text(f"DROP VIEW IF EXISTS {name}"))
             conn.execute(text(f"CREATE VIEW {name} AS {sql}"))
