@@ -65,6 +65,13 @@ def describe_node(node) -> dict | None:
     return row
 
 
+def _follows_convolution(node) -> bool:
+    """Is this BatchNorm foldable into the convolution before it (that convolution's only consumer)?"""
+    source = node.args[0]
+    return (getattr(source, "op", None) == "call_function" and "conv" in _op_name(source)
+            and len(source.users) == 1)
+
+
 def delegation(edge, partitioner: str) -> dict:
     """The sidecar's content for a lowered edge program (see the module docstring)."""
     from executorch.exir.lowered_backend_module import LoweredBackendModule
@@ -98,6 +105,9 @@ def delegation(edge, partitioner: str) -> dict:
                         pointwise = described["kernel"] in (None, 1) and not described["depthwise"]
                         layers.append({"kind": "fc" if pointwise else "conv", "kernel": described["kernel"],
                                        "depthwise": described["depthwise"]})
+                    elif "batch_norm" in described["op_type"] and not _follows_convolution(inner):
+                        # XNNPACK runs a BatchNorm it cannot fold into a convolution as a 1x1 depthwise one
+                        layers.append({"kind": "conv", "kernel": None, "depthwise": False, "op_class": "norm"})
         else:
             count(node, delegated=False)
     return {"partitioner": partitioner, "coverage": list(rows.values()), "layers": layers}
@@ -125,6 +135,8 @@ def profile_rows(events, layers: list[dict]) -> list[dict]:
             seen[kind] += 1
             if layer["kernel"] is not None:  # a linear layer stays a linear layer
                 row.update(kernel=layer["kernel"], depthwise=layer["depthwise"])
+            if "op_class" in layer:  # known better than the operator's name says (a BatchNorm)
+                row["op_class"] = layer["op_class"]
         rows.append(row)
     return rows
 

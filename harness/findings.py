@@ -5,6 +5,7 @@ import re
 from collections import defaultdict
 from datetime import datetime, timezone
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,7 +13,7 @@ from .analysis.claims import check_all
 from .analysis.explain import breakdown, kernels
 from .report import coverage_listing, coverage_summary, fmt_ms
 from .spec import model_sort_key
-from .store import Host, Run, Sweep, latest_runs, read_only_query
+from .store import Host, Run, Sweep, latest_repeats, read_only_query
 
 
 def cpu_slug(cpu_model: str) -> str:
@@ -37,9 +38,11 @@ def render(engine, resolution_of) -> tuple[str, str]:
         versions = {}
         for r in runs:  # each run records its own runtime's versions
             versions.update((r.environment or {}).get("versions") or {})
-        latest = {(r.model, r.form, r.target): r  # several thread counts or weights: the newest
-                  for r in latest_runs(session, Run.host_id == host.id, Run.batch == 1, Run.imported.is_(False))
-                  if r.resolution == resolution_of(r.model)}
+        latest = {}  # (model, form, target) -> the medians of the latest sweep's processes
+        for group in latest_repeats(session, Run.host_id == host.id, Run.batch == 1, Run.imported.is_(False)):
+            r = group[-1]
+            if r.resolution == resolution_of(r.model) and all(x.median_ms for x in group):
+                latest[(r.model, r.form, r.target)] = [x.median_ms for x in group]  # several: the newest
     models = sorted({m for m, _, _ in latest}, key=model_sort_key)
     targets = sorted({t for _, _, t in latest})
     lines = [f"# Findings on {host.cpu_model}", "",
@@ -58,12 +61,12 @@ def render(engine, resolution_of) -> tuple[str, str]:
                                             "| model | res | " + " | ".join(targets) + " | fastest |",
                                             "|---|---|" + "---|" * (len(targets) + 1)]
     for m in models:
-        cells = {t: latest.get((m, "reparam", t)) for t in targets}
-        valid = {t: r.median_ms for t, r in cells.items() if r and r.median_ms}
-        if not valid:
+        medians = {t: latest[(m, "reparam", t)] for t in targets if (m, "reparam", t) in latest}
+        if not medians:
             continue
-        best = min(valid, key=valid.get)
-        lines.append(f"| {m} | {resolution_of(m)} | " + " | ".join(fmt_ms(valid.get(t)) for t in targets)
+        valid = {t: float(np.median(v)) for t, v in medians.items()}
+        best = min(valid, key=valid.get) if len(valid) > 1 else "—"
+        lines.append(f"| {m} | {resolution_of(m)} | " + " | ".join(_latency_cell(medians.get(t)) for t in targets)
                      + f" | {best} |")
     lines += ["", "## The paper's claims on this CPU", "",
               "| claim | target | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",
@@ -157,13 +160,22 @@ def _roofline(engine, model: str) -> dict[str, dict[str, tuple[float, float | No
     return found
 
 
+def _latency_cell(medians: list[float] | None) -> str:
+    """One process: its median; several (--repeats): the median of their medians, their range and count."""
+    if not medians:
+        return fmt_ms(None)
+    if len(medians) == 1:
+        return fmt_ms(medians[0])
+    return f"{fmt_ms(float(np.median(medians)))} ({min(medians):.2f}-{max(medians):.2f}, {len(medians)} runs)"
+
+
 def _summary(latest, models, targets, checks, engine, resolution_of) -> list[str]:
     """A few sentences computed from the tables below."""
     out = []
     fastest = defaultdict(list)
     for m in models:
-        valid = {t: latest[(m, "reparam", t)].median_ms for t in targets if (m, "reparam", t) in latest}
-        if valid and not m.startswith("timm:"):
+        valid = {t: float(np.median(latest[(m, "reparam", t)])) for t in targets if (m, "reparam", t) in latest}
+        if len(valid) > 1 and not m.startswith("timm:"):  # "fastest" of one runtime says nothing
             fastest[min(valid, key=valid.get)].append(m)
     for target, ms in fastest.items():
         out.append(f"- Fastest runtime for FastViT {', '.join(ms)}: **{target}**.")

@@ -29,7 +29,7 @@ _PATTERNS = [  # (regex over the lower-cased op type, class); first match wins
     (r"gelu|relu|sigmoid|swish|silu|hardswish|tanh|erf|clamp|activation", "activation"),
     (r"fullyconnected|fully connected|fully_connected|gemm|linear|addmm|innerproduct|constant weights",
      "linear"),
-    (r"matmul|bmm|batch_matmul|einsum", "attention_matmul"),
+    (r"matmul|bmm|batch_matmul|matrix multiply|einsum", "attention_matmul"),
     (r"add|mul|sub|div|eltwise|subgraph|multiply", "elementwise"),
     (r"pool|reducemean|reduce_mean|mean|globalaverage", "pool"),
     (r"reshape|transpose|permute|flatten|view|reorder|concat|split|squeeze|gather|slice|copy|contiguous",
@@ -74,4 +74,5 @@ def xnnpack_class(node_type: str) -> str:
 def classify_rows(rows: list[dict]) -> list[OpRow]:
     """A runtime's profile rows (Session.profile()) as OpRows, each with its op class."""
     return [OpRow(op_name=r["op_name"][:255], op_type=r["op_type"], calls=r["calls"], total_ms=r["total_ms"],
-                  op_class=op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False))) for r in rows]
+                  op_class=r.get("op_class") or op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False)))
+            for r in rows]

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from harness import store
 from harness.measure import child, sweep
 from harness.measure.environment import THREAD_COUNT_VARIABLES
-from harness.protocol import Job, PeakJob, RunResult, TimingPolicy
+from harness.protocol import PROTOCOL_VERSION, Job, PeakJob, RunResult, TimingPolicy
 from harness.spec import ModelSpec, Target
 
 QUICK = TimingPolicy(warmup_iterations=1, warmup_seconds=0, min_iterations=3, min_seconds=0)
@@ -108,4 +108,4 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
     assert result.op_profile and all(row.total_ms >= 0 for row in result.op_profile)
     assert sum(result.class_flops.values()) > 0
     assert (result.artifact_key is not None) == (backend != "torch")
-    assert json.loads(result_file.read_text())["version"] == 1
+    assert json.loads(result_file.read_text())["version"] == PROTOCOL_VERSION

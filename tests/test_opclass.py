@@ -20,6 +20,7 @@ from harness.opclass import op_class, xnnpack_class
     ("Dropout", None, False, "other"), ("AttentionBlock (glue: adds, scales, reshapes)", None, False, "elementwise"),
     ("ConvFFN (glue: adds, scales, reshapes)", None, False, "elementwise"),  # was conv_dense: "Conv" in its name
     ("Fully Connected (NC, F32) GEMM", 1, False, "conv_pointwise"),  # XNNPACK's 1x1 convolution, mapped
+    ("Batch Matrix Multiply (NC, F32) GEMM", None, False, "attention_matmul"),
 ])
 def test_op_classes(op_type, kernel, depthwise, expected):
     assert op_class(op_type, kernel, depthwise) == expected

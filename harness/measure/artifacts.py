@@ -2,6 +2,8 @@
 cache or freshly exported. The worker and `harness export` both come here."""
 from __future__ import annotations
 
+import hashlib
+import inspect
 from pathlib import Path
 
 import torch
@@ -34,7 +36,13 @@ def check_exportable(backend: Backend, precision: str) -> None:
 
 def _key_parts(backend: Backend, precision: str) -> dict:
     return {"backend": backend.name, "precision": precision, "versions": backend.versions(),
-            "torch": torch.__version__}
+            "torch": torch.__version__, "exporter": exporter_hash(backend)}
+
+
+def exporter_hash(backend: Backend) -> str:
+    """A hash of the backend's own module: an artifact its older export code wrote is not reused."""
+    source = Path(inspect.getsourcefile(type(backend)))
+    return hashlib.sha256(source.read_bytes()).hexdigest()[:16]
 
 
 def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: torch.nn.Module,
