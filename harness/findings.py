@@ -51,7 +51,9 @@ def render(engine, resolution_of) -> tuple[str, str]:
              + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".", "",
              "Produced by:", "", "```"]
     checks = [c for c in check_all(engine) if c.host in (host.hostname, "—")]
-    lines += [s.command for s in sweeps] + ["harness peak --device cpu", "harness findings", "```", ""]
+    peaks = read_only_query(engine, f"SELECT COUNT(*) FROM host_peaks WHERE host_id = {host.id}")[1][0][0]
+    lines += [s.command for s in sweeps] + (["harness peak --device cpu"] if peaks else []) + [
+        "harness findings", "```", ""]
     lines += ["## In short", ""] + _summary(latest, models, targets, checks, engine, resolution_of) + [
         "", "How to read: medians of each run's timed iterations; intervals are 95% bootstrap intervals. A "
         "claim row with `runs` 3+3 resamples whole processes (`--repeats 3`): on this shared 2-vCPU machine "
@@ -68,12 +70,13 @@ def render(engine, resolution_of) -> tuple[str, str]:
         best = min(valid, key=valid.get) if len(valid) > 1 else "—"
         lines.append(f"| {m} | {resolution_of(m)} | " + " | ".join(_latency_cell(medians.get(t)) for t in targets)
                      + f" | {best} |")
-    lines += ["", "## The paper's claims on this CPU", "",
-              "| claim | target | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",
-              "|---|---|---|---|---|---|"]
-    for c in checks:
-        if c.verdict == "not enough data" and c.target != "—":
-            continue
+    shown = [c for c in checks if c.verdict != "not enough data" or c.target == "—"]
+    lines += ["", "## The paper's claims on this CPU", ""] + ([
+        "| claim | target | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",
+        "|---|---|---|---|---|---|"] if shown else [
+        "No claim has valid runs of both its models on one target here; `harness claims` says which run each "
+        "lacks and the command that makes it."])
+    for c in shown:
         ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
         paper = " / ".join(f"{f}x" if f else "—" for f in (c.claim.paper_mobile, c.claim.paper_gpu))
         speed = f"{c.speedup:.2f}x{ci}" if c.speedup else "—"
@@ -92,7 +95,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
     lines += _kernel_section(engine, "t8", resolution_of("t8"))
     lines += _coverage_section(engine, resolution_of)
     roof = _roofline(engine, "sa12")
-    if roof:
+    if any(pct is not None for cells in roof.values() for _, pct in cells.values()):  # needs `harness peak`
         lines += ["", "## Roofline for sa12: achieved GFLOP/s per op class (% of this host's best dense GEMM)", "",
                   "| target | " + " | ".join(ROOF_CLASSES) + " |", "|---|" + "---|" * len(ROOF_CLASSES)]
         for target, cells in sorted(roof.items()):
@@ -194,6 +197,15 @@ def _summary(latest, models, targets, checks, engine, resolution_of) -> list[str
         out.append(f"- The fused (reparameterized) form is significantly faster than the training form on "
                    f"{len(holds)} of {len(reparam)} (variant, runtime) pairs measured; speedups "
                    f"{min(c.speedup for c in reparam):.2f}x-{max(c.speedup for c in reparam):.2f}x.")
+    dw = {t: classes["conv_dw_7x7"] for t, classes in kernels(engine, "t8", resolution_of("t8"), "reparam", "cpu",
+                                                              ("conv_dw_7x7",)).items() if "conv_dw_7x7" in classes}
+    if len(dw) > 1:  # the large-kernel depthwise convolutions: the slowest runtime's kernels against the rest
+        ms = {t: sum(x[2] for x in types) for t, types in dw.items()}
+        slow = max(ms, key=ms.get)
+        others = [v for t, v in ms.items() if t != slow]
+        out.append(f"- t8's {sum(x[1] for x in dw[slow])} 7x7 depthwise convolutions cost {ms[slow]:.1f} ms per "
+                   f"inference on **{slow}** (run as {', '.join(x[0] for x in dw[slow])}), against "
+                   f"{min(others):.1f}-{max(others):.1f} ms on the other runtimes (profiled times).")
     found = breakdown(engine, "sa12", resolution_of("sa12"), "reparam", "cpu")
     if found.rows:
         top = found.rows[0]

@@ -27,9 +27,10 @@ _PATTERNS = [  # (regex over the lower-cased op type, class); first match wins
     (r"attention|sdpa|scaled_dot_product", "attention_matmul"),
     (r"batchnorm|batch_norm|layernorm|layer_norm|normaliz|mvn", "norm"),
     (r"gelu|relu|sigmoid|swish|silu|hardswish|tanh|erf|clamp|activation", "activation"),
+    (r"batch matrix multiply", "attention_matmul"),  # XNNPACK's name, which ends in "GEMM"
     (r"fullyconnected|fully connected|fully_connected|gemm|linear|addmm|innerproduct|constant weights",
      "linear"),
-    (r"matmul|bmm|batch_matmul|matrix multiply|einsum", "attention_matmul"),
+    (r"matmul|bmm|batch_matmul|einsum", "attention_matmul"),
     (r"add|mul|sub|div|eltwise|subgraph|multiply", "elementwise"),
     (r"pool|reducemean|reduce_mean|mean|globalaverage", "pool"),
     (r"reshape|transpose|permute|flatten|view|reorder|concat|split|squeeze|gather|slice|copy|contiguous",
