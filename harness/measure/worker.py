@@ -112,22 +112,6 @@ def relative_error(reference, output) -> tuple[float, float]:
     return max_abs, max_abs / max(float(np.abs(reference).max()), 1e-12)
 
 
-def relative_error(reference, output) -> tuple[float, float]:
-    """(max |output - reference|, that divided by max |reference|)."""
-    import numpy as np
-
-    max_abs = float(np.abs(reference - output).max())
-    return max_abs, max_abs / max(float(np.abs(reference).max()), 1e-12)
-
-
-def coverage_rows(rows: list[dict]) -> list:
-    """A backend's delegation coverage as protocol.CoverageRow, each with its op class."""
-    from harness.opclass import op_class
-    from harness.protocol import CoverageRow
-
-    return [CoverageRow(**row, op_class=op_class(row["op_type"], row["kernel"], row["depthwise"])) for row in rows]
-
-
 def check_parity(result, reference, output, tolerance: float) -> None:
     """Status ok when the runtime's output matches torch's within `tolerance` (relative to its scale)."""
     if output.shape != reference.shape:

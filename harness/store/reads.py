@@ -17,11 +17,6 @@ from .schema import RUN_KEY, DelegationCoverage, Run
 QUERY_TIMEOUT_S = 60.0  # `harness query --timeout` default
 
 
-def run_key(run: Run) -> tuple:
-    """The values of RUN_KEY: runs with equal keys measured the same thing on the same machine."""
-    return tuple(getattr(run, column) for column in RUN_KEY)
-
-
 def latest_runs(session: Session, *criteria, valid_only: bool = True) -> list[Run]:
     """The newest run per RUN_KEY among the runs matching `criteria` (SQLAlchemy conditions on Run),
     oldest first. valid_only (the `latest_valid_runs` view's rule): only runs with status ok count;
