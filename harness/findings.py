@@ -113,10 +113,13 @@ def _kernel_section(engine, model: str, resolution: int) -> list[str]:
     found = kernels(engine, model, resolution, "reparam", "cpu", CONV_CLASSES)
     if not found:
         return []
+    shares = breakdown(engine, model, resolution, "reparam", "cpu")
+    profiled = {t["target"]: sum(row["cells"][i]["ms"] for row in shares.rows if row["cells"][i])
+                for i, t in enumerate(shares.targets)}
     lines = ["", f"## How each runtime runs {model}'s convolutions (profiled ms per inference, share of profile)", "",
              "| target | " + " | ".join(CONV_CLASSES) + " |", "|---|" + "---|" * len(CONV_CLASSES)]
     for target, per_class in found.items():
-        whole = _profiled_ms(engine, model, resolution, target)
+        whole = profiled.get(target, 0.0)
         cells = []
         for cls in CONV_CLASSES:
             types = per_class.get(cls, [])
@@ -125,14 +128,6 @@ def _kernel_section(engine, model: str, resolution: int) -> list[str]:
                                                                           if types and whole else "") or "—")
         lines.append(f"| {target} | " + " | ".join(cells) + " |")
     return lines
-
-
-def _profiled_ms(engine, model: str, resolution: int, target: str) -> float:
-    found = breakdown(engine, model, resolution, "reparam", "cpu")
-    for i, t in enumerate(found.targets):
-        if t["target"] == target:
-            return sum(row["cells"][i]["ms"] for row in found.rows if row["cells"][i])
-    return 0.0
 
 
 def _coverage_section(engine, resolution_of) -> list[str]:
