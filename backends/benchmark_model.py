@@ -1,17 +1,19 @@
 """LiteRT's `benchmark_model` tool: its command line, and parsing of what it prints.
 
-The output format parsed here (one run of the tool):
+One run of the tool prints (TF Lite 1.12 of 2019 to LiteRT 2.x, optionally prefixed "INFO: "):
 
     Initialized session in 112.345ms.
-    Running benchmark for at least 1 iterations and at least 0.5 seconds but terminate if exceeding 150 seconds.
-    count=41 first=15673 curr=11853 min=11766 max=15673 avg=12203.4 std=652
-    Running benchmark for at least 50 iterations and at least 1 seconds but terminate if exceeding 150 seconds.
-    count=84 first=11873 curr=11845 min=11701 max=12593 avg=11878.3 std=142
+    Running benchmark for at least 1 iterations and at least 0.5 seconds ...
+    count=41 first=15673 curr=11853 min=11766 max=15673 avg=12203.4 std=652     <- warm-up
+    Running benchmark for at least 50 iterations and at least 1 seconds ...
+    count=84 first=11873 curr=11845 min=11701 max=12593 avg=11878.3 std=142     <- timed
     Inference timings in us: Init: 112345, First inference: 15673, Warmup (avg): 12203.4, Inference (avg): 11878.3
 
-All times the tool prints in `count=` lines are microseconds. With --enable_op_profiling=true it
-adds tables ("Operator-wise Profiling Info for Regular Benchmark Runs:" then "Run Order" rows).
-The tool prints statistics, not per-iteration samples.
+Variants seen in real logs (tests/fixtures/SOURCES.md): a one-iteration warm-up prints only
+`count=1 curr=N`; builds from 2023 on add `p5=... median=... p95=...`; numbers may be in scientific
+notation (`avg=2.95034e+06`); 2019 builds end with `Average inference timings in us: Warmup: W,
+Init: I, no stats: A`; op-profiling tables of TF <= 2.9 have a `[start]` column. All times in
+`count=` lines are microseconds. The tool prints statistics, not per-iteration samples.
 """
 from __future__ import annotations
 
@@ -44,12 +46,15 @@ def benchmark_model_args(binary: str, model: str, *, threads: int, delegate: str
 
 @dataclass
 class Stats:
+    """One `count=` line, microseconds. A one-iteration warm-up has only count and curr (= first)."""
     count: int
     first_us: float
-    min_us: float
-    max_us: float
-    avg_us: float
-    std_us: float
+    min_us: float | None = None
+    max_us: float | None = None
+    avg_us: float | None = None
+    std_us: float | None = None
+    median_us: float | None = None  # builds from 2023 on
+    p95_us: float | None = None
 
 
 @dataclass
@@ -71,36 +76,41 @@ class BenchmarkModelResult:
     ops: list[OpRow] = field(default_factory=list)
 
 
-STATS = re.compile(r"count=(\d+) first=([\d.]+) curr=[\d.]+ min=([\d.]+) max=([\d.]+) avg=([\d.]+) std=([\d.]+)")
-INIT = re.compile(r"Initialized session in ([\d.]+)ms")
-FINAL = re.compile(r"Inference timings in us: Init: [\d.]+, First inference: [\d.]+, "
-                   r"Warmup \(avg\): [\d.]+, Inference \(avg\): ([\d.]+)")
+NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+STATS = re.compile(rf"^(?:\w+: )?count=(\d+)((?: \w+={NUMBER})*)\s*$")
+STAT_FIELD = re.compile(rf"(\w+)=({NUMBER})")
+INIT = re.compile(rf"Initialized session in ({NUMBER}) ?ms")
+# the closing summary: the average of the timed runs is its last number, in both layouts
+FINAL = re.compile(rf"Inference timings in us: Init: {NUMBER}, First inference: {NUMBER}, "
+                   rf"Warmup \(avg\): {NUMBER}, Inference \(avg\): ({NUMBER})")
+FINAL_2019 = re.compile(rf"Average inference timings in us: Warmup: {NUMBER}, Init: {NUMBER}, no stats: ({NUMBER})")
 # what the tool says about delegation: "...completely/partially executed by the delegate", and for
 # the GPU delegate "86 operations will run on the GPU, and the remaining 22 ... on the CPU"
 DELEGATE = re.compile(r"(Explicitly applied .*delegate.*|.*operations will run on the .*)")
 FAILURES = ("Benchmarking failed", "Failed to apply", "Failed to allocate", "Failed to invoke",
             "Didn't find op for builtin opcode", "Failed to construct interpreter", "Aborted", "Segmentation fault")
 OP_SECTION = "Operator-wise Profiling Info for Regular Benchmark Runs:"
-OP_ROW = re.compile(r"^\s*(\S.*?)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)%\s+[\d.]+%\s+[\d.]+\s+(\d+)\s+(.*)$")
 
 
 def parse_benchmark_model(text: str) -> BenchmarkModelResult:
     """Parse one run of benchmark_model; ToolOutputError names the line that failed."""
-    lines = text.splitlines()
+    lines = [line.rstrip("\r") for line in text.splitlines()]
     for line in lines:
         if any(marker in line for marker in FAILURES):
             raise ToolOutputError(f"benchmark_model failed: {line.strip()}")
-    stats = [m for m in map(STATS.search, lines) if m]
-    # the op-profiling summary repeats a count= line prefixed "Timings (microseconds):"; skip those
-    stats = [m for m in stats if "Timings (microseconds)" not in m.string and "Memory" not in m.string]
+    # the op-profiling summaries repeat count= lines after "Timings (microseconds):": not matched (^count=)
+    stats = [m for m in (STATS.match(line.strip()) for line in lines) if m]
     init = next((float(m.group(1)) for m in map(INIT.search, lines) if m), None)
-    final = next((m for m in map(FINAL.search, lines) if m), None)
+    final = next((m for line in lines for m in (FINAL.search(line), FINAL_2019.search(line)) if m), None)
     if init is None or len(stats) < 2 or final is None:
-        last = next((l.strip() for l in reversed(lines) if l.strip()), "<empty output>")
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "<empty output>")
         missing = ("'Initialized session in ...'" if init is None else
-                   "the warm-up and timed 'count=...' lines" if len(stats) < 2 else "'Inference timings in us: ...'")
+                   "the warm-up and timed 'count=...' lines" if len(stats) < 2 else
+                   "the summary 'Inference timings in us: ...' (or the 2019 'Average inference timings in us: ...')")
         raise ToolOutputError(f"benchmark_model output is incomplete (missing {missing}); last line: {last!r}")
     warmup, timed = (_stats(m) for m in stats[:2])
+    if timed.avg_us is None:
+        raise ToolOutputError(f"the timed 'count=' line has no avg=: {stats[1].group(0)!r}")
     if abs(timed.avg_us - float(final.group(1))) > 0.01 * timed.avg_us:
         raise ToolOutputError(f"timed statistics disagree with the summary line: {final.group(0)!r}")
     note = " ".join(m.group(0).strip() for m in map(DELEGATE.search, lines) if m) or None
@@ -109,24 +119,35 @@ def parse_benchmark_model(text: str) -> BenchmarkModelResult:
 
 
 def _stats(match: re.Match) -> Stats:
-    count, first, low, high, avg, std = match.groups()
-    return Stats(int(count), float(first), float(low), float(high), float(avg), float(std))
+    fields = {key: float(value) for key, value in STAT_FIELD.findall(match.group(2))}
+    first = fields.get("first", fields.get("curr"))  # count=1: its one value is the first
+    if first is None:
+        raise ToolOutputError(f"a 'count=' line with neither first= nor curr=: {match.group(0)!r}")
+    return Stats(int(match.group(1)), first, fields.get("min"), fields.get("max"), fields.get("avg"),
+                 fields.get("std"), fields.get("median"), fields.get("p95"))
 
 
 def _op_rows(lines: list[str]) -> list[OpRow]:
-    """Rows of the 'Run Order' table of the regular-runs profile (not the initialization one)."""
+    """Rows of the 'Run Order' table of the regular-runs profile (not the initialization one),
+    read by the table's own header, whichever columns (`[start]` or not) it has."""
     try:
-        start = lines.index(next(l for l in lines if l.strip() == OP_SECTION))
+        start = lines.index(next(line for line in lines if line.strip().endswith(OP_SECTION)))
     except StopIteration:
         return []
-    rows = []
+    rows, header = [], None
     for line in lines[start + 1:]:
         if "Top by Computation Time" in line or "Summary by node type" in line:
             break
-        if "[node type]" in line or set(line.strip()) <= set("=") or "Run Order" in line:
+        cells = [cell.strip() for cell in line.strip().split("\t")]
+        if "[node type]" in line:
+            header = [cell.strip("[]").lower() for cell in cells]
             continue
-        m = OP_ROW.match(line)
-        if m:
-            node_type, first, avg, pct, calls, name = m.groups()
-            rows.append(OpRow(node_type.strip(), float(first), float(avg), float(pct), int(calls), name.strip()))
+        if header is None or len(cells) != len(header):
+            continue
+        row = dict(zip(header, cells))
+        try:
+            rows.append(OpRow(row["node type"], float(row["first"]), float(row["avg ms"]),
+                              float(row["%"].rstrip("%")), int(row["times called"]), row["name"]))
+        except (KeyError, ValueError):
+            continue
     return rows

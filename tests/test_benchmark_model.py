@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from helpers import fixture
 
-from backends.benchmark_model import ToolOutputError, benchmark_model_args, parse_benchmark_model
+from backends.benchmark_model import OpRow, ToolOutputError, benchmark_model_args, parse_benchmark_model
 
 
 def test_benchmark_model_with_op_profiling():
@@ -52,3 +52,32 @@ def test_benchmark_model_command():
     with pytest.raises(ValueError, match="xnnpack, gpu, nnapi"):
         benchmark_model_args("b", "m", threads=1, delegate="hexagon", warmup_runs=1, warmup_seconds=0, num_runs=1,
                              min_seconds=0, op_profiling=False)
+
+
+def test_tf_2_8_log_with_a_one_iteration_warmup_scientific_numbers_and_a_start_column():
+    """Variants 1, 2, 5: `count=1 curr=N`, `avg=2.95034e+06`, op tables with [start] (RISC-V, TF 2.8)."""
+    result = parse_benchmark_model(fixture("benchmark_model_tf2.8_riscv64_opprofile.log"))
+    assert (result.warmup.count, result.warmup.first_us, result.warmup.avg_us) == (1, 3512391, None)
+    assert (result.timed.count, result.timed.avg_us, result.timed.min_us) == (50, 2.95034e+06, 2727568)
+    assert result.init_ms == 17.187 and len(result.ops) == 31
+    assert result.ops[0] == OpRow("CONV_2D", 87.754, 60.957, 2.066, 1, "[MobilenetV1/MobilenetV1/Conv2d_0/Relu6]:0")
+    assert {op.node_type for op in result.ops} == {"CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "SQUEEZE",
+                                                   "SOFTMAX"}
+
+
+def test_2019_log_with_the_old_summary_line():
+    """Variant 3: TF Lite 1.12 (TI AM57x SDK, 2019) ends with 'Average inference timings in us: ... no stats:'."""
+    result = parse_benchmark_model(fixture("benchmark_model_tflite1.12_am57x_2019.log"))
+    assert result.init_ms == 4.452 and result.warmup.first_us == 146161
+    assert (result.timed.count, result.timed.avg_us, result.timed.std_us) == (50, 137722, 896)
+
+
+@pytest.mark.parametrize("name, median_us, p95_us, avg_us", [
+    ("benchmark_model_tflite2.20_am62x_cpu.log", 1239807, 1247415, 1.24027e+06),
+    ("benchmark_model_tflite2.20_am62x_xnnpack.log", 899281, 904305, 899641),
+])
+def test_builds_that_print_a_median(name, median_us, p95_us, avg_us):
+    """Variant 4: p5/median/p95 on every count= line (LiteRT 2.20, TI AM62x, CPU and XNNPACK)."""
+    result = parse_benchmark_model(fixture(name))
+    assert (result.timed.median_us, result.timed.p95_us, result.timed.avg_us) == (median_us, p95_us, avg_us)
+    assert result.warmup.count == 1 and result.warmup.median_us == result.warmup.first_us

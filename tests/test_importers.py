@@ -108,3 +108,14 @@ def test_a_file_that_is_not_an_etdump_is_refused(tmp_path):
     with pytest.raises(ToolOutputError, match="not a delegation.json"):
         import_result(request("etdump", "executorch_t8_64px_xnnpack.etdump",
                               delegation_file=FIXTURES / "trtexec_times.json"))
+
+
+def test_a_tool_median_is_the_headline():
+    """benchmark_model builds from 2023 print a median: stored as the run's median, not hidden behind the mean."""
+    result = import_result(request("benchmark_model", "benchmark_model_tflite2.20_am62x_cpu.log", precision="fp32",
+                                   device="am62x"))
+    assert result.summary.median_ms == pytest.approx(1239.807) and result.summary.mean_ms == pytest.approx(1240.27)
+    assert result.summary.p95_ms == pytest.approx(1247.415) and result.first_ns == 1_357_602_000
+    old = import_result(request("benchmark_model", "benchmark_model_tflite1.12_am57x_2019.log", precision="fp32",
+                                device="am57x"))
+    assert old.summary.median_ms is None and old.summary.mean_ms == pytest.approx(137.722)

@@ -121,8 +121,10 @@ def from_trtexec(text: str, export_times: str | None) -> RunResult:
 def from_benchmark_model(parsed: BenchmarkModelResult) -> RunResult:
     """benchmark_model's statistics and op table (from an imported log, or a phone run of ours)."""
     t = parsed.timed
-    summary = Summary(count=t.count, min_ms=t.min_us / 1e3, mean_ms=t.avg_us / 1e3, max_ms=t.max_us / 1e3,
-                      std_ms=t.std_us / 1e3, cv=t.std_us / t.avg_us if t.avg_us else None)
+    ms = {name: value / 1e3 if value is not None else None for name, value in (
+        ("min_ms", t.min_us), ("median_ms", t.median_us), ("mean_ms", t.avg_us), ("p95_ms", t.p95_us),
+        ("max_ms", t.max_us), ("std_ms", t.std_us))}
+    summary = Summary(count=t.count, cv=t.std_us / t.avg_us if t.std_us is not None and t.avg_us else None, **ms)
     # the tool's [avg ms] is per inference, all calls of that row together
     ops = [OpRow(op_name=o.name, op_type=o.node_type, op_class=xnnpack_class(o.node_type), calls=o.calls,
                  total_ms=o.avg_ms) for o in parsed.ops]
