@@ -1,11 +1,23 @@
 """Parsing NVIDIA's `trtexec`: its performance summary, and the per-iteration `--exportTimes` JSON.
 
+TensorRT 8.6 and later print (8.0-8.5: only percentile(99%); tests/fixtures/SOURCES.md lists the logs):
+
     [I] GPU Compute Time: min = 1.1875 ms, max = 1.52344 ms, mean = 1.21484 ms, median = 1.21094 ms,
         percentile(90%) = 1.22656 ms, percentile(95%) = 1.23438 ms, percentile(99%) = 1.28906 ms
     &&&& PASSED TensorRT.trtexec [TensorRT v100300] # trtexec --onnx=model.onnx --fp16
 
+TensorRT 7.x prints one block per metric instead:
+
+    [I] GPU Compute
+    [I] min: 4.2439 ms
+    [I] max: 7.02356 ms
+    [I] mean: 4.42492 ms
+    [I] median: 4.40088 ms
+    [I] percentile: 5.36792 ms at 99%
+
 "GPU Compute Time" is what our TensorRT target measures (CUDA events around execution on device
-buffers); "Latency" adds host<->device copies and is kept as extra information only.
+buffers); "Latency" adds host<->device copies and is kept as extra information only. The batch a
+log ran is read from the command it echoes (`--shapes=input:4x3x224x224`, `--batch=4`).
 """
 from __future__ import annotations
 
@@ -15,19 +27,27 @@ from dataclasses import dataclass, field
 
 from .benchmark_model import ToolOutputError
 
-STAT = r"([\w ]+?): min = ([\d.]+) ms, max = ([\d.]+) ms, mean = ([\d.]+) ms, median = ([\d.]+) ms, " \
-       r"percentile\(90%\) = ([\d.]+) ms, percentile\(95%\) = ([\d.]+) ms, percentile\(99%\) = ([\d.]+) ms"
+NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
+# "GPU Compute Time: min = 1 ms, max = 2 ms, ..., percentile(99%) = 3 ms", any set of percentiles
+ONE_LINE = re.compile(rf"(?:^|\] ?)(?:\[I\] )?([A-Za-z][\w ]*?): min = ({NUMBER}) ms, (.*)$")
+FIELD = re.compile(rf"(max|mean|median|percentile\((\d+)%\)) = ({NUMBER}) ms")
+# TensorRT 7: a heading line, then "min: X ms", ..., "percentile: X ms at 99%"
+BLOCK_FIELD = re.compile(rf"\[I\] (min|max|mean|median|percentile): ({NUMBER}) ms(?: at (\d+)%)?")
+BLOCK_HEADINGS = {"GPU Compute": "GPU Compute Time", "Host Latency": "Latency"}
+TRACE = re.compile(r"Timing trace has (\d+) queries")
+SHAPES = re.compile(r"--shapes=([^\s]+)")
+IMPLICIT_BATCH = re.compile(r"--batch=(\d+)")
 
 
 @dataclass
 class TrtStats:
     min_ms: float
     max_ms: float
-    mean_ms: float
-    median_ms: float
-    p90_ms: float
-    p95_ms: float
-    p99_ms: float
+    mean_ms: float | None = None
+    median_ms: float | None = None
+    p90_ms: float | None = None
+    p95_ms: float | None = None
+    p99_ms: float | None = None
 
 
 @dataclass
@@ -35,26 +55,76 @@ class TrtexecResult:
     gpu_compute: TrtStats
     latency: TrtStats | None
     command: str | None
+    batch: int | None = None  # from the echoed command's --shapes or --batch; None when it does not say
+    iterations: int | None = None  # "Timing trace has N queries"
     samples_ms: list[float] = field(default_factory=list)  # from --exportTimes, when given
+
+
+def _stats(values: dict[str, float]) -> TrtStats:
+    return TrtStats(values["min"], values["max"], values.get("mean"), values.get("median"), values.get("p90"),
+                    values.get("p95"), values.get("p99"))
+
+
+def _one_line_stats(lines: list[str]) -> dict[str, TrtStats]:
+    found = {}
+    for line in lines:
+        match = ONE_LINE.search(line)
+        if not match or " max = " not in line:
+            continue
+        values = {"min": float(match.group(2))}
+        for name, percent, value in FIELD.findall(match.group(3)):
+            values[f"p{percent}" if percent else name] = float(value)
+        if "max" in values:
+            found[match.group(1).strip()] = _stats(values)
+    return found
+
+
+def _block_stats(lines: list[str]) -> dict[str, TrtStats]:
+    """TensorRT 7's multi-line blocks."""
+    found, heading, values = {}, None, {}
+    for line in lines + [""]:
+        stripped = line.split("] ", 2)[-1].strip() if "] [I] " in line else ""
+        match = BLOCK_FIELD.search(line)
+        if match and heading:
+            name, value, percent = match.groups()
+            values[f"p{percent}" if name == "percentile" else name] = float(value)
+            continue
+        if heading in BLOCK_HEADINGS and "min" in values and "max" in values:
+            found[BLOCK_HEADINGS[heading]] = _stats(values)
+        heading, values = stripped, {}
+    return found
+
+
+def batch_of(command: str | None) -> int | None:
+    """The batch an echoed trtexec command ran: the first dimension of every --shapes input (when
+    they agree), or --batch=N for implicit-batch engines; None when the command does not say."""
+    if not command:
+        return None
+    if match := SHAPES.search(command):
+        firsts = {int(shape.rsplit(":", 1)[-1].split("x")[0]) for shape in match.group(1).split(",")
+                  if ":" in shape and shape.rsplit(":", 1)[-1].split("x")[0].isdigit()}
+        return firsts.pop() if len(firsts) == 1 else None
+    if match := IMPLICIT_BATCH.search(command):
+        return int(match.group(1))
+    return None
 
 
 def parse_trtexec_log(text: str) -> TrtexecResult:
     lines = text.splitlines()
-    failed = next((l for l in lines if "&&&& FAILED" in l), None)
+    failed = next((line for line in lines if "&&&& FAILED" in line), None)
     if failed:
-        error = next((l for l in lines if "[E]" in l), failed)
+        error = next((line for line in lines if "[E]" in line), failed)
         raise ToolOutputError(f"trtexec failed: {error.strip()}")
-    stats = {}
-    for line in lines:
-        match = re.search(STAT, line)
-        if match:
-            stats[match.group(1).strip()] = TrtStats(*map(float, match.groups()[1:]))
+    stats = {**_block_stats(lines), **_one_line_stats(lines)}
     if "GPU Compute Time" not in stats:
-        last = next((l.strip() for l in reversed(lines) if l.strip()), "<empty output>")
-        raise ToolOutputError(f"trtexec output has no 'GPU Compute Time' summary (truncated?); last line: {last!r}")
-    passed = next((l for l in lines if "&&&& PASSED" in l), None)
-    command = passed.split("#", 1)[1].strip() if passed and "#" in passed else None
-    return TrtexecResult(gpu_compute=stats["GPU Compute Time"], latency=stats.get("Latency"), command=command)
+        last = next((line.strip() for line in reversed(lines) if line.strip()), "<empty output>")
+        raise ToolOutputError("trtexec output has no GPU compute summary (looked for 'GPU Compute Time: min = ...' "
+                              f"of TensorRT 8+ and the 'GPU Compute' block of TensorRT 7); last line: {last!r}")
+    echoed = next((line for line in lines if line.startswith(("&&&& PASSED", "&&&& RUNNING")) and "#" in line), None)
+    command = echoed.split("#", 1)[1].strip() if echoed else None
+    trace = next((int(m.group(1)) for m in map(TRACE.search, lines) if m), None)
+    return TrtexecResult(gpu_compute=stats["GPU Compute Time"], latency=stats.get("Latency"), command=command,
+                         batch=batch_of(command), iterations=trace)
 
 
 def parse_export_times(text: str) -> list[float]:

@@ -119,3 +119,12 @@ def test_a_tool_median_is_the_headline():
     old = import_result(request("benchmark_model", "benchmark_model_tflite1.12_am57x_2019.log", precision="fp32",
                                 device="am57x"))
     assert old.summary.median_ms is None and old.summary.mean_ms == pytest.approx(137.722)
+
+
+def test_a_trtexec_run_of_another_batch_is_refused(tmp_path):
+    log = tmp_path / "batch4.log"
+    log.write_text(fixture("trtexec_sa12_fp16.log").replace("--fp16 --noDataTransfers",
+                                                            "--fp16 --shapes=input:4x3x256x256 --noDataTransfers"))
+    with pytest.raises(ValueError, match="the log ran batch 4 .* pass --batch 4"):
+        import_result(request("trtexec", log_file=log))
+    assert import_result(request("trtexec", log_file=log, spec=ModelSpec("sa12", batch=4))).summary.median_ms > 0

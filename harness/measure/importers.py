@@ -72,7 +72,8 @@ def import_result(request: ImportRequest) -> RunResult:
     if request.tool == "benchmark_model":
         result = from_benchmark_model(parse_benchmark_model(text))
     elif request.tool == "trtexec":
-        result = from_trtexec(text, read_log(request.export_times_file) if request.export_times_file else None)
+        result = from_trtexec(text, read_log(request.export_times_file) if request.export_times_file else None,
+                              request.spec.batch)
     elif request.tool == "etdump":
         result = from_etdump(request)
     elif request.tool == "benchmark_app":
@@ -105,8 +106,11 @@ def from_etdump(request: ImportRequest) -> RunResult:
                      environment={"timing": "ETDump Method::execute", "kernels_mapped": layers is not None})
 
 
-def from_trtexec(text: str, export_times: str | None) -> RunResult:
+def from_trtexec(text: str, export_times: str | None, batch: int = 1) -> RunResult:
     parsed = parse_trtexec_log(text)
+    if parsed.batch is not None and parsed.batch != batch:
+        raise ValueError(f"the log ran batch {parsed.batch} (its command: {parsed.command}) but the import says "
+                         f"--batch {batch}; pass --batch {parsed.batch}")
     g = parsed.gpu_compute
     environment = {"command": parsed.command, "timing": "trtexec GPU Compute Time",
                    "latency_with_copies_median_ms": parsed.latency.median_ms if parsed.latency else None}
@@ -114,8 +118,8 @@ def from_trtexec(text: str, export_times: str | None) -> RunResult:
         samples = [int(ms * 1e6) for ms in parse_export_times(export_times)]
         return RunResult(status="ok", samples_ns=samples, summary=summarize(samples), environment=environment)
     return RunResult(status="ok", environment=environment, summary=Summary(
-        min_ms=g.min_ms, median_ms=g.median_ms, mean_ms=g.mean_ms, p90_ms=g.p90_ms, p95_ms=g.p95_ms,
-        p99_ms=g.p99_ms, max_ms=g.max_ms))
+        count=parsed.iterations, min_ms=g.min_ms, median_ms=g.median_ms, mean_ms=g.mean_ms, p90_ms=g.p90_ms,
+        p95_ms=g.p95_ms, p99_ms=g.p99_ms, max_ms=g.max_ms))
 
 
 def from_benchmark_model(parsed: BenchmarkModelResult) -> RunResult:
