@@ -1,13 +1,19 @@
-"""Parsing what OpenVINO's `benchmark_app` prints at the end of a run.
+"""Parsing what OpenVINO's `benchmark_app` prints at the end of a run (C++ and Python, 2020 on).
 
+    [Step 10/11] Measuring performance (Start inference synchronously, limits: 200 iterations)
+    [ INFO ] First inference took 7.13 ms
     [ INFO ] Count:            444 iterations
-    [ INFO ] Duration:         2003.67 ms
     [ INFO ] Latency:
     [ INFO ]    Median:        4.39 ms
     [ INFO ]    Average:       4.49 ms
     [ INFO ]    Min:           4.21 ms
     [ INFO ]    Max:           18.92 ms
-    [ INFO ] Throughput:   221.59 FPS
+
+Layouts seen in real logs (tests/fixtures/SOURCES.md): 2020-2021 builds print one `Latency: X ms`
+line (the median); 2022 C++ builds label the mean `Avg:`; `-latency_percentile N` replaces the
+median by `N percentile:`; sub-millisecond values may be printed in `us`; a dynamic-shape run
+adds one block per data shape group after "Latency for each data shape group:". The measuring
+line says whether requests ran synchronously or several at once (throughput mode).
 """
 from __future__ import annotations
 
@@ -16,33 +22,72 @@ from dataclasses import dataclass
 
 from .benchmark_model import ToolOutputError
 
-FIELDS = {"count": r"Count:\s+(\d+) iterations", "median_ms": r"Median:\s+([\d.]+) ms",
-          "mean_ms": r"Average:\s+([\d.]+) ms", "min_ms": r"Min:\s+([\d.]+) ms", "max_ms": r"Max:\s+([\d.]+) ms",
-          "first_ms": r"First inference took ([\d.]+) ms"}
+NUMBER = r"\d+(?:\.\d*)?"
+VALUE = rf"({NUMBER})\s*(ms|us)"
+FIELDS = {  # name -> pattern over one line, anchored after the optional "[ INFO ]"
+    "count": re.compile(r"Count:\s+(\d+) iterations"),
+    "median": re.compile(rf"^\s*Median:?\s+{VALUE}"),
+    "mean": re.compile(rf"^\s*(?:Average|Avg):\s+{VALUE}"),
+    "min": re.compile(rf"^\s*Min:\s+{VALUE}"),
+    "max": re.compile(rf"^\s*Max:\s+{VALUE}"),
+    "percentile": re.compile(rf"^\s*(\d+) percentile:\s+{VALUE}"),
+    "one_latency": re.compile(rf"^\s*Latency:\s+{VALUE}"),  # 2020-2021: the median on one line
+    "first": re.compile(rf"First inference took {VALUE}"),
+}
+MEASURING = re.compile(r"Measuring (?:model )?performance \((.*)\)")
+GROUPS = "Latency for each data shape group"
 
 
 @dataclass
 class BenchmarkAppResult:
     count: int
-    median_ms: float
-    mean_ms: float
-    min_ms: float
-    max_ms: float
+    median_ms: float | None
+    mean_ms: float | None
+    min_ms: float | None
+    max_ms: float | None
     first_ms: float | None
+    p99_ms: float | None = None  # with -latency_percentile 99
+    api: str | None = None  # "sync" or "async"
+    requests: int | None = None  # inference requests in flight
+    streams: int | None = None
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) / 1000 if unit == "us" else float(value)
 
 
 def parse_benchmark_app(text: str) -> BenchmarkAppResult:
-    if "[ ERROR ]" in text:
-        line = next(l for l in text.splitlines() if "[ ERROR ]" in l)
-        raise ToolOutputError(f"benchmark_app failed: {line.strip()}")
-    found = {}
-    for name, pattern in FIELDS.items():
-        match = re.search(pattern, text)
-        if match:
-            found[name] = float(match.group(1))
-    missing = [n for n in FIELDS if n not in found and n != "first_ms"]
-    if missing:
-        last = next((l.strip() for l in reversed(text.splitlines()) if l.strip()), "<empty output>")
-        raise ToolOutputError(f"benchmark_app output has no {missing[0]} line (truncated?); last line: {last!r}")
-    return BenchmarkAppResult(count=int(found["count"]), median_ms=found["median_ms"], mean_ms=found["mean_ms"],
-                              min_ms=found["min_ms"], max_ms=found["max_ms"], first_ms=found.get("first_ms"))
+    lines = [line.split("]", 1)[1] if line.lstrip().startswith("[ ") and "]" in line else line
+             for line in text.splitlines()]
+    errors = [line for line in text.splitlines() if "[ ERROR ]" in line]
+    if errors:
+        raise ToolOutputError(f"benchmark_app failed: {errors[0].strip()}")
+    if any(GROUPS in line for line in lines):
+        groups = [line.strip() for line in lines if re.match(r"^\s*\d+\.\s", line)]
+        raise ToolOutputError(f"benchmark_app ran {len(groups)} data shape groups ({'; '.join(groups)}): their "
+                              "aggregate latency is no one shape's; rerun with a single -data_shape")
+    found: dict[str, float] = {}
+    for line in lines:
+        for name, pattern in FIELDS.items():
+            if name in found:
+                continue
+            if match := pattern.search(line):
+                if name == "count":
+                    found[name] = float(match.group(1))
+                elif name == "percentile":
+                    found[f"p{match.group(1)}"] = _ms(*match.groups()[1:])
+                else:
+                    found[name] = _ms(*match.groups())
+    median = found.get("median", found.get("one_latency"))
+    if "count" not in found or (median is None and not any(k.startswith("p") for k in found)):
+        last = next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "<empty output>")
+        missing = "'Count: N iterations' line" if "count" not in found else "latency line ('Median:' or 'Latency: X ms')"
+        raise ToolOutputError(f"benchmark_app output has no {missing}; last line: {last!r}")
+    mode = next((m.group(1) for m in map(MEASURING.search, lines) if m), "")
+    requests = re.search(r"(\d+) inference requests", mode)
+    streams = re.search(r"using (\d+) streams", mode)
+    return BenchmarkAppResult(
+        count=int(found["count"]), median_ms=median, mean_ms=found.get("mean"), min_ms=found.get("min"),
+        max_ms=found.get("max"), first_ms=found.get("first"), p99_ms=found.get("p99"),
+        api="async" if "asynchronously" in mode else "sync" if "synchronously" in mode else None,
+        requests=int(requests.group(1)) if requests else None, streams=int(streams.group(1)) if streams else None)

@@ -128,3 +128,15 @@ def test_a_trtexec_run_of_another_batch_is_refused(tmp_path):
     with pytest.raises(ValueError, match="the log ran batch 4 .* pass --batch 4"):
         import_result(request("trtexec", log_file=log))
     assert import_result(request("trtexec", log_file=log, spec=ModelSpec("sa12", batch=4))).summary.median_ms > 0
+
+
+def test_a_throughput_run_is_a_target_of_its_own(engine):
+    """Variant 12: several requests in flight is not single-stream latency: the target says so."""
+    req = request("benchmark_app", "benchmark_app_2022_cpp_static_async.log", precision="fp32", device="xeon")
+    run_id = store_import(engine, req, import_result(req))
+    with Session(engine) as session:
+        assert session.get(store.Run, run_id).target == "openvino/xeon[api=async,requests=4,streams=4]"
+    single = request("benchmark_app", "benchmark_app_t8.log", precision="fp32", device="xeon")
+    run_id = store_import(engine, single, import_result(single))
+    with Session(engine) as session:
+        assert session.get(store.Run, run_id).target == "openvino/xeon"

@@ -25,6 +25,7 @@ from ..store import save_run
 # tool -> the backend whose numbers it produces
 TOOL_BACKENDS = {"benchmark_model": "litert", "trtexec": "tensorrt", "benchmark_app": "openvino",
                  "etdump": "executorch", "manual": None}
+TARGET_OPTIONS = "target_options"  # environment key: how the tool ran, when that makes it a target of its own
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\- ]{0,63}$")
 
 
@@ -44,8 +45,8 @@ class ImportRequest:
     etrecord_file: Path | None = None  # --tool etdump: the program's ETRecord (names of portable ops)
     delegation_file: Path | None = None  # --tool etdump: delegation.json of the exported .pte (layer kernels)
 
-    def target(self) -> Target:
-        return Target(self.backend or TOOL_BACKENDS[self.tool], self.device)
+    def target(self, options: str = "") -> Target:
+        return Target(self.backend or TOOL_BACKENDS[self.tool], self.device, options)
 
 
 def check(request: ImportRequest) -> None:
@@ -77,11 +78,7 @@ def import_result(request: ImportRequest) -> RunResult:
     elif request.tool == "etdump":
         result = from_etdump(request)
     elif request.tool == "benchmark_app":
-        parsed = parse_benchmark_app(text)
-        result = RunResult(status="ok", summary=Summary(count=parsed.count, min_ms=parsed.min_ms,
-                                                        median_ms=parsed.median_ms, mean_ms=parsed.mean_ms,
-                                                        max_ms=parsed.max_ms),
-                           first_ns=int(parsed.first_ms * 1e6) if parsed.first_ms is not None else None)
+        result = from_benchmark_app(text)
     else:
         result = RunResult(status="ok", summary=Summary(median_ms=request.latency_ms))
     result.imported = True
@@ -104,6 +101,19 @@ def from_etdump(request: ImportRequest) -> RunResult:
     return RunResult(status="ok", samples_ns=samples, summary=summarize(samples),
                      op_profile=classify_rows(parsed.rows),
                      environment={"timing": "ETDump Method::execute", "kernels_mapped": layers is not None})
+
+
+def from_benchmark_app(text: str) -> RunResult:
+    parsed = parse_benchmark_app(text)
+    result = RunResult(status="ok", summary=Summary(count=parsed.count, min_ms=parsed.min_ms, median_ms=parsed.median_ms,
+                                                    mean_ms=parsed.mean_ms, max_ms=parsed.max_ms, p99_ms=parsed.p99_ms),
+                       first_ns=int(parsed.first_ms * 1e6) if parsed.first_ms is not None else None)
+    if (parsed.requests or 1) > 1 or (parsed.streams or 1) > 1:
+        # several requests in flight: a throughput run. Its latency is not single-stream latency, so it
+        # gets a target of its own, named with the mode, and is never compared with one silently.
+        result.environment[TARGET_OPTIONS] = ",".join(f"{k}={v}" for k, v in (
+            ("api", parsed.api), ("requests", parsed.requests), ("streams", parsed.streams)) if v)
+    return result
 
 
 def from_trtexec(text: str, export_times: str | None, batch: int = 1) -> RunResult:
@@ -152,5 +162,5 @@ def imported_host(device: str) -> dict:
 
 def store_import(engine, request: ImportRequest, result: RunResult) -> int:
     """Store `result` (from import_result(request)) as one imported run; returns the run id."""
-    return save_run(engine, result, spec=request.spec, target=request.target(),
+    return save_run(engine, result, spec=request.spec, target=request.target(result.environment.get(TARGET_OPTIONS, "")),
                     threads=request.threads, precision=request.precision, host=imported_host(request.device))
