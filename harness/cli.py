@@ -200,7 +200,8 @@ def export(
 
 @app.command("import")
 def import_command(
-    file: Optional[Path] = typer.Argument(None, help="the tool's log (not needed for --tool manual)"),
+    files: Optional[list[Path]] = typer.Argument(None, help="the tool's log(s), or a folder of them (not needed for "
+                                                     "--tool manual)"),
     tool: str = typer.Option(..., "--tool", help=", ".join(TOOL_BACKENDS)),
     device: str = typer.Option(..., "--device", help="where it ran, e.g. android:pixel7, iphone12pro, rtx2080ti"),
     model: str = typer.Option(..., "--model"),
@@ -220,17 +221,43 @@ def import_command(
     db: DbOption = None,
     fmt: FormatOption = Format.table,
 ):
-    """Store a run measured elsewhere by a vendor tool, marked as imported."""
+    """Store runs measured elsewhere by a vendor tool, marked as imported: one per log file."""
     try:
-        request = ImportRequest(tool, device, ModelSpec(model, resolution, batch, single_form(form, "import"),
-                                                        weights), precision.value, threads, backend, file,
-                                export_times, latency_ms, note, etrecord, delegation)
-        result = import_result(request)  # read and checked before the database is opened
+        spec = ModelSpec(model, resolution, batch, single_form(form, "import"), weights)
+        logs = log_files(files or [])
+        requests = [ImportRequest(tool, device, spec, precision.value, threads, backend, log, export_times, latency_ms,
+                                  note, etrecord, delegation) for log in (logs or [None])]
+        if len(requests) == 1:  # one log: read and checked before the database is opened
+            results = [import_result(requests[0])]
     except (ValueError, ToolOutputError) as exc:
         fail(str(exc))
     engine = open_db(db, create=True)
-    run_id = store_import(engine, request, result)
-    report.show(console, report.runs_listing(engine, [run_id], "torch/cpu", f"imported run {run_id}"), fmt)
+    if len(requests) == 1:
+        run_ids = [store_import(engine, requests[0], results[0])]
+    else:  # a folder of logs: each stored or refused on its own, one line each
+        run_ids, outcomes = [], []
+        for request in requests:
+            try:
+                run_ids.append(store_import(engine, request, import_result(request)))
+                outcomes.append("ok")
+                err.print(f"stored  {escape(str(request.log_file))}: run {run_ids[-1]}")
+            except (ValueError, ToolOutputError) as exc:
+                outcomes.append("refused")
+                err.print(f"[red]refused[/red] {escape(str(request.log_file))}: {escape(str(exc))}")
+    report.show(console, report.runs_listing(engine, run_ids, "torch/cpu", "imported runs"), fmt)
+    if len(requests) > 1:
+        finished(outcomes, "logs")
+
+
+def log_files(paths: list[Path]) -> list[Path]:
+    """The files named, with each folder replaced by the regular files in it (sorted, not recursive)."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            found.append(path)
+    return found
 
 
 @app.command()

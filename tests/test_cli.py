@@ -290,3 +290,34 @@ def test_tables_show_names_with_brackets_as_they_are(db, engine):
     assert "litert/android:R58[delegate=gpu]" in table
     missing = invoke("report", "--db", "postgresql://nobody@127.0.0.1:1/none")
     assert "psycopg[binary]" in " ".join(missing.output.split()) or "cannot open database" in missing.output
+
+
+def test_import_a_folder_of_logs(tmp_path, db):
+    """One run per readable log, one line per file, the failed one refused with its own line; exit 1."""
+    import shutil
+
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for name in ("benchmark_model_tflite2.20_am62x_cpu.log", "benchmark_model_tflite1.12_am57x_2019.log",
+                 "benchmark_model_failed.log"):
+        shutil.copy(FIXTURES / name, folder / name)
+    result = invoke("import", folder, "--tool", "benchmark_model", "--device", "am62x", "--model", "t8", "--db", db,
+                    "--format", "json", env={"COLUMNS": "300"})
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1 and "1 of 3 logs did not end ok (1 refused)" in text
+    assert "refused " in text and "benchmark_model_failed.log: benchmark_model failed" in text
+    rows = json.loads(invoke("query", "SELECT median_ms, mean_ms FROM runs ORDER BY id", "--format", "json",
+                             "--db", db).output)
+    assert len(rows) == 2 and sorted(r["median_ms"] or 0 for r in rows) == [0, pytest.approx(1239.807)]
+
+
+def test_tool_text_is_printed_literally(tmp_path, db):
+    """Rich markup must not eat a log's [b11] or [fusedConvActRunner.cpp::...] nor choke on [/x]."""
+    log = tmp_path / "failed.log"
+    log.write_text("&&&& RUNNING TensorRT.trtexec [TensorRT v8501] # trtexec --onnx=m.onnx\n"
+                   "[E] [TRT] [fusedConvActRunner.cpp::getOutputs::95] Error Code 2: [/x] no kernel [b11]\n"
+                   "&&&& FAILED TensorRT.trtexec [TensorRT v8501] # trtexec --onnx=m.onnx\n")
+    result = invoke("import", log, "--tool", "trtexec", "--device", "gpu-box", "--model", "t8", "--db", db)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 2
+    assert "[fusedConvActRunner.cpp::getOutputs::95] Error Code 2: [/x] no kernel [b11]" in text
