@@ -77,7 +77,9 @@ class BenchmarkModelResult:
 
 
 NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
-STATS = re.compile(rf"^(?:\w+: )?count=(\d+)((?: \w+={NUMBER})*)\s*$")
+# any prefix a log adds ("INFO: ", Android logcat's "I tflite  : ") before count=
+STATS = re.compile(rf"(?:^|\s)count=(\d+)((?: \w+={NUMBER})*)\s*$")
+PROFILE_SUMMARY = ("Timings (microseconds)", "Memory (bytes)")  # the op profile's own count= lines
 STAT_FIELD = re.compile(rf"(\w+)=({NUMBER})")
 INIT = re.compile(rf"Initialized session in ({NUMBER}) ?ms")
 # the closing summary: the average of the timed runs is its last number, in both layouts
@@ -98,8 +100,7 @@ def parse_benchmark_model(text: str) -> BenchmarkModelResult:
     for line in lines:
         if any(marker in line for marker in FAILURES):
             raise ToolOutputError(f"benchmark_model failed: {line.strip()}")
-    # the op-profiling summaries repeat count= lines after "Timings (microseconds):": not matched (^count=)
-    stats = [m for m in (STATS.match(line.strip()) for line in lines) if m]
+    stats = [m for line in lines if not any(p in line for p in PROFILE_SUMMARY) and (m := STATS.search(line))]
     init = next((float(m.group(1)) for m in map(INIT.search, lines) if m), None)
     final = next((m for line in lines for m in (FINAL.search(line), FINAL_2019.search(line)) if m), None)
     if init is None or len(stats) < 2 or final is None:

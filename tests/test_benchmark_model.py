@@ -81,3 +81,10 @@ def test_builds_that_print_a_median(name, median_us, p95_us, avg_us):
     result = parse_benchmark_model(fixture(name))
     assert (result.timed.median_us, result.timed.p95_us, result.timed.avg_us) == (median_us, p95_us, avg_us)
     assert result.warmup.count == 1 and result.warmup.median_us == result.warmup.first_us
+
+
+def test_android_logcat_prefixes_are_read():
+    """The same output as Android's logcat shows it ('I tflite  : count=...')."""
+    text = fixture("benchmark_model_tflite2.20_am62x_cpu.log").replace("INFO: ", "I tflite  : ")
+    result = parse_benchmark_model(text)
+    assert (result.timed.count, result.timed.median_us, result.warmup.first_us) == (50, 1239807, 1357602)
