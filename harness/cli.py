@@ -25,7 +25,7 @@ from . import report, store
 from .baselines import own_resolution
 from .measure import artifacts, sweep
 from .measure.importers import TOOL_BACKENDS, ImportRequest, import_result, store_import
-from .protocol import TimingPolicy
+from .protocol import MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
 from .report import Format
 from .spec import FORMS, ModelSpec, canonical_model
 
@@ -127,6 +127,11 @@ def run(
                                 help="time every job this many times, each in a fresh process, round-robin"),
     profile: int = typer.Option(20, "--profile", min=0,
                                 help="after timing, profile N inferences per op into op_profiles (0: off)"),
+    max_other_cpu: float = typer.Option(MAX_OTHER_CPU, "--max-other-cpu", min=0.0,
+                                        help="mark a run noisy past this many cores' worth of other processes' work"),
+    max_steal: float = typer.Option(MAX_STEAL, "--max-steal", min=0.0,
+                                    help="mark a run noisy past this many cores' worth of hypervisor steal"),
+    strict: int = typer.Option(0, "--strict", min=0, help="re-time a noisy run in a fresh process up to N times"),
     db: DbOption = None,
     cache: CacheOption = sweep.DEFAULT_CACHE,
     fmt: FormatOption = Format.table,
@@ -148,11 +153,12 @@ def run(
         fail(f"no available target on device {device!r}; see `harness devices`")
     jobs = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision.value,
                            policy=TimingPolicy(warmup, warmup_time, min_iterations, min_time),
-                           profile_iterations=profile, repeats=repeats)
+                           profile_iterations=profile, repeats=repeats, max_other_cpu=max_other_cpu,
+                           max_steal=max_steal)
     engine = open_db(db, create=True)
     with report.SweepProgress(err, len(jobs)) as progress:
         outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
-                                  on_start=progress.started, on_done=progress.done)
+                                  on_start=progress.started, on_done=progress.done, strict=strict)
     report.show(console, report.runs_listing(engine, outcome.run_ids, "torch/cpu", f"sweep {outcome.sweep_id}"), fmt)
     finished(outcome.statuses, "runs")
 
@@ -161,6 +167,15 @@ def run(
 def devices(fmt: FormatOption = Format.table):
     """List every target with its availability here, and the reason when it is unavailable."""
     report.show(console, report.devices_listing(devices_module.target_status()), fmt)
+
+
+@app.command()
+def doctor(window: float = typer.Option(0.5, "--window", min=0.1, max=30.0, help="seconds to watch other CPU use"),
+           fmt: FormatOption = Format.table):
+    """What on this machine will move numbers (governor, turbo, SMT, load, steal, thermal, ISA, phones), with advice."""
+    from .measure.doctor import checks
+
+    report.show(console, report.doctor_listing(checks(window)), fmt)
 
 
 @app.command()

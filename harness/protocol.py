@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 2  # 2: RunResult.coverage
+PROTOCOL_VERSION = 3  # 2: RunResult.coverage; 3: interference, noise limits
 STATUSES = ("ok", "invalid", "error", "crashed")  # invalid: outputs disagree with torch
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2}
@@ -29,6 +29,26 @@ class TimingPolicy:
     min_iterations: int = 50
     min_seconds: float = 3.0
     max_seconds: float = 120.0  # a hard stop for very slow targets (never cuts below min_iterations)
+
+
+# Limits past which a run is marked noisy (harness run --max-other-cpu / --max-steal).
+MAX_OTHER_CPU = 0.25  # cores' worth of other processes' work, on average, while timing
+MAX_STEAL = 0.05  # cores' worth of CPU time the hypervisor gave to other guests
+
+
+@dataclass(frozen=True)
+class Interference:
+    """What else used the machine while a run was timed (harness.measure.interference), in cores' worth
+    on average over the timing window."""
+    other_cpu: float  # other processes' CPU use
+    steal: float  # time the hypervisor gave to other guests
+    load_before: float  # 1-minute load average
+    load_after: float
+    throttle_events: int | None  # thermal throttling events during the window, where the CPU reports them
+    mhz: float | None  # mean clock of this process's CPUs, where cpufreq is readable
+
+    def noisy(self, max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL) -> bool:
+        return self.other_cpu > max_other_cpu or self.steal > max_steal or bool(self.throttle_events)
 
 
 class ProtocolError(ValueError):
@@ -84,6 +104,8 @@ class Job:
     cache_dir: str  # absolute: the worker may run in another directory
     precision: str = "fp32"
     profile_iterations: int = 0  # >0: per-op profile after timing, averaged over this many inferences
+    max_other_cpu: float = MAX_OTHER_CPU  # past these the run is marked noisy
+    max_steal: float = MAX_STEAL
     version: int = PROTOCOL_VERSION
 
     @property
@@ -172,6 +194,8 @@ class RunResult:
     class_flops: dict[str, int] = field(default_factory=dict)  # the model's FLOPs per op class
     op_profile: list[OpRow] = field(default_factory=list)
     coverage: list[CoverageRow] = field(default_factory=list)  # delegate runtimes only (ExecuTorch)
+    interference: Interference | None = None  # None where the OS gives no counters (or nothing was timed)
+    noisy: bool = False  # interference past the job's limits
     environment: dict = field(default_factory=dict)  # facts that can move the number
     started_at: float | None = None  # Unix time
     finished_at: float | None = None

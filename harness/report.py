@@ -109,7 +109,8 @@ def _paper(figure: float | None) -> str:
 # --- runs (harness run, import, report) -------------------------------------------------------
 
 RUN_COLUMNS = ["run", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported",
-               "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "error"]
+               "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "noisy",
+               "other_cpu", "steal", "error"]
 
 
 def _spec_key(run: Run) -> tuple:
@@ -129,7 +130,8 @@ def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
     return (r.id, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
             bool(r.imported), r.median_ms if ok else None, r.mean_ms if ok else None, r.p90_ms if ok else None,
             r.median_ci_low_ms if ok else None, r.median_ci_high_ms if ok else None, r.cv if ok else None,
-            r.iterations if ok else None, reference / latency if latency and reference else None, r.error)
+            r.iterations if ok else None, reference / latency if latency and reference else None, bool(r.noisy),
+            r.other_cpu, r.steal, r.error)
 
 
 def _runs_listing(session: Session, runs: list[Run], baseline: str, title: str) -> Listing:
@@ -158,7 +160,7 @@ def _runs_table(listing: Listing) -> Table:
     for heading in ("model", "res", "b", "form", "target", "prec", "thr", "status", "median ms", "p90 ms",
                     "median 95% CI", "CV", "n", "speedup"):
         table.add_column(heading, justify="left" if heading in ("model", "form", "target", "status") else "right")
-    mean_only = False
+    mean_only = noisy = False
     for row in listing.rows:
         r = dict(zip(listing.columns, row))
         ok = r["status"] == "ok"
@@ -167,6 +169,9 @@ def _runs_table(listing: Listing) -> Table:
         else:
             latency = fmt_ms(r["median_ms"])
         status = ("[green]ok[/green]" if ok else f"[red]{r['status']}[/red]") + (" (imported)" if r["imported"] else "")
+        if r["noisy"]:
+            status += " [yellow]noisy[/yellow]"
+            noisy = True
         table.add_row(
             escape(r["model"]), str(r["res"]), str(r["batch"]), r["form"], escape(r["target"]), r["precision"], str(r["threads"]),
             status, latency, fmt_ms(r["p90_ms"]),
@@ -174,8 +179,10 @@ def _runs_table(listing: Listing) -> Table:
             f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,
             _ratio(r["speedup"]),
         )
-    if mean_only:
-        table.caption = f"{MEAN_ONLY} mean: the vendor tool reported no median"
+    captions = ([f"{MEAN_ONLY} mean: the vendor tool reported no median"] if mean_only else []) + (
+        ["noisy: other processes or the hypervisor used the CPU while it was timed (columns other_cpu, steal)"]
+        if noisy else [])
+    table.caption = "\n".join(captions) or None
     return table
 
 
@@ -337,4 +344,22 @@ def _coverage_table(listing: Listing) -> Table:
         f"{escape(b)}: {d} of {n} nodes, {share:.1%} of FLOPs delegated"
         + (f" (portable: {escape(', '.join(left))})" if left else "")
         for b, (d, n, share, left) in coverage_summary(listing).items())
+    return table
+
+
+# --- harness doctor -----------------------------------------------------------------------------
+
+def doctor_listing(findings) -> Listing:
+    return Listing(["item", "value", "advice"], [(f.item, f.value, f.advice or None) for f in findings],
+                   "what on this machine will move a number", _doctor_table)
+
+
+def _doctor_table(listing: Listing) -> Table:
+    table = Table(title=listing.title)
+    for column in listing.columns:
+        table.add_column(column)
+    for item, value, advice in listing.rows:
+        verdict = (f"[yellow]{escape(advice)}[/yellow]" if advice else NO_VALUE
+                   if value.startswith(("not exposed", "none attached")) else "[green]ok[/green]")
+        table.add_row(item, escape(value), verdict)
     return table

@@ -51,6 +51,13 @@ def thread_environment(threads: int) -> dict[str, str]:
     return {name: str(threads) for name in THREAD_COUNT_VARIABLES}
 
 
+def isa_flags() -> str:
+    """The instruction-set features that change a runtime's kernels (see harness.measure.doctor)."""
+    from .doctor import isa
+
+    return " ".join(isa())
+
+
 def host_facts() -> dict:
     """Facts about the machine, identical for every run on it."""
     return {
@@ -72,6 +79,7 @@ def run_facts(threads: int, versions: dict[str, str]) -> dict:
         "versions": versions,
         "git_revision": git_revision(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+        "isa": isa_flags(),
         "thermal_millicelsius": [t for p in temps if (t := _read(str(p)))],
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},

@@ -12,7 +12,7 @@ import fastvit
 from backends import Backend
 
 from .. import baselines
-from ..protocol import Job, PeakJob, PeakResult, RunResult, TimingPolicy
+from ..protocol import MAX_OTHER_CPU, MAX_STEAL, Job, PeakJob, PeakResult, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
 from ..store import finish_sweep, save_coverage, save_peak, save_run, start_sweep
 from .artifacts import coverage_of, spec_artifact
@@ -61,10 +61,11 @@ def check_checkpoint(spec: ModelSpec) -> None:
 
 
 def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
-              cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0, repeats: int = 1) -> list[Job]:
+              cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0, repeats: int = 1,
+              max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL) -> list[Job]:
     cache = str(Path(cache_dir).resolve())
     # Repeats go round-robin over all jobs, so slow drift of the machine hits every job alike.
-    return [Job(spec, target, threads, policy, cache, precision, profile_iterations)
+    return [Job(spec, target, threads, policy, cache, precision, profile_iterations, max_other_cpu, max_steal)
             for _ in range(repeats) for spec in specs for target in targets]
 
 
@@ -73,9 +74,14 @@ def timeout_for(policy: TimingPolicy) -> float:
     return 900 + policy.max_seconds * 2
 
 
-def time_and_store(engine, job: Job, sweep_id: int | None = None) -> tuple[int, RunResult]:
-    """Time one job in a child process and store its run, whatever the outcome: (run id, result)."""
-    result = measure_in_child(job, timeout_for(job.policy))
+def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 0) -> tuple[int, RunResult]:
+    """Time one job in a child process and store its run, whatever the outcome: (run id, result).
+    strict: re-time a noisy run in a fresh process up to this many times before storing it as noisy."""
+    result, attempts = measure_in_child(job, timeout_for(job.policy)), 1
+    while result.noisy and attempts <= strict:
+        result, attempts = measure_in_child(job, timeout_for(job.policy)), attempts + 1
+    if attempts > 1:
+        result.environment["timing_attempts"] = attempts  # the earlier ones were noisy
     run_id = save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads,
                       precision=job.precision, host=host_facts(), sweep_id=sweep_id)
     return run_id, result
@@ -93,14 +99,14 @@ class SweepOutcome:
 
 
 def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
-              on_done: Callable[[Job, RunResult], None] = lambda job, result: None) -> SweepOutcome:
+              on_done: Callable[[Job, RunResult], None] = lambda job, result: None, strict: int = 0) -> SweepOutcome:
     """Time and store every job in order; the sweep is marked finished, or interrupted if it stops."""
     outcome = SweepOutcome(start_sweep(engine, command))
     status = "interrupted"
     try:
         for job in jobs:
             on_start(job)
-            run_id, result = time_and_store(engine, job, outcome.sweep_id)
+            run_id, result = time_and_store(engine, job, outcome.sweep_id, strict)
             outcome.run_ids.append(run_id)
             outcome.statuses.append(result.status)
             on_done(job, result)

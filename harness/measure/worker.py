@@ -23,7 +23,7 @@ def measure_job(job, result) -> None:
     import torch
 
     from backends import BACKENDS
-    from harness.measure import environment
+    from harness.measure import environment, interference
     from harness.measure.artifacts import coverage_of, example_input, model_artifact
     from harness.measure.flops import class_flops
     from harness.measure.timing import measure
@@ -62,7 +62,10 @@ def measure_job(job, result) -> None:
     else:
         session = backend.load(model, artifact, device, job.threads, job.precision)
         session.prepare(example.numpy())
+        before = interference.snapshot()
         measured = measure(session.infer, job.policy)
+        result.interference = interference.between(before, interference.snapshot())
+        result.noisy = bool(result.interference and result.interference.noisy(job.max_other_cpu, job.max_steal))
         output = session.output()
         result.first_ns, result.warmup_ns, result.samples_ns = (measured.first_ns, measured.warmup_ns,
                                                                 measured.samples_ns)

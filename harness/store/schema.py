@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-SCHEMA_VERSION = 7  # bump when a column or view changes; database.open_engine upgrades older databases
+SCHEMA_VERSION = 8  # bump when a column or view changes; database.open_engine upgrades older databases
 
 # What makes two runs measurements of the same thing: the "latest run" of every reader and view is
 # the newest run per these columns.
@@ -86,6 +86,14 @@ class Run(Base):
     cv: Mapped[float | None] = mapped_column(Float)
     median_ci_low_ms: Mapped[float | None] = mapped_column(Float)
     median_ci_high_ms: Mapped[float | None] = mapped_column(Float)
+    # what else used the machine while timing (harness.measure.interference); NULL where unknown
+    other_cpu: Mapped[float | None] = mapped_column(Float)  # cores' worth of other processes' work
+    steal: Mapped[float | None] = mapped_column(Float)  # cores' worth of hypervisor steal
+    load_before: Mapped[float | None] = mapped_column(Float)
+    load_after: Mapped[float | None] = mapped_column(Float)
+    throttle_events: Mapped[int | None]
+    cpu_mhz: Mapped[float | None] = mapped_column(Float)
+    noisy: Mapped[bool] = mapped_column(Boolean, default=False)  # past the sweep's limits
     artifact_path: Mapped[str | None] = mapped_column(Text)
     artifact_key: Mapped[str | None] = mapped_column(String(64))
     environment: Mapped[dict | None] = mapped_column(JSON)

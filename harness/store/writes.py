@@ -68,6 +68,7 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
             warmup_iterations=len(result.warmup_ns) or None,
             iterations=len(result.samples_ns) or (result.summary.count if result.summary else None),
             **summary,
+            **_interference(result.interference), noisy=result.noisy,
             artifact_path=result.artifact_path, artifact_key=result.artifact_key,
             # through JSON once, so what is stored is exactly what a reader gets back
             environment=json.loads(json.dumps(result.environment, default=str)) if result.environment else None,
@@ -82,6 +83,13 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
         session.add(run)
         session.flush()
         return run.id
+
+
+def _interference(found) -> dict:
+    if found is None:
+        return {}
+    return {"other_cpu": found.other_cpu, "steal": found.steal, "load_before": found.load_before,
+            "load_after": found.load_after, "throttle_events": found.throttle_events, "cpu_mhz": found.mhz}
 
 
 def save_model_flops(session: Session, spec: ModelSpec, flops: dict[str, int]) -> None:
