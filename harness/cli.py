@@ -85,6 +85,14 @@ def finished(outcomes: list[str], what: str) -> None:
         raise typer.Exit(1)
 
 
+def repeat_policy(repeats: str, tolerance: float, max_repeats: int) -> sweep.Repeats:
+    if repeats == "auto":
+        return sweep.Repeats(None, tolerance, 3, max(max_repeats, 3))
+    if not repeats.isdigit() or int(repeats) < 1:
+        fail(f"--repeats takes a whole number of at least 1, or auto; got {repeats!r}")
+    return sweep.Repeats(int(repeats))
+
+
 def device_and_threads(device: str, threads: Optional[int]) -> tuple[str, int]:
     try:
         device = devices_module.check_device(device)
@@ -123,8 +131,10 @@ def run(
     warmup_time: float = typer.Option(1.0, "--warmup-time", min=0.0, help="minimum warm-up seconds"),
     min_iterations: int = typer.Option(50, "--min-iterations", min=1),
     min_time: float = typer.Option(3.0, "--min-time", min=0.0, help="minimum timed seconds"),
-    repeats: int = typer.Option(1, "--repeats", min=1,
-                                help="time every job this many times, each in a fresh process, round-robin"),
+    repeats: str = typer.Option("1", "--repeats", help="time every job N times, each in a fresh process, "
+                                "round-robin; 'auto': until the last 3 processes agree within --tolerance"),
+    tolerance: float = typer.Option(0.05, "--tolerance", min=0.0, help="with --repeats auto: (max-min)/median"),
+    max_repeats: int = typer.Option(10, "--max-repeats", min=1, help="with --repeats auto: at most this many"),
     profile: int = typer.Option(20, "--profile", min=0,
                                 help="after timing, profile N inferences per op into op_profiles (0: off)"),
     max_other_cpu: float = typer.Option(MAX_OTHER_CPU, "--max-other-cpu", min=0.0,
@@ -153,12 +163,12 @@ def run(
         fail(f"no available target on device {device!r}; see `harness devices`")
     jobs = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision.value,
                            policy=TimingPolicy(warmup, warmup_time, min_iterations, min_time),
-                           profile_iterations=profile, repeats=repeats, max_other_cpu=max_other_cpu,
-                           max_steal=max_steal)
+                           profile_iterations=profile, max_other_cpu=max_other_cpu, max_steal=max_steal)
+    repeat = repeat_policy(repeats, tolerance, max_repeats)
     engine = open_db(db, create=True)
-    with report.SweepProgress(err, len(jobs)) as progress:
+    with report.SweepProgress(err, len(jobs) * (repeat.count or repeat.window)) as progress:
         outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
-                                  on_start=progress.started, on_done=progress.done, strict=strict)
+                                  on_start=progress.started, on_done=progress.done, strict=strict, repeats=repeat)
     report.show(console, report.runs_listing(engine, outcome.run_ids, "torch/cpu", f"sweep {outcome.sweep_id}"), fmt)
     finished(outcome.statuses, "runs")
 

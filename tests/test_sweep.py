@@ -15,12 +15,49 @@ from harness.spec import ModelSpec, Target
 TARGETS = [Target("torch", "cpu"), Target("onnxruntime", "cpu")]
 
 
-def test_repeats_go_round_robin(tmp_path):
-    specs = [ModelSpec("t8"), ModelSpec("s12")]
-    jobs = sweep.plan_jobs(specs, TARGETS, threads=2, policy=TimingPolicy(), cache_dir=tmp_path, repeats=2)
-    order = [(j.spec.model, j.target.backend) for j in jobs]
-    assert order == [("t8", "torch"), ("t8", "onnxruntime"), ("s12", "torch"), ("s12", "onnxruntime")] * 2
-    assert {j.cache_dir for j in jobs} == {str(tmp_path.resolve())}
+def fake_measurements(monkeypatch, medians_ms: dict[str, list[float]]):
+    """child.measure_in_child replaced by a deterministic one: job (by backend) -> successive process medians."""
+    from harness.measure import sweep as sweep_module
+    from harness.protocol import RunResult
+    from harness.stats import summarize
+
+    calls = []
+
+    def measure(job, timeout_s):
+        calls.append(job.target.backend)
+        ms = medians_ms[job.target.backend][min(calls.count(job.target.backend), len(medians_ms[job.target.backend])) - 1]
+        samples = [int(ms * 1e6)] * 5
+        return RunResult(status="ok", samples_ns=samples, summary=summarize(samples))
+
+    monkeypatch.setattr(sweep_module, "measure_in_child", measure)
+    return calls
+
+
+def test_repeats_go_round_robin(engine, tmp_path, monkeypatch):
+    calls = fake_measurements(monkeypatch, {"torch": [10.0], "onnxruntime": [5.0]})
+    jobs = sweep.plan_jobs([ModelSpec("t8")], TARGETS, threads=2, policy=TimingPolicy(), cache_dir=tmp_path)
+    assert {j.cache_dir for j in jobs} == {str(tmp_path.resolve())} and len(jobs) == 2
+    outcome = sweep.run_sweep(engine, jobs, "harness run", repeats=sweep.Repeats(3))
+    assert calls == ["torch", "onnxruntime"] * 3 and len(outcome.run_ids) == 6
+
+
+def test_repeats_auto_stops_each_job_when_its_processes_agree(engine, tmp_path, monkeypatch):
+    # torch settles at once; onnxruntime wanders, then settles; both within 5 % of the last three
+    calls = fake_measurements(monkeypatch, {"torch": [10.0, 10.1, 10.2],
+                                            "onnxruntime": [5.0, 8.0, 5.1, 5.0, 5.05]})
+    jobs = sweep.plan_jobs([ModelSpec("t8")], TARGETS, threads=2, policy=TimingPolicy(), cache_dir=tmp_path)
+    sweep.run_sweep(engine, jobs, "harness run --repeats auto", repeats=sweep.Repeats(None, 0.05, 3, 10))
+    assert calls.count("torch") == 3 and calls.count("onnxruntime") == 5
+    with Session(engine) as session:
+        spreads = {r.target: r.process_spread for r in session.query(store.Run)}
+    assert spreads["torch/cpu"] == pytest.approx(0.2 / 10.1) and spreads["onnxruntime/cpu"] == pytest.approx(3.0 / 5.05)
+
+
+def test_repeats_auto_gives_up_at_its_maximum(engine, tmp_path, monkeypatch):
+    calls = fake_measurements(monkeypatch, {"torch": [10.0, 20.0] * 10, "onnxruntime": [5.0]})
+    jobs = sweep.plan_jobs([ModelSpec("t8")], TARGETS, threads=2, policy=TimingPolicy(), cache_dir=tmp_path)
+    sweep.run_sweep(engine, jobs, "harness run --repeats auto", repeats=sweep.Repeats(None, 0.05, 3, 6))
+    assert calls.count("torch") == 6 and calls.count("onnxruntime") == 3
 
 
 def test_specs_are_checked_before_a_sweep(tmp_path):

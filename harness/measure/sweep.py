@@ -3,6 +3,7 @@ process and stored the moment it ends; and the peak-throughput measurements of `
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from backends import Backend
 from .. import baselines
 from ..protocol import MAX_OTHER_CPU, MAX_STEAL, Job, PeakJob, PeakResult, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
-from ..store import finish_sweep, save_coverage, save_peak, save_run, start_sweep
+from ..store import finish_sweep, save_coverage, save_peak, save_run, set_process_spread, start_sweep
 from .artifacts import coverage_of, spec_artifact
 from .child import measure_in_child
 from .environment import host_facts
@@ -61,12 +62,37 @@ def check_checkpoint(spec: ModelSpec) -> None:
 
 
 def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
-              cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0, repeats: int = 1,
+              cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0,
               max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL) -> list[Job]:
+    """One job per (model spec, target); run_sweep repeats them."""
     cache = str(Path(cache_dir).resolve())
-    # Repeats go round-robin over all jobs, so slow drift of the machine hits every job alike.
     return [Job(spec, target, threads, policy, cache, precision, profile_iterations, max_other_cpu, max_steal)
-            for _ in range(repeats) for spec in specs for target in targets]
+            for spec in specs for target in targets]
+
+
+@dataclass(frozen=True)
+class Repeats:
+    """How many fresh processes time each job: `count`, or (count None) until the medians of the last
+    `window` processes agree within `tolerance` of their median, at most `max_count` (MLPerf Mobile asks
+    results to replicate within 5 %)."""
+    count: int | None = 1
+    tolerance: float = 0.05
+    window: int = 3
+    max_count: int = 10
+
+    def settled(self, medians: list[float]) -> bool:
+        if self.count is not None:
+            return len(medians) >= self.count
+        if len(medians) >= self.max_count:
+            return True
+        last = medians[-self.window:]
+        return len(last) == self.window and spread(last) <= self.tolerance
+
+
+def spread(medians: list[float]) -> float:
+    """(max - min) / median of process medians: how far fresh processes of one job land apart."""
+    middle = statistics.median(medians)
+    return (max(medians) - min(medians)) / middle if middle else 0.0
 
 
 def timeout_for(policy: TimingPolicy) -> float:
@@ -99,19 +125,34 @@ class SweepOutcome:
 
 
 def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
-              on_done: Callable[[Job, RunResult], None] = lambda job, result: None, strict: int = 0) -> SweepOutcome:
-    """Time and store every job in order; the sweep is marked finished, or interrupted if it stops."""
+              on_done: Callable[[Job, RunResult], None] = lambda job, result: None, strict: int = 0,
+              repeats: Repeats = Repeats()) -> SweepOutcome:
+    """Time and store every job, each in `repeats` fresh processes, round-robin over the jobs (slow drift
+    of the machine then hits every job alike); each run is stored as it ends, and every run of a job
+    gets its jobs' between-process spread. The sweep is marked finished, or interrupted if it stops."""
     outcome = SweepOutcome(start_sweep(engine, command))
+    medians: dict[int, list[float]] = {i: [] for i in range(len(jobs))}
+    runs: dict[int, list[int]] = {i: [] for i in range(len(jobs))}
+    failed: set[int] = set()
     status = "interrupted"
     try:
-        for job in jobs:
-            on_start(job)
-            run_id, result = time_and_store(engine, job, outcome.sweep_id, strict)
-            outcome.run_ids.append(run_id)
-            outcome.statuses.append(result.status)
-            on_done(job, result)
+        while pending := [i for i in range(len(jobs)) if i not in failed and not repeats.settled(medians[i])]:
+            for i in pending:
+                on_start(jobs[i])
+                run_id, result = time_and_store(engine, jobs[i], outcome.sweep_id, strict)
+                outcome.run_ids.append(run_id)
+                outcome.statuses.append(result.status)
+                runs[i].append(run_id)
+                if result.status == "ok" and result.summary and result.summary.median_ms:
+                    medians[i].append(result.summary.median_ms)
+                else:
+                    failed.add(i)  # a job that does not run is not retried round after round
+                on_done(jobs[i], result)
         status = "finished"
     finally:
+        for i, found in medians.items():
+            if len(found) > 1:
+                set_process_spread(engine, runs[i], spread(found))
         finish_sweep(engine, outcome.sweep_id, status)
     return outcome
 

@@ -94,6 +94,8 @@ class Run(Base):
     throttle_events: Mapped[int | None]
     cpu_mhz: Mapped[float | None] = mapped_column(Float)
     noisy: Mapped[bool] = mapped_column(Boolean, default=False)  # past the sweep's limits
+    # (max - min) / median of the medians of every fresh process of this job in its sweep (--repeats)
+    process_spread: Mapped[float | None] = mapped_column(Float)
     artifact_path: Mapped[str | None] = mapped_column(Text)
     artifact_key: Mapped[str | None] = mapped_column(String(64))
     environment: Mapped[dict | None] = mapped_column(JSON)

@@ -114,3 +114,10 @@ def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: 
         session.add(peak)
         session.flush()
         return peak.id
+
+
+def set_process_spread(engine: Engine, run_ids: list[int], value: float) -> None:
+    """Record, on each run of one job, how far its sweep's fresh processes landed apart."""
+    with Session(engine) as session, session.begin():
+        for run in session.scalars(select(Run).where(Run.id.in_(run_ids))):
+            run.process_spread = value
