@@ -216,16 +216,17 @@ def models_listing(resolution: int) -> Listing:
 
 # --- the investigation ------------------------------------------------------------------------
 
+SINGLE_PROCESS_MARK = "†"
 CLAIM_VERDICT_COLOURS = {"holds": "green", "does not hold": "red", "not enough data": "yellow"}
 
 
 def claims_listing(checks: list[Check]) -> Listing:
     rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision, c.runs[0], c.runs[1],
              c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.verdict,
-             c.missing) for c in checks]
+             c.single_process, c.missing) for c in checks]
     return Listing(["claim", "statement", "host", "target", "threads", "precision", "runs_fast", "runs_slow",
                     "fast_ms", "slow_ms", "speedup", "ci95_low", "ci95_high", "paper_mobile", "paper_gpu",
-                    "verdict", "missing"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
+                    "verdict", "single_process", "missing"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
                    _claims_table)
 
 
@@ -241,6 +242,8 @@ def _claims_table(listing: Listing) -> Table:
         ci = f" ({c['ci95_low']:.2f}-{c['ci95_high']:.2f})" if c["ci95_low"] is not None else ""
         colour = CLAIM_VERDICT_COLOURS[c["verdict"]]
         verdict = f"[{colour}]{c['verdict']}[/{colour}]"
+        if c["single_process"]:
+            verdict += " " + SINGLE_PROCESS_MARK
         if c["missing"] and (c["target"] != NO_VALUE or "(found" in c["missing"]):  # not for claims never tried
             notes.append(c["missing"])
             verdict += escape(f" [{len(notes)}]")
@@ -249,8 +252,12 @@ def _claims_table(listing: Listing) -> Table:
                       fmt_ms(c["fast_ms"]), fmt_ms(c["slow_ms"]),
                       f"{c['speedup']:.2f}x{ci}" if c["speedup"] else NO_VALUE,
                       _paper(c["paper_mobile"]), _paper(c["paper_gpu"]), verdict)
+    if any(dict(zip(listing.columns, row))["single_process"] for row in listing.rows):
+        notes.insert(0, f"{SINGLE_PROCESS_MARK} rests on one process per side: a fresh process can land far from "
+                        "the last; rerun with --repeats auto")
     if notes:
-        table.caption = "\n".join(escape(f"[{i}] {note}") for i, note in enumerate(notes, 1))
+        table.caption = "\n".join(escape(note if note.startswith(SINGLE_PROCESS_MARK) else f"[{i}] {note}")
+                                   for i, note in enumerate(notes, 0 if notes[0].startswith(SINGLE_PROCESS_MARK) else 1))
         table.caption_justify = "left"
     return table
 

@@ -73,3 +73,14 @@ def test_not_enough_data_says_what_is_missing_and_how_to_get_it(db, engine):
     assert untried.missing.startswith("no valid run of ma36 at 256px (reparam) or timm:convnext_base at 224px")
     table = CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "240"}).output
     assert "not enough data [1]" in table and "(found one at 256px)" in table
+
+
+def test_a_verdict_on_one_process_per_side_says_so(db, engine):
+    save(engine, [10.0] * 20, model="s12", target="openvino/cpu")
+    save(engine, [15.0] * 20, model="timm:mobileone_s4", resolution=224, target="openvino/cpu")
+    check = next(c for c in claims.check_all(engine) if c.claim.key == "s12_vs_mobileone_s4")
+    assert check.verdict == "holds" and check.single_process
+    table = CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "240"}).output
+    assert "holds †" in table and "† rests on one process per side" in table
+    rows = json.loads(CliRunner().invoke(app, ["claims", "--format", "json", "--db", str(db)]).output)
+    assert next(r for r in rows if r["claim"] == "s12_vs_mobileone_s4")["single_process"] is True

@@ -73,6 +73,11 @@ class Check:
     verdict: str = "not enough data"
     missing: str | None = None  # with "not enough data": which run is missing, and how to make it
 
+    @property
+    def single_process(self) -> bool:
+        """A verdict resting on one process on either side (no --repeats): fragile on a shared machine."""
+        return self.verdict != "not enough data" and min(self.runs) == 1
+
 
 def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, list[Run]]:
     """Valid runs of one model spec (batch 1) per (host, target, threads, precision): all the runs of
