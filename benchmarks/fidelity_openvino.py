@@ -1,10 +1,10 @@
 """Does our timing agree with the vendor's tool? The same OpenVINO IR timed by our harness (child
 process, as in `harness run`) and by OpenVINO's `benchmark_app`, alternating, several rounds.
 
-Prints each round's medians and the ratio of the medians of the per-round medians (ours / theirs).
-Goal: 0.97-1.03.
+Prints each round's medians and the ratio of the per-round medians (ours / theirs) with a bootstrap
+95% interval over the rounds. Goal: 0.97-1.03 on a quiet machine.
 
-    python benchmarks/fidelity_openvino.py --model t8 --rounds 4 --seconds 5
+    python benchmarks/fidelity_openvino.py --model t8 --rounds 8 --seconds 5
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from backends.benchmark_app import parse_benchmark_app  # noqa: E402
 from harness.measure.child import measure_in_child  # noqa: E402
 from harness.protocol import Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
+from harness.stats import ratio_of_medians  # noqa: E402
 
 def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:
     """benchmark_app in the configuration our harness uses: sync API, one stream (hint "none": benchmark_app refuses -nthreads beside a hint),
@@ -36,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="t8")
     parser.add_argument("--resolution", type=int, default=256)
-    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--cache", type=Path, default=REPO / "artifacts")
@@ -58,9 +59,10 @@ def main() -> None:
         theirs_medians.append(theirs)
         print(f"round {r + 1}: harness {ours:.3f} ms ({len(result.samples_ns)} iterations), "
               f"benchmark_app {theirs:.3f} ms", flush=True)
-    ratio = statistics.median(ours_medians) / statistics.median(theirs_medians)
-    print(f"{args.model} {args.resolution}px, {args.threads} threads: harness / benchmark_app = {ratio:.3f} "
-          f"(per round: {', '.join(f'{a / b:.3f}' for a, b in zip(ours_medians, theirs_medians))})")
+    ratio, low, high = ratio_of_medians(ours_medians, theirs_medians)
+    print(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / benchmark_app = "
+          f"{ratio:.3f} (95% CI {low:.3f}-{high:.3f}; per round: "
+          f"{', '.join(f'{a / b:.3f}' for a, b in zip(ours_medians, theirs_medians))})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,84 @@
+"""Does our timing agree with PyTorch's own benchmark utility? The same reparameterized model timed by
+the harness (a child process, as in `harness run`) and by `torch.utils.benchmark.Timer` (in a fresh
+process too, same threads), alternating, several rounds.
+
+Prints each round's medians and the ratio of the per-round medians (harness / Timer) with a bootstrap
+95% interval over the rounds. Goal: 0.97-1.03 on a quiet machine.
+
+    python benchmarks/fidelity_torch.py --model t8 --rounds 8 --seconds 3
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from harness.measure.child import measure_in_child  # noqa: E402
+from harness.protocol import Job, TimingPolicy  # noqa: E402
+from harness.spec import ModelSpec, Target  # noqa: E402
+from harness.stats import ratio_of_medians  # noqa: E402
+
+TIMER = """
+import json, sys, torch
+from torch.utils.benchmark import Timer
+sys.path.insert(0, {repo!r})
+from harness.measure.artifacts import example_input
+from harness.spec import ModelSpec
+spec = ModelSpec({model!r}, {resolution})
+model, x = spec.build(), example_input(spec)
+torch.set_num_threads({threads})
+with torch.inference_mode():
+    for _ in range(10):
+        model(x)
+    measured = Timer("model(x)", globals={{"model": model, "x": x}}, num_threads={threads}).blocked_autorange(
+        min_run_time={seconds})
+print(json.dumps({{"median_ms": measured.median * 1e3, "runs": len(measured.times)}}))
+"""
+
+
+def timer_median(model: str, resolution: int, threads: int, seconds: float) -> tuple[float, int]:
+    code = TIMER.format(repo=str(REPO), model=model, resolution=resolution, threads=threads, seconds=seconds)
+    env = {**os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    found = json.loads(out.strip().splitlines()[-1])
+    return found["median_ms"], found["runs"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="t8")
+    parser.add_argument("--resolution", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    args = parser.parse_args()
+
+    policy = TimingPolicy(warmup_iterations=10, warmup_seconds=1.0, min_iterations=50, min_seconds=args.seconds)
+    job = Job(ModelSpec(args.model, args.resolution), Target("torch", "cpu"), args.threads, policy,
+              str((REPO / "artifacts").resolve()), profile_iterations=0)
+    ours, theirs = [], []
+    for r in range(args.rounds):
+        result = measure_in_child(job, timeout_s=900)
+        if result.status != "ok":
+            raise SystemExit(f"harness run failed: {result.error}\n{result.log or ''}")
+        timer_ms, timer_runs = timer_median(args.model, args.resolution, args.threads, args.seconds)
+        ours.append(result.summary.median_ms)
+        theirs.append(timer_ms)
+        print(f"round {r + 1}: harness {ours[-1]:.3f} ms ({len(result.samples_ns)} iterations), "
+              f"Timer {timer_ms:.3f} ms ({timer_runs} blocks)", flush=True)
+    ratio, low, high = ratio_of_medians(ours, theirs)
+    print(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / Timer = "
+          f"{ratio:.3f} (95% CI {low:.3f}-{high:.3f}; per round: "
+          f"{', '.join(f'{a / b:.3f}' for a, b in zip(ours, theirs))}); medians {statistics.median(ours):.3f} / "
+          f"{statistics.median(theirs):.3f} ms")
+
+
+if __name__ == "__main__":
+    main()
