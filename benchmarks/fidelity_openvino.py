@@ -1,7 +1,7 @@
 """Does our timing agree with the vendor's tool? The same OpenVINO IR timed by our harness (child
 process, as in `harness run`) and by OpenVINO's `benchmark_app`, alternating, several rounds.
 
-Prints each round's medians and the ratio of the per-round medians (ours / theirs) with a bootstrap
+Rounds alternate which side goes first. Prints each round's medians and the ratio of the per-round medians (ours / theirs) with a bootstrap
 95% interval over the rounds. Goal: 0.97-1.03 on a quiet machine.
 
     python benchmarks/fidelity_openvino.py --model t8 --rounds 8 --seconds 5
@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +32,11 @@ def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:
             "-nthreads", str(threads), "-infer_precision", "f32", "-t", str(max(1, round(seconds)))]
 
 
+def benchmark_app_median(xml: Path, threads: int, seconds: float) -> float:
+    proc = subprocess.run(benchmark_app_command(xml, threads, seconds), capture_output=True, text=True, check=True)
+    return parse_benchmark_app(proc.stdout).median_ms
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="t8")
@@ -48,13 +52,14 @@ def main() -> None:
               str(args.cache.resolve()))
     ours_medians, theirs_medians = [], []
     for r in range(args.rounds):
+        if r % 2:  # A B, B A, ...: whichever runs first gets no systematic advantage (the IR is round 0's)
+            theirs = benchmark_app_median(artifact, args.threads, args.seconds)
         result = measure_in_child(job, timeout_s=900)
         if result.status != "ok":
             raise SystemExit(f"harness run failed: {result.error}\n{result.log or ''}")
-        ours = result.summary.median_ms
-        proc = subprocess.run(benchmark_app_command(Path(result.artifact_path), args.threads, args.seconds),
-                              capture_output=True, text=True, check=True)
-        theirs = parse_benchmark_app(proc.stdout).median_ms
+        ours, artifact = result.summary.median_ms, Path(result.artifact_path)
+        if not r % 2:
+            theirs = benchmark_app_median(artifact, args.threads, args.seconds)
         ours_medians.append(ours)
         theirs_medians.append(theirs)
         print(f"round {r + 1}: harness {ours:.3f} ms ({len(result.samples_ns)} iterations), "

@@ -2,7 +2,7 @@
 the harness (a child process, as in `harness run`) and by `torch.utils.benchmark.Timer` (in a fresh
 process too, same threads), alternating, several rounds.
 
-Prints each round's medians and the ratio of the per-round medians (harness / Timer) with a bootstrap
+Rounds alternate which side goes first. Prints each round's medians and the ratio of the per-round medians (harness / Timer) with a bootstrap
 95% interval over the rounds. Goal: 0.97-1.03 on a quiet machine.
 
     python benchmarks/fidelity_torch.py --model t8 --rounds 8 --seconds 3
@@ -65,10 +65,14 @@ def main() -> None:
               str((REPO / "artifacts").resolve()), profile_iterations=0)
     ours, theirs = [], []
     for r in range(args.rounds):
+        # A B, B A, ...: whichever runs first in a round gets no systematic advantage
+        if r % 2:
+            timer_ms, timer_runs = timer_median(args.model, args.resolution, args.threads, args.seconds)
         result = measure_in_child(job, timeout_s=900)
         if result.status != "ok":
             raise SystemExit(f"harness run failed: {result.error}\n{result.log or ''}")
-        timer_ms, timer_runs = timer_median(args.model, args.resolution, args.threads, args.seconds)
+        if not r % 2:
+            timer_ms, timer_runs = timer_median(args.model, args.resolution, args.threads, args.seconds)
         ours.append(result.summary.median_ms)
         theirs.append(timer_ms)
         print(f"round {r + 1}: harness {ours[-1]:.3f} ms ({len(result.samples_ns)} iterations), "
