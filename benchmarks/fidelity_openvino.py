@@ -51,6 +51,7 @@ def main() -> None:
     job = Job(ModelSpec(args.model, args.resolution), Target("openvino", "cpu"), args.threads, policy,
               str(args.cache.resolve()))
     ours_medians, theirs_medians = [], []
+    artifact = None  # the IR, known from round 0 on
     for r in range(args.rounds):
         if r % 2:  # A B, B A, ...: whichever runs first gets no systematic advantage (the IR is round 0's)
             theirs = benchmark_app_median(artifact, args.threads, args.seconds)
