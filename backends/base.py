@@ -34,6 +34,11 @@ class Session(ABC):
     def output(self) -> np.ndarray:
         """The last run's output as float32 NCHW-order numpy (converted after timing)."""
 
+    def facts(self) -> dict:
+        """What the runtime reports about how it runs this model (e.g. the precision it chose),
+        recorded in the run's environment."""
+        return {}
+
     def profile(self, iterations: int) -> list[dict] | None:
         """Per-op time of one inference, averaged over `iterations` profiled runs made after timing:
         rows {op_name, op_type, kernel, depthwise, calls, total_ms}. None when the runtime has no profiler."""
@@ -67,6 +72,10 @@ class Backend(ABC):
 
     def export(self, model: torch.nn.Module, example: torch.Tensor, out_dir: Path, precision: str = "fp32") -> Path | None:
         """Write the artifact for `model` at `example`'s static shape into out_dir; return its path."""
+        return None
+
+    def precision_reason(self, device: str, precision: str) -> str | None:
+        """None when this device can run `precision` (one of `precisions`), else a one-line reason."""
         return None
 
     def coverage(self, artifact: Path) -> list[dict] | None:

@@ -11,7 +11,7 @@ OV_DEVICES = {"cpu": "CPU", "intel-gpu": "GPU", "npu": "NPU"}
 
 
 class OpenVinoSession(Session):
-    def __init__(self, path: Path, ov_device: str, threads: int):
+    def __init__(self, path: Path, ov_device: str, threads: int, precision: str = "fp32"):
         import openvino as ov
         import openvino.properties as props
         import openvino.properties.hint as hints
@@ -20,10 +20,19 @@ class OpenVinoSession(Session):
         self.config = {hints.performance_mode: hints.PerformanceMode.LATENCY, props.num_streams: 1}
         if ov_device == "CPU":
             self.config[props.inference_num_threads] = threads
-            # f32 as exported: left alone, OpenVINO runs bf16 on CPUs that have it (this one does)
-            self.config[hints.inference_precision] = ov.Type.f32
+            # Asked for explicitly either way: left alone, OpenVINO runs bf16 on CPUs that have it, so an
+            # fp32 target would silently be bf16 on one machine and f32 on the next.
+            self.config[hints.inference_precision] = ov.Type.bf16 if precision == "bf16" else ov.Type.f32
         self.compiled = self.core.compile_model(self.core.read_model(str(path)), ov_device, self.config)
         self.request = self.compiled.create_infer_request()
+
+    def facts(self) -> dict:
+        import openvino.properties.hint as hints
+
+        try:  # what the plugin really runs, read back
+            return {"runtime_precision": self.compiled.get_property(hints.inference_precision).get_type_name()}
+        except RuntimeError:
+            return {}
 
     def prepare(self, x: np.ndarray) -> None:
         import openvino as ov
@@ -72,6 +81,14 @@ class OpenVinoBackend(Backend):
     name = "openvino"
     devices = tuple(OV_DEVICES)
     artifact_name = "model.xml"
+    precisions = ("fp32", "bf16")  # bf16: the same IR, run in bf16 by the CPU plugin (AVX512-BF16 or AMX)
+
+    def precision_reason(self, device: str, precision: str) -> str | None:
+        if precision == "bf16" and device != "cpu":
+            return "bf16 is a CPU precision here"
+        if precision == "bf16" and not cpu_has_bf16():
+            return "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"
+        return None
 
     def unavailable_reason(self, device: str) -> str | None:
         try:
@@ -89,6 +106,7 @@ class OpenVinoBackend(Backend):
     def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
         import openvino as ov
 
+        # precision is a runtime hint (bf16 runs the fp32 IR); the IR itself is always fp32
         # A static input shape: dynamic-shape IR is slower and benchmark_app refuses it.
         converted = ov.convert_model(model.eval(), example_input=example, input=[tuple(example.shape)])
         path = out_dir / self.artifact_name
@@ -96,4 +114,14 @@ class OpenVinoBackend(Backend):
         return path
 
     def load(self, model, artifact, device, threads, precision="fp32") -> Session:
-        return OpenVinoSession(artifact, OV_DEVICES[device], threads)
+        return OpenVinoSession(artifact, OV_DEVICES[device], threads, precision)
+
+
+def cpu_has_bf16() -> bool:
+    """Does this CPU compute bf16 natively (what OpenVINO's CPU plugin needs for bf16 inference)?"""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags))

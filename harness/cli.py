@@ -38,7 +38,7 @@ err = Console(stderr=True)
 
 BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
 Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
-Precision = Enum("Precision", {p: p for p in ("fp32", "fp16")}, type=str)
+Precision = Enum("Precision", {p: p for p in ("fp32", "fp16", "bf16")}, type=str)
 Delegate = Enum("Delegate", {d: d for d in DELEGATES}, type=str)
 DEFAULT_MODELS = ["t8", "s12", "sa12"]
 

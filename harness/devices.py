@@ -76,6 +76,7 @@ def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32
         reason = backend.unavailable_reason(concrete)
         if reason is None and precision not in backend.precisions:
             reason = f"no {precision} export (it offers {', '.join(backend.precisions)})"
+        reason = reason or backend.precision_reason(concrete, precision)
         (skipped.append((target, reason)) if reason else runnable.append(target))
     return runnable, skipped
 

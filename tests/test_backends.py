@@ -54,3 +54,31 @@ def test_unknown_device_reasons_are_one_line():
         for device in backend.devices:
             reason = backend.unavailable_reason(device)
             assert reason is None or ("\n" not in reason and reason)
+
+
+@pytest.mark.skipif(not __import__("backends.openvino_backend", fromlist=["x"]).cpu_has_bf16(),
+                    reason="this CPU has no bf16 instructions (AVX512-BF16 or AMX)")
+def test_openvino_bf16_runs_bf16_and_says_so(tmp_path):
+    model = ModelSpec("sa12", 64).build()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        reference = model(x).numpy()
+    backend = BACKENDS["openvino"]
+    path = backend.export(model, x, tmp_path)
+    for precision, runtime, low, high in (("fp32", "f32", 0, 1e-5), ("bf16", "bf16", 1e-4, TOLERANCES["bf16"])):
+        session = backend.load(model, path, "cpu", 1, precision)
+        session.prepare(x.numpy())
+        session.infer()
+        assert session.facts() == {"runtime_precision": runtime}
+        assert low <= relative_error(reference, session.output())[1] <= high  # bf16 really is bf16
+
+
+def test_bf16_is_offered_only_where_the_cpu_has_it(monkeypatch):
+    from backends import openvino_backend
+    from harness import devices
+
+    monkeypatch.setattr(openvino_backend, "cpu_has_bf16", lambda: False)
+    targets, skipped = devices.plan_targets("cpu", ["openvino", "onnxruntime"], precision="bf16")
+    reasons = {t.name: reason for t, reason in skipped}
+    assert targets == [] and reasons["openvino/cpu"] == "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"
+    assert reasons["onnxruntime/cpu"] == "no bf16 export (it offers fp32)"

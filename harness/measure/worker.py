@@ -70,6 +70,7 @@ def measure_job(job, result) -> None:
         result.first_ns, result.warmup_ns, result.samples_ns = (measured.first_ns, measured.warmup_ns,
                                                                 measured.samples_ns)
         result.summary = summarize(measured.samples_ns)
+        result.environment.update(session.facts())
         if job.profile_iterations:  # after timing: profilers slow a runtime down
             result.op_profile = classify_rows(session.profile(job.profile_iterations) or [])
     result.finished_at = time.time()
