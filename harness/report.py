@@ -180,8 +180,7 @@ def _runs_table(listing: Listing) -> Table:
             _ratio(r["speedup"]),
         )
     captions = ([f"{MEAN_ONLY} mean: the vendor tool reported no median"] if mean_only else []) + (
-        ["noisy: other processes or the hypervisor used the CPU while it was timed (columns other_cpu, steal)"]
-        if noisy else [])
+        [NOISY_NOTE] if noisy else [])
     table.caption = "\n".join(captions) or None
     return table
 
@@ -217,16 +216,17 @@ def models_listing(resolution: int) -> Listing:
 # --- the investigation ------------------------------------------------------------------------
 
 SINGLE_PROCESS_MARK = "†"
+NOISY_NOTE = "noisy: other processes or the hypervisor used the CPU while it was timed (columns other_cpu, steal)"
 CLAIM_VERDICT_COLOURS = {"holds": "green", "does not hold": "red", "not enough data": "yellow"}
 
 
 def claims_listing(checks: list[Check]) -> Listing:
     rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision, c.runs[0], c.runs[1],
              c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.verdict,
-             c.single_process, c.missing) for c in checks]
+             c.single_process, c.noisy, c.missing) for c in checks]
     return Listing(["claim", "statement", "host", "target", "threads", "precision", "runs_fast", "runs_slow",
                     "fast_ms", "slow_ms", "speedup", "ci95_low", "ci95_high", "paper_mobile", "paper_gpu",
-                    "verdict", "single_process", "missing"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
+                    "verdict", "single_process", "noisy", "missing"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
                    _claims_table)
 
 
@@ -244,6 +244,8 @@ def _claims_table(listing: Listing) -> Table:
         verdict = f"[{colour}]{c['verdict']}[/{colour}]"
         if c["single_process"]:
             verdict += " " + SINGLE_PROCESS_MARK
+        if c["noisy"]:
+            verdict += " [yellow]noisy[/yellow]"
         if c["missing"] and (c["target"] != NO_VALUE or "(found" in c["missing"]):  # not for claims never tried
             notes.append(c["missing"])
             verdict += escape(f" [{len(notes)}]")
@@ -252,39 +254,43 @@ def _claims_table(listing: Listing) -> Table:
                       fmt_ms(c["fast_ms"]), fmt_ms(c["slow_ms"]),
                       f"{c['speedup']:.2f}x{ci}" if c["speedup"] else NO_VALUE,
                       _paper(c["paper_mobile"]), _paper(c["paper_gpu"]), verdict)
-    if any(dict(zip(listing.columns, row))["single_process"] for row in listing.rows):
-        notes.insert(0, f"{SINGLE_PROCESS_MARK} rests on one process per side: a fresh process can land far from "
-                        "the last; rerun with --repeats auto")
-    if notes:
-        table.caption = "\n".join(escape(note if note.startswith(SINGLE_PROCESS_MARK) else f"[{i}] {note}")
-                                   for i, note in enumerate(notes, 0 if notes[0].startswith(SINGLE_PROCESS_MARK) else 1))
+    flags = [dict(zip(listing.columns, row)) for row in listing.rows]
+    legend = ([f"{SINGLE_PROCESS_MARK} rests on one process per side: a fresh process can land far from the last; "
+               "rerun with --repeats auto"] if any(c["single_process"] for c in flags) else [])
+    legend += [f"{NOISY_NOTE}; the verdict may not survive a quiet rerun"] if any(c["noisy"] for c in flags) else []
+    lines = legend + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
+    if lines:
+        table.caption = "\n".join(escape(line) for line in lines)
         table.caption_justify = "left"
     return table
 
 
 def explain_listing(found: Breakdown, model: str, form: str, resolution: int) -> Listing:
     """One row per (op class, target): long form, so json/csv need no nesting."""
-    rows = [(row["op_class"], t["target"], t["run_id"], t["median_ms"], cell["ms"], cell["share"])
+    rows = [(row["op_class"], t["target"], t["run_id"], t["median_ms"], t["noisy"], cell["ms"], cell["share"])
             for row in found.rows for t, cell in zip(found.targets, row["cells"]) if cell]
-    return Listing(["op_class", "target", "run", "median_ms", "ms", "share"], rows,
+    return Listing(["op_class", "target", "run", "median_ms", "noisy", "ms", "share"], rows,
                    f"where {model} ({form}, {resolution}px) spends its time, ms per inference (share)", _explain_table)
 
 
 def _explain_table(listing: Listing) -> Table:
     """The long rows pivoted back: op classes down, targets across."""
-    targets = {}  # target -> timed median, in first-seen order
+    targets = {}  # target -> (timed median, noisy), in first-seen order
     cells: dict[tuple[str, str], tuple[float, float]] = {}
-    for op_class, target, _run, median_ms, ms, share in listing.rows:
-        targets.setdefault(target, median_ms)
+    for op_class, target, _run, median_ms, noisy, ms, share in listing.rows:
+        targets.setdefault(target, (median_ms, noisy))
         cells[(op_class, target)] = (ms, share)
     table = Table(title=listing.title)
     table.add_column("op class")
-    for target, median_ms in targets.items():
-        table.add_column(f"{escape(target)}\n{fmt_ms(median_ms)} ms timed", justify="right")
+    for target, (median_ms, noisy) in targets.items():
+        mark = " [yellow]noisy[/yellow]" if noisy else ""
+        table.add_column(f"{escape(target)}\n{fmt_ms(median_ms)} ms timed{mark}", justify="right")
     for op_class in dict.fromkeys(row[0] for row in listing.rows):
         table.add_row(op_class, *[f"{cells[(op_class, t)][0]:.2f} ({cells[(op_class, t)][1]:.0%})"
                                   if (op_class, t) in cells else NO_VALUE for t in targets])
     table.caption = "profiled separately after timing; profilers add overhead, so compare shares across targets"
+    if any(noisy for _, noisy in targets.values()):
+        table.caption += "\n" + NOISY_NOTE
     return table
 
 

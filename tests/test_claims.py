@@ -84,3 +84,17 @@ def test_a_verdict_on_one_process_per_side_says_so(db, engine):
     assert "holds †" in table and "† rests on one process per side" in table
     rows = json.loads(CliRunner().invoke(app, ["claims", "--format", "json", "--db", str(db)]).output)
     assert next(r for r in rows if r["claim"] == "s12_vs_mobileone_s4")["single_process"] is True
+
+
+def test_a_verdict_on_a_noisy_run_says_so(db, engine):
+    save(engine, [10.0] * 20, model="s12", target="openvino/cpu", noisy=True)
+    save(engine, [15.0] * 20, model="timm:mobileone_s4", resolution=224, target="openvino/cpu")
+    save(engine, [10.0] * 20, model="s12", target="torch/cpu")
+    save(engine, [15.0] * 20, model="timm:mobileone_s4", resolution=224, target="torch/cpu")
+    checks = {c.target: c for c in claims.check_all(engine) if c.claim.key == "s12_vs_mobileone_s4"}
+    assert checks["openvino/cpu"].noisy and not checks["torch/cpu"].noisy
+    table = CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "240"}).output
+    assert table.count("holds † noisy") == 1 and "noisy: other processes" in table
+    rows = json.loads(CliRunner().invoke(app, ["claims", "--format", "json", "--db", str(db)]).output)
+    assert {r["target"]: r["noisy"] for r in rows if r["claim"] == "s12_vs_mobileone_s4"} == {
+        "openvino/cpu": True, "torch/cpu": False}

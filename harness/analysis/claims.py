@@ -72,6 +72,8 @@ class Check:
     high: float | None = None
     verdict: str = "not enough data"
     missing: str | None = None  # with "not enough data": which run is missing, and how to make it
+    noisy: bool = False  # a run on either side was timed while other work used the CPU
+
 
     @property
     def single_process(self) -> bool:
@@ -125,6 +127,7 @@ def check_all(engine) -> list[Check]:
                 if key in fast and key in slow:
                     f, s = fast[key], slow[key]
                     check.runs = (len(f), len(s))
+                    check.noisy = any(r.noisy for r in f + s)
                     check.fast_ms = float(np.median([r.latency_ms for r in f]))
                     check.slow_ms = float(np.median([r.latency_ms for r in s]))
                     fs, ss = [_timed(session, r) for r in f], [_timed(session, r) for r in s]

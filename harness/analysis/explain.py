@@ -12,7 +12,7 @@ from ..store import Run, latest_runs
 
 @dataclass
 class Breakdown:
-    """targets: [{target, run_id, median_ms}]; rows: [{op_class, cells: [{ms, share} | None per target]}],
+    """targets: [{target, run_id, median_ms, noisy}]; rows: [{op_class, cells: [{ms, share} | None per target]}],
     largest op class first."""
     targets: list[dict] = field(default_factory=list)
     rows: list[dict] = field(default_factory=list)
@@ -32,7 +32,8 @@ def breakdown(engine, model: str, resolution: int, form: str, device: str) -> Br
             totals: dict[str, float] = {}
             for op in run.op_profiles:
                 totals[op.op_class] = totals.get(op.op_class, 0.0) + op.total_ms
-            found.targets.append({"target": target, "run_id": run.id, "median_ms": run.latency_ms})
+            found.targets.append({"target": target, "run_id": run.id, "median_ms": run.latency_ms,
+                                  "noisy": bool(run.noisy)})
             per_target.append(totals)
     for cls in sorted(CLASSES, key=lambda c: -sum(t.get(c, 0.0) for t in per_target)):
         if not any(cls in t for t in per_target):
