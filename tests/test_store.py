@@ -2,6 +2,8 @@
 "latest run" rule, and upgrades that keep every run."""
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import signal
 import sqlite3
@@ -13,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from helpers import HOST, PROFILE, save, timed_result
-from sqlalchemy import func, select
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
 from harness import store
@@ -159,28 +163,60 @@ def test_url_resolution(monkeypatch, tmp_path):
     assert store.database_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path / 'x.db'}"
 
 
-def test_an_older_database_is_upgraded_and_keeps_every_run(db):
-    """A results file of schema 5 (no runs.log column, the older latest_valid_runs view) opens as 6."""
-    engine = store.open_engine(str(db))
-    save(engine, samples(), warmup=5, first_ms=5.0)
-    engine.dispose()
-    with sqlite3.connect(db) as conn:  # turn it back into what schema 5 wrote
-        conn.execute("DROP VIEW reparam_speedup")
-        conn.execute("DROP VIEW roofline")
-        conn.execute("DROP VIEW roofline_by_class")
-        conn.execute("DROP VIEW latest_valid_runs")
+def _schema_5_database(path: Path) -> None:
+    """What a harness before Alembic wrote: schema 8's tables (migration 0001) less runs.log, a meta
+    row saying 5, no alembic_version; one host whose runs were taken on two CPUs (the VM changed)."""
+    baseline = importlib.import_module("harness.store.migrations.versions.0001_schema_8").BASELINE
+    plain = create_engine(f"sqlite:///{path}")
+    baseline.create_all(plain)
+    plain.dispose()
+    with sqlite3.connect(path) as conn:
         conn.execute("ALTER TABLE runs DROP COLUMN log")
-        conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
-    with sqlite3.connect(db) as conn:  # ... holding a glue row the old op-class rule called a convolution
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+        conn.execute("INSERT INTO hosts (id, hostname, cpu_model, logical_cores, os, machine) "
+                     "VALUES (1, 'vm', 'AMD EPYC', 2, 'Linux', 'x86_64')")
+        for run_id, isa in ((1, None), (2, "avx2"), (3, "avx2 avx512f avx512_bf16"), (4, "avx2")):
+            environment = json.dumps({"isa": isa} if isa else {"threads": 2})
+            conn.execute("INSERT INTO runs (id, host_id, model, resolution, batch, form, weights, target, backend, "
+                         "device, precision, threads, status, imported, median_ms, noisy, environment, started_at) "
+                         "VALUES (?, 1, 't8', 256, 1, 'reparam', 'random', 'torch/cpu', 'torch', 'cpu', 'fp32', 2, "
+                         "'ok', 0, ?, 0, ?, '2026-11-01 10:00:00')", (run_id, float(run_id), environment))
+            conn.executemany("INSERT INTO samples VALUES (?, 'timed', ?, ?)",
+                             [(run_id, i, 3_000_000_000 + i) for i in range(25)])
         conn.execute("INSERT INTO op_profiles (run_id, op_name, op_type, op_class, calls, total_ms) VALUES "
                      "(1, 'stages.0.mlp', 'ConvFFN (glue: adds, scales, reshapes)', 'conv_dense', 2, 0.5)")
+
+
+def test_a_database_from_before_alembic_is_upgraded_and_keeps_every_run(db):
+    _schema_5_database(db)
     engine = store.open_engine(str(db))
-    assert counts(engine) == (1, 56)
+    assert counts(engine) == (4, 100)
+    assert store.database.revision_of(engine) == store.database.head_revision()
     assert store.read_only_query(engine, "SELECT op_class FROM op_profiles")[1] == [("elementwise",)]
-    _, rows = store.read_only_query(engine, "SELECT log, median_ms FROM latest_valid_runs")
-    assert rows == [(None, pytest.approx(1.0000245))]
-    _, version = store.read_only_query(engine, "SELECT value FROM meta WHERE key = 'schema_version'")
-    assert version == [(str(store.schema.SCHEMA_VERSION),)]
+    _, rows = store.read_only_query(engine, "SELECT r.id, h.isa, r.uuid, r.log, r.published FROM runs r "
+                                            "JOIN hosts h ON h.id = r.host_id ORDER BY r.id")
+    # each ISA a run recorded is a host of its own; the run that recorded none keeps the old row
+    assert [(run_id, isa) for run_id, isa, *_ in rows] == [
+        (1, ""), (2, "avx2"), (3, "avx2 avx512f avx512_bf16"), (4, "avx2")]
+    assert len({uuid for *_, uuid, _, _ in rows}) == 4 and all(log is None and not published
+                                                               for *_, log, published in rows)
+    # the latest run per host is now per ISA: three hosts, three latest runs
+    assert sorted(r[0] for r in store.read_only_query(engine, "SELECT id FROM latest_valid_runs")[1]) == [1, 3, 4]
+    assert store.read_only_query(engine, "SELECT MIN(latency_ns) FROM samples")[1] == [(3_000_000_000,)]
+
+
+def test_the_migrations_make_exactly_the_tables_the_code_uses(engine):
+    """An empty database migrated to head and the ORM's tables agree (columns, types, indexes, keys)."""
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, store.schema.Base.metadata) == []
+
+
+def test_a_database_from_a_newer_harness_is_refused(db, engine):
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'f00dface'")
+    with pytest.raises(store.StorageError, match="newer than this harness knows"):
+        store.open_engine(str(db))
 
 
 def test_roofline_views(engine):

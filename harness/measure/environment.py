@@ -59,13 +59,15 @@ def isa_flags() -> str:
 
 
 def host_facts() -> dict:
-    """Facts about the machine, identical for every run on it."""
+    """Facts about the machine, identical for every run on it: its identity in the database. The ISA
+    is part of it: one CPU name ("AMD EPYC") covers machines whose runtimes pick different kernels."""
     return {
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
+        "isa": isa_flags(),
     }
 
 
@@ -79,7 +81,6 @@ def run_facts(threads: int, versions: dict[str, str]) -> dict:
         "versions": versions,
         "git_revision": git_revision(),
         "governor": _read("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
-        "isa": isa_flags(),
         "thermal_millicelsius": [t for p in temps if (t := _read(str(p)))],
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "env": {k: os.environ[k] for k in THREAD_VARIABLES if k in os.environ},

@@ -1,5 +1,8 @@
 """Opening a results database (SQLite by default, any SQLAlchemy URL), and the errors it raises.
 
+Opening brings the database to the newest schema with the Alembic migrations in ./migrations (a
+database made before Alembic, schema 1-8, is upgraded by the first of them) and recreates the
+views, which are derived from code (schema.VIEWS). A database written by a newer harness is refused.
 SQLite runs in WAL mode with a busy timeout, so two sweeps can write the same file at once.
 Callers get typed errors (StorageError and its subclasses), never a driver's message to parse.
 """
@@ -8,19 +11,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.orm import Session
 
-from .schema import SCHEMA_VERSION, VIEWS, Base, Meta
+from .schema import VIEWS, Meta
 
 DEFAULT_DB = "results.db"
-# Stored values that an older harness classified wrongly, corrected on upgrade (each idempotent).
-DATA_FIXES = (
-    # schema < 7: a torch container's glue time under a name holding "Conv" (ConvFFN) was a convolution
-    "UPDATE op_profiles SET op_class = 'elementwise' WHERE op_type LIKE '%(glue:%' AND op_class != 'elementwise'",
-)
+MIGRATIONS = Path(__file__).with_name("migrations")
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -58,8 +60,8 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def open_engine(db: str | None = None, create: bool = True) -> Engine:
-    """Engine with the schema and views in place. create=False (commands that only read): the
-    database must exist and hold harness results; DatabaseMissing says so, and nothing is created."""
+    """Engine with the newest schema and the views in place. create=False (commands that only read):
+    the database must exist and hold harness results; DatabaseMissing says so, and nothing is created."""
     url = database_url(db)
     path = sqlite_path(url)
     if not create and path is not None and not path.is_file():
@@ -77,53 +79,74 @@ def open_engine(db: str | None = None, create: bool = True) -> Engine:
     try:
         if not create and not inspect(engine).has_table(Meta.__tablename__):
             raise DatabaseMissing(f"{path or url} holds no harness results; `harness run --device cpu` makes some")
-        Base.metadata.create_all(engine)
-        if _schema_version(engine) != SCHEMA_VERSION:
-            try:
-                _upgrade(engine)
-            except DBAPIError:
-                if _schema_version(engine) != SCHEMA_VERSION:  # else another process just upgraded it
-                    raise
+        migrate(engine)
     except DBAPIError as exc:
         raise StorageError(f"cannot open database {url}: {exc.orig}") from exc
     return engine
 
 
-def _schema_version(engine: Engine) -> int:
-    with Session(engine) as session:
-        row = session.get(Meta, "schema_version")
-        return int(row.value) if row else 0
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
 
 
-def _upgrade(engine: Engine) -> None:
-    """Bring an older database to SCHEMA_VERSION: add missing (nullable or defaulted) columns and
-    recreate the views, in one transaction. Changes so far have all been additive."""
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                default = column.default.arg if column.default is not None else None
-                clause = f" DEFAULT '{default}'" if isinstance(default, str) else (
-                    f" DEFAULT {int(default)}" if isinstance(default, (bool, int)) else "")
-                conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{clause}"))
-        for fix in DATA_FIXES:
-            conn.execute(text(fix))
-        for name, sql in VIEWS.items():
-            conn.execute(text(f"DROP VIEW IF EXISTS {name}"))
-            conn.execute(text(f"CREATE VIEW {name} AS {sql}"))
-        conn.execute(Meta.__table__.delete().where(Meta.key == "schema_version"))
-        conn.execute(Meta.__table__.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+def head_revision() -> str:
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def revision_of(engine: Engine) -> str | None:
+    """The database's schema revision (None: empty, or made before Alembic)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def check_revision(revision: str | None, where: str) -> None:
+    """Refuse a database whose schema this harness does not know: a newer harness wrote it."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    if revision is not None and revision not in {s.revision for s in scripts.walk_revisions()}:
+        raise StorageError(f"{where} has schema revision {revision}, newer than this harness knows "
+                           f"({scripts.get_current_head()}); upgrade fastvit-harness to use it")
+
+
+def migrate(engine: Engine) -> None:
+    """Apply the migrations this database lacks and recreate the views, in one transaction; if
+    another process upgrades it at the same moment, its upgrade stands."""
+    head = head_revision()
+    current = revision_of(engine)
+    check_revision(current, str(engine.url))
+    if current == head:
+        return
+    # SQLite: batch mode copies a table and drops the old one, which foreign keys would refuse; the
+    # migrating connection runs without them (PRAGMA foreign_keys cannot change inside a transaction).
+    migrating = create_engine(engine.url)
+    if migrating.dialect.name == "sqlite":
+        event.listen(migrating, "connect", lambda dbapi, _record: _sqlite_pragmas(dbapi, _record, foreign_keys=False))
+    try:
+        with migrating.begin() as conn:
+            _upgrade(conn)
+    except DBAPIError:
+        if revision_of(engine) != head:
+            raise
+    finally:
+        migrating.dispose()
+
+
+def _upgrade(conn: Connection) -> None:
+    for name in reversed(VIEWS):  # a view on a table being copied would stop SQLite renaming the copy
+        conn.execute(text(f"DROP VIEW IF EXISTS {name}"))
+    config = _alembic_config()
+    config.attributes["connection"] = conn
+    command.upgrade(config, "head")
+    for name, sql in VIEWS.items():
+        conn.execute(text(f"CREATE VIEW {name} AS {sql}"))
+
+
+def _sqlite_pragmas(dbapi_connection, _record, foreign_keys: bool = True) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA foreign_keys = ON")
+    cursor.execute(f"PRAGMA foreign_keys = {'ON' if foreign_keys else 'OFF'}")
     cursor.close()
 
 

@@ -1,16 +1,16 @@
 """The results schema: tables (SQLAlchemy 2 ORM) and the SQL views users query.
 
 A run row is one model spec timed on one target; its samples, op profile and FLOP counts hang off
-it. Schema changes so far are additive; `database.open_engine` upgrades older files in place.
+it. Every change to these tables comes with an Alembic migration (harness/store/migrations), which
+`database.open_engine` applies to an older database; tests/test_store.py checks the two agree.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-
-SCHEMA_VERSION = 8  # bump when a column or view changes; database.open_engine upgrades older databases
 
 # What makes two runs measurements of the same thing: the "latest run" of every reader and view is
 # the newest run per these columns.
@@ -21,6 +21,11 @@ class Base(DeclarativeBase):
     pass
 
 
+def new_uuid() -> str:
+    """A row's identity across databases (`harness merge`), given once, when it is created."""
+    return str(uuid.uuid4())
+
+
 class Meta(Base):
     __tablename__ = "meta"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -29,18 +34,23 @@ class Meta(Base):
 
 class Host(Base):
     __tablename__ = "hosts"
-    __table_args__ = (UniqueConstraint("hostname", "cpu_model", "logical_cores", "os", "machine"),)
+    __table_args__ = (UniqueConstraint("hostname", "cpu_model", "logical_cores", "os", "machine", "isa",
+                                       name="uq_hosts_identity"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     hostname: Mapped[str] = mapped_column(String(255))
     cpu_model: Mapped[str] = mapped_column(String(255))
     logical_cores: Mapped[int | None]
     os: Mapped[str] = mapped_column(String(255))
     machine: Mapped[str] = mapped_column(String(64))
+    # instruction-set features that change a runtime's kernels (avx2 avx512f avx512_bf16 amx ...): the
+    # same CPU name can hide machines whose runtimes run 2-4x apart; "" where unknown (older runs)
+    isa: Mapped[str] = mapped_column(String(255), default="")
 
 
 class Sweep(Base):
     __tablename__ = "sweeps"
     id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=new_uuid)
     command: Mapped[str] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -50,6 +60,7 @@ class Sweep(Base):
 class Run(Base):
     __tablename__ = "runs"
     id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=new_uuid)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), index=True)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
     # model spec
@@ -68,7 +79,9 @@ class Run(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     log: Mapped[str | None] = mapped_column(Text)  # worker traceback or a crashed worker's stderr tail
-    imported: Mapped[bool] = mapped_column(Boolean, default=False)
+    imported: Mapped[bool] = mapped_column(Boolean, default=False)  # read from a vendor tool's log
+    published: Mapped[bool] = mapped_column(Boolean, default=False)  # copied from a paper: see citation
+    citation: Mapped[str | None] = mapped_column(Text)
     parity_max_abs: Mapped[float | None] = mapped_column(Float)
     parity_rel: Mapped[float | None] = mapped_column(Float)
     # summary of the timed (steady-state) samples, milliseconds
@@ -115,7 +128,7 @@ class Sample(Base):
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), primary_key=True)
     phase: Mapped[str] = mapped_column(String(8), primary_key=True)  # first | warmup | timed
     iteration: Mapped[int] = mapped_column(Integer, primary_key=True)
-    latency_ns: Mapped[int]
+    latency_ns: Mapped[int] = mapped_column(BigInteger)
     run: Mapped[Run] = relationship(back_populates="samples")
 
 
@@ -138,7 +151,7 @@ class ModelFlops(Base):
     batch: Mapped[int] = mapped_column(primary_key=True)
     form: Mapped[str] = mapped_column(String(16), primary_key=True)
     op_class: Mapped[str] = mapped_column(String(64), primary_key=True)
-    flops: Mapped[int]
+    flops: Mapped[int] = mapped_column(BigInteger)
 
 
 class DelegationCoverage(Base):
@@ -157,14 +170,15 @@ class DelegationCoverage(Base):
     op_class: Mapped[str] = mapped_column(String(64), index=True)
     delegated_nodes: Mapped[int]
     portable_nodes: Mapped[int]
-    delegated_flops: Mapped[int]
-    portable_flops: Mapped[int]
+    delegated_flops: Mapped[int] = mapped_column(BigInteger)
+    portable_flops: Mapped[int] = mapped_column(BigInteger)
 
 
 class HostPeak(Base):
     """A runtime's measured dense-GEMM throughput on a host: the roof of the roofline."""
     __tablename__ = "host_peaks"
     id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=new_uuid)
     host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
     target: Mapped[str] = mapped_column(String(128))
     threads: Mapped[int]

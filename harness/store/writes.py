@@ -35,6 +35,7 @@ def finish_sweep(engine: Engine, sweep_id: int, status: str) -> None:
 
 
 def _host_id(session: Session, facts: dict) -> int:
+    facts = {"isa": "", **facts}  # a host whose ISA is not known (imported logs, phones) has none
     found = session.scalar(select(Host.id).filter_by(**facts))
     if found is not None:
         return found
