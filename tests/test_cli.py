@@ -8,6 +8,7 @@ import pytest
 from helpers import FIXTURES, save
 from typer.testing import CliRunner
 
+from harness import store
 from harness.cli import app
 from harness.measure import child
 
@@ -43,9 +44,9 @@ def test_bad_input_is_one_readable_error(tmp_path, args, expected):
     assert expected in " ".join(result.output.split()), result.output
 
 
-def test_unreadable_database(db):
-    db.write_bytes(b"garbage" * 1000)
-    result = invoke("report", "--db", db)
+def test_unreadable_database(db_file):
+    db_file.write_bytes(b"garbage" * 1000)
+    result = invoke("report", "--db", db_file)
     assert result.exit_code == 2 and "cannot open database" in result.output
 
 
@@ -199,10 +200,10 @@ def test_import_vendor_logs(tmp_path):
     (["--tool", "trtexec"], "needs the log FILE"),
     (["--tool", "trtexec", "/no/such/log"], "cannot read /no/such/log"),
 ])
-def test_import_refuses_bad_input(db, args, expected):
-    result = invoke("import", *args, "--device", "somewhere", "--model", "t8", "--db", db)
+def test_import_refuses_bad_input(db_file, args, expected):
+    result = invoke("import", *args, "--device", "somewhere", "--model", "t8", "--db", db_file)
     assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
-    assert not db.exists()  # checked before the database is opened
+    assert not db_file.exists()  # checked before the database is opened
 
 
 # --- bad input is refused before anything starts: one sentence, exit 2, nothing created or stored ----
@@ -212,7 +213,7 @@ def test_import_refuses_bad_input(db, args, expected):
     ("list", "a checkpoint must hold a dict of tensors, found list"),
     ("s12", "checkpoint does not fit fastvit_t8"),
 ])
-def test_a_bad_checkpoint_is_refused_once_before_the_sweep(tmp_path, db, content, expected):
+def test_a_bad_checkpoint_is_refused_once_before_the_sweep(tmp_path, db_file, content, expected):
     import torch
 
     import fastvit
@@ -224,16 +225,16 @@ def test_a_bad_checkpoint_is_refused_once_before_the_sweep(tmp_path, db, content
         torch.save(fastvit.create_model("s12").state_dict(), path)
     else:
         path.write_bytes(content)
-    result = invoke("run", "--device", "cpu", "--model", "t8", "--weights", path, "--db", db)
+    result = invoke("run", "--device", "cpu", "--model", "t8", "--weights", path, "--db", db_file)
     assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
-    assert result.output.count("error:") == 1 and not db.exists()
+    assert result.output.count("error:") == 1 and not db_file.exists()
 
 
-def test_a_size_that_cannot_fit_is_refused_naming_the_memory(db):
-    result = invoke("run", "--device", "cpu", "--model", "sa12", "--resolution", "100000", "--db", db)
+def test_a_size_that_cannot_fit_is_refused_naming_the_memory(db_file):
+    result = invoke("run", "--device", "cpu", "--model", "sa12", "--resolution", "100000", "--db", db_file)
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "sa12 at 100000x100000, batch 1, needs at least" in text, text
-    assert "attention matrix" in text and "GiB available" in text and not db.exists()
+    assert "attention matrix" in text and "GiB available" in text and not db_file.exists()
     big_batch = invoke("export", "--model", "t8", "--backend", "onnxruntime", "--batch", "100000")
     assert big_batch.exit_code == 2 and "needs at least" in big_batch.output
 
@@ -269,10 +270,11 @@ def test_report_of_a_model_never_run(db, engine):
     ("VACUUM INTO '{dir}/copy.db'", "would write or open a file (ATTACH)"),
     ("SELECT * FROM no_such_table", "SQL error: no such table: no_such_table"),
 ])
-def test_query_writes_nothing_anywhere(tmp_path, db, engine, sql, expected):
+def test_query_writes_nothing_anywhere(tmp_path, db_file, sql, expected):
+    store.open_engine(str(db_file)).dispose()
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    result = invoke("query", sql.format(dir=outside), "--db", db)
+    result = invoke("query", sql.format(dir=outside), "--db", db_file)
     assert result.exit_code == 2 and expected in " ".join(result.output.split()), result.output
     assert list(outside.iterdir()) == []
 

@@ -103,7 +103,8 @@ def test_query_refuses_writes(engine, sql):
 
 
 def test_query_errors_are_typed(engine):
-    with pytest.raises(store.QueryError, match="no such table: missing_table") as caught:
+    with pytest.raises(store.QueryError, match='no such table: missing_table|relation "missing_table" does not exist'
+                       ) as caught:
         store.read_only_query(engine, "SELECT * FROM missing_table")
     assert not isinstance(caught.value, store.WriteRefused)
 
@@ -187,9 +188,9 @@ def _schema_5_database(path: Path) -> None:
                      "(1, 'stages.0.mlp', 'ConvFFN (glue: adds, scales, reshapes)', 'conv_dense', 2, 0.5)")
 
 
-def test_a_database_from_before_alembic_is_upgraded_and_keeps_every_run(db):
-    _schema_5_database(db)
-    engine = store.open_engine(str(db))
+def test_a_database_from_before_alembic_is_upgraded_and_keeps_every_run(db_file):
+    _schema_5_database(db_file)
+    engine = store.open_engine(str(db_file))
     assert counts(engine) == (4, 100)
     assert store.database.revision_of(engine) == store.database.head_revision()
     assert store.read_only_query(engine, "SELECT op_class FROM op_profiles")[1] == [("elementwise",)]
@@ -242,7 +243,8 @@ def test_roofline_views(engine):
     ("PRAGMA user_version = 7", "PRAGMA user_version"),
     ("CREATE TEMP TABLE scratch(a)", "INSERT"),  # its row in sqlite_temp_master, refused first
 ])
-def test_query_opens_creates_and_loads_no_file(engine, tmp_path, sql, refused):
+def test_query_opens_creates_and_loads_no_file(db_file, tmp_path, sql, refused):
+    engine = store.open_engine(str(db_file))
     save(engine)
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -253,8 +255,13 @@ def test_query_opens_creates_and_loads_no_file(engine, tmp_path, sql, refused):
 
 
 def test_query_may_read_the_schema(engine):
-    columns, rows = store.read_only_query(engine, "PRAGMA table_info(runs)")
-    assert "name" in columns and "log" in {r[columns.index("name")] for r in rows}
+    if engine.dialect.name == "sqlite":
+        columns, rows = store.read_only_query(engine, "PRAGMA table_info(runs)")
+        assert "name" in columns and "log" in {r[columns.index("name")] for r in rows}
+    else:
+        _, rows = store.read_only_query(engine, "SELECT column_name FROM information_schema.columns "
+                                                "WHERE table_name = 'runs'")
+        assert ("log",) in rows
     assert store.read_only_query(engine, "SELECT COUNT(*) FROM latest_valid_runs")[1] == [(0,)]
 
 
@@ -279,3 +286,19 @@ def test_commands_that_only_read_never_create_a_database(tmp_path):
         store.open_engine(str(other), create=False)
     _, tables = store.read_only_query(store.open_engine(str(tmp_path / "new.db")), "SELECT name FROM sqlite_master")
     assert ("runs",) in tables  # a command that stores runs creates one
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("sql", ["COPY runs TO '{dir}/copy.csv'", "SELECT pg_read_file('/etc/hostname')",
+                                 "SELECT lo_export(lo_from_bytea(0, 'x'), '{dir}/blob')"])
+def test_query_on_postgresql_touches_no_server_file(engine, tmp_path, sql):
+    """A read-only transaction alone would let a superuser write server files; the query runs as
+    pg_read_all_data."""
+    save(engine)
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o777)
+    outside.chmod(0o777)  # the server's user could write here, were it allowed to
+    with pytest.raises(store.WriteRefused, match="read-only"):
+        store.read_only_query(engine, sql.format(dir=outside))
+    assert list(outside.iterdir()) == [] and counts(engine) == (1, 5)
+    assert store.read_only_query(engine, "SELECT COUNT(*) FROM latest_valid_runs")[1] == [(1,)]

@@ -113,6 +113,19 @@ class _SqliteGuard:
         self.connection.set_progress_handler(None, 0)
 
 
+def _postgres_read_only(conn, timeout_s: float) -> None:
+    """A read-only transaction with a statement timeout. A superuser could still write server files
+    from one (COPY ... TO, lo_export), so a superuser's query runs as pg_read_all_data (PostgreSQL 14+):
+    every table readable, no file or superuser rights."""
+    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+    if conn.exec_driver_sql("SELECT current_setting('is_superuser')").scalar() == "on":
+        if conn.dialect.server_version_info < (14,):
+            raise QueryError("harness query will not run as a PostgreSQL superuser before PostgreSQL 14 (it could "
+                             "write server files); connect as a role that may only read")
+        conn.exec_driver_sql("SET LOCAL ROLE pg_read_all_data")
+
+
 def read_only_query(engine: Engine, sql: str, timeout_s: float = QUERY_TIMEOUT_S) -> tuple[list[str], list[tuple]]:
     """Run one SQL statement that may only read: it cannot write, attach, create or load any file,
     and is stopped after `timeout_s`. Always rolled back. Raises WriteRefused, QueryTimeout, or
@@ -123,15 +136,15 @@ def read_only_query(engine: Engine, sql: str, timeout_s: float = QUERY_TIMEOUT_S
             conn.exec_driver_sql("PRAGMA query_only = ON")
             guard = _SqliteGuard(conn.connection.driver_connection, timeout_s)
         elif engine.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            _postgres_read_only(conn, timeout_s)
         try:
             with guard or nullcontext():
                 result = conn.exec_driver_sql(sql)
                 columns = list(result.keys()) if result.returns_rows else []
                 rows = [tuple(r) for r in result.fetchall()] if result.returns_rows else []
         except DBAPIError as exc:
-            if (guard and guard.refused) or is_write_refused(exc):
+            # PostgreSQL: 25006 in a read-only transaction; 42501 for what needs file rights (COPY TO, lo_export)
+            if (guard and guard.refused) or is_write_refused(exc) or getattr(exc.orig, "sqlstate", None) == "42501":
                 what = f" ({', '.join(dict.fromkeys(guard.refused))})" if guard and guard.refused else ""
                 raise WriteRefused(f"harness query is read-only: the statement would write or open a file{what}; "
                                    "it was refused and nothing changed") from exc
