@@ -426,6 +426,25 @@ def report_command(
 
 
 @app.command()
+def merge(
+    source: str = typer.Argument(..., help="results database to copy from: a SQLite path or any SQLAlchemy URL"),
+    db: DbOption = None,
+    fmt: FormatOption = Format.table,
+):
+    """Copy another results database's runs (samples, op profiles, FLOPs, hosts, sweeps, peaks) into
+    this one; a run already here (same UUID) is skipped, so merging twice adds nothing."""
+    from .store.merge import merge as merge_databases
+    from .store.merge import open_source
+
+    try:
+        with open_source(source) as src:
+            merged = merge_databases(src, open_db(db, create=True))
+    except store.StorageError as exc:
+        fail(str(exc))
+    report.show(console, report.merged_listing(merged, source), fmt)
+
+
+@app.command()
 def query(
     sql: str = typer.Argument(..., help="one SQL statement; the database refuses writes"),
     db: DbOption = None,

@@ -213,6 +213,12 @@ def models_listing(resolution: int) -> Listing:
                     "iphone12pro_ms"], rows, f"FastViT variants at {resolution}x{resolution}")
 
 
+def merged_listing(merged, source: str) -> Listing:
+    """What `harness merge` added, per kind of row (store.merge.Merged)."""
+    rows = [(name, value) for name, value in vars(merged).items()]
+    return Listing(["rows", "count"], rows, f"merged from {source} (runs_present: already here, skipped)")
+
+
 # --- the investigation ------------------------------------------------------------------------
 
 SINGLE_PROCESS_MARK = "†"

@@ -1,9 +1,13 @@
 """Shared test utilities: seeded inputs, a scale-relative output comparison, and stored runs."""
 from __future__ import annotations
 
+import importlib
+import json
+import sqlite3
 from pathlib import Path
 
 import torch
+from sqlalchemy import create_engine
 
 from harness import store
 from harness.protocol import OpRow, RunResult
@@ -48,3 +52,27 @@ def save(engine, samples_ms=(1.0,) * 5, *, model: str = "t8", form: str = "repar
     return store.save_run(engine, timed_result(samples_ms, **result_options),
                           spec=ModelSpec(model, resolution, 1, form), target=Target(backend, device),
                           threads=threads, precision="fp32", host=host, sweep_id=sweep_id)
+
+
+def schema_5_database(path: Path) -> None:
+    """What a harness before Alembic wrote: schema 8's tables (migration 0001) less runs.log, a meta
+    row saying 5, no alembic_version; one host whose runs were taken on two CPUs (the VM changed)."""
+    baseline = importlib.import_module("harness.store.migrations.versions.0001_schema_8").BASELINE
+    plain = create_engine(f"sqlite:///{path}")
+    baseline.create_all(plain)
+    plain.dispose()
+    with sqlite3.connect(path) as conn:
+        conn.execute("ALTER TABLE runs DROP COLUMN log")
+        conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+        conn.execute("INSERT INTO hosts (id, hostname, cpu_model, logical_cores, os, machine) "
+                     "VALUES (1, 'vm', 'AMD EPYC', 2, 'Linux', 'x86_64')")
+        for run_id, isa in ((1, None), (2, "avx2"), (3, "avx2 avx512f avx512_bf16"), (4, "avx2")):
+            environment = json.dumps({"isa": isa} if isa else {"threads": 2})
+            conn.execute("INSERT INTO runs (id, host_id, model, resolution, batch, form, weights, target, backend, "
+                         "device, precision, threads, status, imported, median_ms, noisy, environment, started_at) "
+                         "VALUES (?, 1, 't8', 256, 1, 'reparam', 'random', 'torch/cpu', 'torch', 'cpu', 'fp32', 2, "
+                         "'ok', 0, ?, 0, ?, '2026-11-01 10:00:00')", (run_id, float(run_id), environment))
+            conn.executemany("INSERT INTO samples VALUES (?, 'timed', ?, ?)",
+                             [(run_id, i, 3_000_000_000 + i) for i in range(25)])
+        conn.execute("INSERT INTO op_profiles (run_id, op_name, op_type, op_class, calls, total_ms) VALUES "
+                     "(1, 'stages.0.mlp', 'ConvFFN (glue: adds, scales, reshapes)', 'conv_dense', 2, 0.5)")

@@ -2,8 +2,6 @@
 "latest run" rule, and upgrades that keep every run."""
 from __future__ import annotations
 
-import importlib
-import json
 import os
 import signal
 import sqlite3
@@ -14,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import HOST, PROFILE, save, timed_result
+from helpers import HOST, PROFILE, save, schema_5_database, timed_result
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from harness import store
@@ -164,32 +162,8 @@ def test_url_resolution(monkeypatch, tmp_path):
     assert store.database_url(str(tmp_path / "x.db")) == f"sqlite:///{tmp_path / 'x.db'}"
 
 
-def _schema_5_database(path: Path) -> None:
-    """What a harness before Alembic wrote: schema 8's tables (migration 0001) less runs.log, a meta
-    row saying 5, no alembic_version; one host whose runs were taken on two CPUs (the VM changed)."""
-    baseline = importlib.import_module("harness.store.migrations.versions.0001_schema_8").BASELINE
-    plain = create_engine(f"sqlite:///{path}")
-    baseline.create_all(plain)
-    plain.dispose()
-    with sqlite3.connect(path) as conn:
-        conn.execute("ALTER TABLE runs DROP COLUMN log")
-        conn.execute("INSERT INTO meta VALUES ('schema_version', '5')")
-        conn.execute("INSERT INTO hosts (id, hostname, cpu_model, logical_cores, os, machine) "
-                     "VALUES (1, 'vm', 'AMD EPYC', 2, 'Linux', 'x86_64')")
-        for run_id, isa in ((1, None), (2, "avx2"), (3, "avx2 avx512f avx512_bf16"), (4, "avx2")):
-            environment = json.dumps({"isa": isa} if isa else {"threads": 2})
-            conn.execute("INSERT INTO runs (id, host_id, model, resolution, batch, form, weights, target, backend, "
-                         "device, precision, threads, status, imported, median_ms, noisy, environment, started_at) "
-                         "VALUES (?, 1, 't8', 256, 1, 'reparam', 'random', 'torch/cpu', 'torch', 'cpu', 'fp32', 2, "
-                         "'ok', 0, ?, 0, ?, '2026-11-01 10:00:00')", (run_id, float(run_id), environment))
-            conn.executemany("INSERT INTO samples VALUES (?, 'timed', ?, ?)",
-                             [(run_id, i, 3_000_000_000 + i) for i in range(25)])
-        conn.execute("INSERT INTO op_profiles (run_id, op_name, op_type, op_class, calls, total_ms) VALUES "
-                     "(1, 'stages.0.mlp', 'ConvFFN (glue: adds, scales, reshapes)', 'conv_dense', 2, 0.5)")
-
-
 def test_a_database_from_before_alembic_is_upgraded_and_keeps_every_run(db_file):
-    _schema_5_database(db_file)
+    schema_5_database(db_file)
     engine = store.open_engine(str(db_file))
     assert counts(engine) == (4, 100)
     assert store.database.revision_of(engine) == store.database.head_revision()
