@@ -367,7 +367,8 @@ def plot(
     resolution: int = typer.Option(256, "--resolution", help="FastViT resolution to show (baselines: their own)"),
     db: DbOption = None,
 ):
-    """Accuracy vs latency per target, latency per backend, and an operator breakdown, as PNGs."""
+    """Accuracy vs latency per target, latency per backend, latency per device (harness compare as a
+    figure) and an operator breakdown, as PNGs."""
     from . import plots
 
     name = model_name(model)
@@ -376,6 +377,7 @@ def plot(
     resolution_of = own_resolution(resolution)
     written = [plots.accuracy_vs_latency(engine, out, resolution_of),
                plots.latency_by_backend(engine, out, resolution_of),
+               plots.latency_by_device(engine, out, resolution_of),
                plots.op_breakdown(engine, out, name, resolution_of(name), device)]
     for path in written:
         if path:
@@ -423,6 +425,42 @@ def report_command(
     if not listing.rows:
         fail(f"no runs of {', '.join(models)} yet; `harness run --device cpu --model {models[0]}` makes some")
     report.show(console, listing, fmt)
+
+
+@app.command()
+def published(
+    file: Optional[Path] = typer.Option(None, "--file", help="a table of published latencies in the format of "
+                                        "harness/data/published.json (default: the bundled tables)"),
+    db: DbOption = None,
+):
+    """Store latencies from papers and model zoos, each with its citation, as runs marked published."""
+    from . import published as published_numbers
+
+    try:
+        tables = published_numbers.load(file) if file else published_numbers.bundled()
+    except ValueError as exc:
+        fail(str(exc))
+    added, present = published_numbers.store_tables(open_db(db, create=True), tables)
+    console.print(f"stored {added} published latencies ({present} already stored) from {len(tables)} table(s):")
+    for table in tables:
+        console.print(f"  {escape(table.device)} {escape(table.target)}: {escape(table.url)}")
+
+
+@app.command("compare")
+def compare_command(
+    resolution: int = typer.Option(256, "--resolution", help="FastViT resolution to compare (baselines: their own)"),
+    db: DbOption = None,
+    fmt: FormatOption = Format.table,
+):
+    """Every model's latency on every device and target (measured, imported, published) side by side,
+    and per device the paper's claims as speedups beside the paper's figures."""
+    from .analysis.compare import compare
+
+    found = compare(open_db_with_runs(db), own_resolution(resolution))
+    if not found.models:
+        fail(f"no valid fused-form runs at batch 1 at {resolution}px yet; `harness run --device cpu` or "
+             "`harness published` stores some")
+    report.show(console, report.compare_listing(found), fmt)
 
 
 @app.command()

@@ -24,7 +24,8 @@ def cpu_slug(cpu_model: str) -> str:
 def render(engine, resolution_of) -> tuple[str, str]:
     """(markdown, cpu slug) for the host with the most runs."""
     with Session(engine) as session:
-        runs = session.scalars(select(Run).where(Run.imported.is_(False)).order_by(Run.id)).all()
+        runs = session.scalars(select(Run).where(Run.imported.is_(False), Run.published.is_(False))
+                               .order_by(Run.id)).all()
         if not runs:
             raise ValueError("the database holds no runs of this harness yet")
         counts = defaultdict(int)
@@ -39,7 +40,8 @@ def render(engine, resolution_of) -> tuple[str, str]:
         for r in runs:  # each run records its own runtime's versions
             versions.update((r.environment or {}).get("versions") or {})
         latest = {}  # (model, form, target) -> the medians of the latest sweep's processes
-        for group in latest_repeats(session, Run.host_id == host.id, Run.batch == 1, Run.imported.is_(False)):
+        for group in latest_repeats(session, Run.host_id == host.id, Run.batch == 1, Run.imported.is_(False),
+                                    Run.published.is_(False)):
             r = group[-1]
             if r.resolution == resolution_of(r.model) and all(x.median_ms for x in group):
                 latest[(r.model, r.form, r.target)] = [x.median_ms for x in group]  # several: the newest

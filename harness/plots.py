@@ -22,7 +22,7 @@ def _latest_valid(engine, resolution_of) -> dict[tuple[str, str], Run]:
     with Session(engine) as session:
         for run in latest_runs(session, Run.form == "reparam", Run.batch == 1):
             if run.resolution == resolution_of(run.model) and run.latency_ms:
-                found[(run.model, run.target)] = run  # several hosts or thread counts: the newest
+                found[(run.model, run.labelled_target)] = run  # several hosts or thread counts: the newest
     return found
 
 
@@ -90,6 +90,35 @@ def latency_by_backend(engine, out: Path, resolution_of) -> Path:
     ax.legend(fontsize=8)
     ax.grid(True, axis="y", alpha=0.3)
     path = out / "latency_by_backend.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def latency_by_device(engine, out: Path, resolution_of) -> Path | None:
+    """`harness compare` as a figure: latency per device and target (log scale), one line per model;
+    published and imported columns are labelled so."""
+    from .analysis.compare import compare
+
+    found = compare(engine, resolution_of)
+    if not found.columns:
+        return None
+    fig, ax = plt.subplots(figsize=(max(8, len(found.columns) * 1.1), 5.5))
+    xs = range(len(found.columns))
+    for model in found.models:
+        points = [(x, found.latency_ms[(model, c)]) for x, c in zip(xs, found.columns) if (model, c) in found.latency_ms]
+        baseline = model.startswith("timm:")
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="s" if baseline else "o",
+                linestyle="--" if baseline else "-", label=_label(model))
+    ax.set_yscale("log")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels([c.label.replace(" ", "\n", 1) for c in found.columns], rotation=30, ha="right", fontsize=7)
+    ax.set_ylabel("latency, ms (log scale; batch 1, fused form)")
+    ax.set_title("Latency per device and target (published and imported columns marked)")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, which="both", axis="y", alpha=0.3)
+    path = out / "latency_by_device.png"
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 import fastvit
 
 from .analysis.claims import Check
+from .analysis.compare import HEADLINE, Comparison
 from .analysis.explain import Breakdown
 from .protocol import PeakResult
 from .spec import Target, model_sort_key
@@ -108,7 +109,7 @@ def _paper(figure: float | None) -> str:
 
 # --- runs (harness run, import, report) -------------------------------------------------------
 
-RUN_COLUMNS = ["run", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported",
+RUN_COLUMNS = ["run", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported", "origin",
                "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "noisy",
                "other_cpu", "steal", "error"]
 
@@ -128,7 +129,7 @@ def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
     latency = r.latency_ms if ok else None
     reference = base.get(_spec_key(r))
     return (r.id, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
-            bool(r.imported), r.median_ms if ok else None, r.mean_ms if ok else None, r.p90_ms if ok else None,
+            bool(r.imported), r.origin, r.median_ms if ok else None, r.mean_ms if ok else None, r.p90_ms if ok else None,
             r.median_ci_low_ms if ok else None, r.median_ci_high_ms if ok else None, r.cv if ok else None,
             r.iterations if ok else None, reference / latency if latency and reference else None, bool(r.noisy),
             r.other_cpu, r.steal, r.error)
@@ -168,7 +169,7 @@ def _runs_table(listing: Listing) -> Table:
             latency, mean_only = f"{r['mean_ms']:.2f}{MEAN_ONLY}", True
         else:
             latency = fmt_ms(r["median_ms"])
-        status = ("[green]ok[/green]" if ok else f"[red]{r['status']}[/red]") + (" (imported)" if r["imported"] else "")
+        status = ("[green]ok[/green]" if ok else f"[red]{r['status']}[/red]") + (f" ({r['origin']})" if r["origin"] != "measured" else "")
         if r["noisy"]:
             status += " [yellow]noisy[/yellow]"
             noisy = True
@@ -217,6 +218,58 @@ def merged_listing(merged, source: str) -> Listing:
     """What `harness merge` added, per kind of row (store.merge.Merged)."""
     rows = [(name, value) for name, value in vars(merged).items()]
     return Listing(["rows", "count"], rows, f"merged from {source} (runs_present: already here, skipped)")
+
+
+COMPARE_COLUMNS = ["kind", "name", "resolution", "host", "target", "origin", "value", "paper_mobile", "paper_gpu",
+                   "citation"]
+
+
+def compare_listing(found: Comparison) -> Listing:
+    """Long rows: a latency per (model, column), then a speedup per (headline claim, column)."""
+    rows = [("latency_ms", m, found.resolution[m], c.host, c.target, c.origin, found.latency_ms[(m, c)], None, None,
+             c.citation) for m in found.models for c in found.columns if (m, c) in found.latency_ms]
+    rows += [("speedup", claim.key, None, c.host, c.target, c.origin, found.speedup(claim, c), claim.paper_mobile,
+              claim.paper_gpu, c.citation) for claim in HEADLINE for c in found.columns if found.speedup(claim, c)]
+    return Listing(COMPARE_COLUMNS, rows, "latency per device and target, ms (fused form, batch 1, each model at its "
+                   "own resolution); below, the paper's claims as speedups on each", _compare_table)
+
+
+def _compare_table(listing: Listing) -> Table:
+    columns: dict[tuple, str] = {}  # (host, target, origin) -> header, in first-seen order
+    cells: dict[tuple, float] = {}
+    citations: dict[str, int] = {}
+    for r in (dict(zip(listing.columns, row)) for row in listing.rows):
+        key = (r["host"], r["target"], r["origin"])
+        if key not in columns:
+            mark = ""
+            if r["origin"] == "published":
+                mark = f" [{citations.setdefault(r['citation'], len(citations) + 1)}]"
+            columns[key] = escape(f"{r['host']}\n{r['target']}") + (f"\n({r['origin']}){mark}"
+                                                                     if r["origin"] != "measured" else "")
+        cells[(r["kind"], r["name"], key)] = r["value"]
+    table = Table(title=listing.title)
+    table.add_column("model / claim")
+    for header in columns.values():
+        table.add_column(header, justify="right")
+    models = dict.fromkeys(name for kind, name, _ in cells if kind == "latency_ms")
+    for model in models:
+        table.add_row(escape(model), *[fmt_ms(cells.get(("latency_ms", model, key))) for key in columns])
+    claims = [c for c in HEADLINE if any(kind == "speedup" and name == c.key for kind, name, _ in cells)]
+    if claims and models:
+        table.rows[len(models) - 1].end_section = True  # a rule between latencies and speedups
+    for claim in claims:
+        paper = ", ".join(f"{label} {figure}x" for label, figure in (("mobile", claim.paper_mobile),
+                                                                     ("GPU", claim.paper_gpu)) if figure)
+        values = [cells.get(("speedup", claim.key, key)) for key in columns]
+        row = [f"[green]{v:.2f}x[/green]" if v and v >= claim.claimed else f"[red]{v:.2f}x[/red]" if v else NO_VALUE
+               for v in values]
+        table.add_row(escape(f"{claim.fast} vs {claim.slow.removeprefix('timm:')}"
+                             + (f" (paper: {paper})" if paper else " (faster?)")), *row)
+    notes = [f"[{n}] {citation}" for citation, n in citations.items()]
+    notes.append("speedup = latency of the slower model / the faster; green: reaches the paper's figure")
+    table.caption = escape("\n".join(notes))
+    table.caption_justify = "left"
+    return table
 
 
 # --- the investigation ------------------------------------------------------------------------

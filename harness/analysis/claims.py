@@ -122,8 +122,9 @@ def check_all(engine) -> list[Check]:
             if not fast and not slow:  # listed all the same, so every claim shows
                 checks.append(Check(claim, "—", "—", 0, "—", missing=_nothing_yet(session, claim)))
             for key in sorted(set(fast) | set(slow), key=str):
-                host_id, target, threads, precision = key
-                check = Check(claim, hosts.get(host_id, str(host_id)), target, threads, precision)
+                host_id, _target, threads, precision = key
+                runs = fast.get(key, slow.get(key))
+                check = Check(claim, hosts.get(host_id, str(host_id)), runs[-1].labelled_target, threads, precision)
                 if key in fast and key in slow:
                     f, s = fast[key], slow[key]
                     check.runs = (len(f), len(s))
@@ -160,6 +161,8 @@ def _missing(session: Session, claim: Claim, side: str, present: Run) -> str:
     """Which run a claim lacks on `present`'s target, runs of that model at other resolutions there,
     and the command that makes the missing one."""
     model, resolution, form = _side(claim, side)
+    if present.origin != "measured":
+        return f"{present.origin} figures of {present.target} hold none for {model} at {resolution}px ({form})"
     elsewhere = sorted(set(session.scalars(select(Run.resolution).where(
         Run.model == model, Run.form == form, Run.status == "ok", Run.host_id == present.host_id,
         Run.target == present.target, Run.threads == present.threads))))

@@ -118,6 +118,16 @@ class Run(Base):
     op_profiles: Mapped[list[OpProfile]] = relationship(cascade="all, delete-orphan")
 
     @property
+    def origin(self) -> str:
+        """measured (timed by this harness), imported (a vendor tool's log) or published (a paper's figure)."""
+        return "published" if self.published else "imported" if self.imported else "measured"
+
+    @property
+    def labelled_target(self) -> str:
+        """The target, marked where the number was not timed by this harness: what tables and plots show."""
+        return self.target if self.origin == "measured" else f"{self.target} ({self.origin})"
+
+    @property
     def latency_ms(self) -> float | None:
         """The median, or the mean where a vendor tool reported no median."""
         return self.median_ms if self.median_ms is not None else self.mean_ms

@@ -1,0 +1,90 @@
+"""Latencies from papers and model zoos, stored as runs marked `published` beside measured ones.
+
+A table names its source (citation, url), the device and the runtime target it was timed on, and
+one latency per model. Each becomes a run with no samples (the source gives one number), on a host
+named after the device, never mixed with measured or imported runs: every table and plot labels
+it. A run's UUID derives from the table and the model, so storing a table twice adds nothing and
+two databases that stored it merge cleanly.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from .baselines import own_resolution
+from .spec import FORMS, ModelSpec, canonical_model
+from .store import Run
+from .store.writes import _host_id, now
+
+NAMESPACE = uuid.UUID("5f2b1c9e-6a53-4c1e-9a1e-2f7d6c0b8a41")  # of published runs' UUIDs
+PUBLISHED_HOST_PREFIX = "published: "
+
+
+@dataclass(frozen=True)
+class Table:
+    citation: str
+    url: str
+    device: str
+    chip: str
+    os: str
+    target: str  # backend/device, like a measured run's
+    resolution: int | None  # None: each model at its own (FastViT 256, baselines 224)
+    form: str
+    latency_ms: dict[str, float]
+
+
+def bundled() -> list[Table]:
+    return load(resources.files("harness") / "data" / "published.json")
+
+
+def load(path) -> list[Table]:
+    """The tables of a published-numbers file (the format of harness/data/published.json);
+    ValueError naming the problem for a file that does not hold them."""
+    try:
+        data = json.loads(Path(str(path)).read_text())
+        tables = [Table(**{k: t.get(k) for k in Table.__dataclass_fields__}) for t in data["tables"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a published-numbers file ({exc})") from exc
+    for t in tables:
+        if not t.citation or "/" not in (t.target or "") or t.form not in FORMS or not t.latency_ms:
+            raise ValueError(f"{path}: a table needs a citation, a target backend/device, a form {FORMS} "
+                             f"and latencies (table of {t.device!r})")
+        bad = {m: v for m, v in t.latency_ms.items() if not isinstance(v, (int, float)) or v <= 0}
+        if bad:
+            raise ValueError(f"{path}: latencies must be positive milliseconds, found {bad}")
+        for model in t.latency_ms:
+            canonical_model(model)  # ValueError naming the unknown model
+    return tables
+
+
+def store_tables(engine: Engine, tables: list[Table]) -> tuple[int, int]:
+    """Store every latency of `tables` as a published run; returns (added, already present)."""
+    added = present = 0
+    with Session(engine) as session, session.begin():
+        known = set(session.scalars(select(Run.uuid).where(Run.published.is_(True))))
+        for table in tables:
+            host = {"hostname": PUBLISHED_HOST_PREFIX + table.device, "cpu_model": table.chip, "logical_cores": None,
+                    "os": table.os, "machine": "unknown"}
+            backend, device = table.target.split("/", 1)
+            for model, latency in table.latency_ms.items():
+                name = canonical_model(model)
+                resolution = table.resolution or own_resolution(256)(name)
+                run_uuid = str(uuid.uuid5(NAMESPACE, f"{table.citation}|{table.target}|{name}|{resolution}"))
+                if run_uuid in known:
+                    present += 1
+                    continue
+                spec = ModelSpec(name, resolution, 1, table.form, weights="published")
+                session.add(Run(uuid=run_uuid, host_id=_host_id(session, host), **spec.as_dict(), target=table.target,
+                                backend=backend, device=device, precision="n/a", threads=0, status="ok",
+                                published=True, citation=f"{table.citation} <{table.url}>", median_ms=float(latency),
+                                started_at=now(), finished_at=now()))
+                known.add(run_uuid)
+                added += 1
+    return added, present
