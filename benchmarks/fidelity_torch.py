@@ -26,7 +26,7 @@ from harness.spec import ModelSpec, Target  # noqa: E402
 from harness.stats import ratio_of_medians  # noqa: E402
 
 TIMER = """
-import json, sys, torch
+import json, statistics, sys, time, torch
 from torch.utils.benchmark import Timer
 sys.path.insert(0, {repo!r})
 from harness.measure.artifacts import example_input
@@ -37,9 +37,13 @@ torch.set_num_threads({threads})
 with torch.inference_mode():
     for _ in range(10):
         model(x)
-    measured = Timer("model(x)", globals={{"model": model, "x": x}}, num_threads={threads}).blocked_autorange(
-        min_run_time={seconds})
-print(json.dumps({{"median_ms": measured.median * 1e3, "runs": len(measured.times)}}))
+    # One call per measurement, as the harness times: blocked_autorange's median is of block means,
+    # which a noisy machine's slow calls pull up (it read 10% above the harness's per-call median).
+    timer = Timer("model(x)", globals={{"model": model, "x": x}}, num_threads={threads})
+    times, deadline = [], time.perf_counter() + {seconds}
+    while time.perf_counter() < deadline or len(times) < 50:
+        times.extend(timer.timeit(number=1).times)
+print(json.dumps({{"median_ms": statistics.median(times) * 1e3, "runs": len(times)}}))
 """
 
 
@@ -76,7 +80,7 @@ def main() -> None:
         ours.append(result.summary.median_ms)
         theirs.append(timer_ms)
         print(f"round {r + 1}: harness {ours[-1]:.3f} ms ({len(result.samples_ns)} iterations), "
-              f"Timer {timer_ms:.3f} ms ({timer_runs} blocks)", flush=True)
+              f"Timer {timer_ms:.3f} ms ({timer_runs} calls)", flush=True)
     ratio, low, high = ratio_of_medians(ours, theirs)
     print(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / Timer = "
           f"{ratio:.3f} (95% CI {low:.3f}-{high:.3f}; per round: "

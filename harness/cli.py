@@ -142,6 +142,9 @@ def run(
     max_steal: float = typer.Option(MAX_STEAL, "--max-steal", min=0.0,
                                     help="mark a run noisy past this many cores' worth of hypervisor steal"),
     strict: int = typer.Option(0, "--strict", min=0, help="re-time a noisy run in a fresh process up to N times"),
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="a lab's scheduler (tcp://HOST:PORT): run on "
+                                          "every agent that has DEVICE instead of here"),
+    agent: list[str] = typer.Option(None, "--agent", help="with --cluster: only these agents (repeatable)"),
     db: DbOption = None,
     cache: CacheOption = sweep.DEFAULT_CACHE,
     fmt: FormatOption = Format.table,
@@ -155,6 +158,15 @@ def run(
         sweep.check_cache(cache)
     except ValueError as exc:
         fail(str(exc))
+    policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time)
+    repeat = repeat_policy(repeats, tolerance, max_repeats)
+    if cluster:
+        run_on_cluster(cluster, agent, device, [b.value for b in backend] if backend else None, precision.value,
+                       delegate.value, specs, threads, policy, profile, max_other_cpu, max_steal, repeat, db, cache,
+                       fmt)
+        return
+    if agent:
+        fail("--agent needs --cluster")
     targets, skipped = devices_module.plan_targets(device, [b.value for b in backend] if backend else None,
                                                    precision.value, delegate.value)
     for target, reason in skipped:
@@ -162,9 +174,7 @@ def run(
     if not targets:
         fail(f"no available target on device {device!r}; see `harness devices`")
     jobs = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision.value,
-                           policy=TimingPolicy(warmup, warmup_time, min_iterations, min_time),
-                           profile_iterations=profile, max_other_cpu=max_other_cpu, max_steal=max_steal)
-    repeat = repeat_policy(repeats, tolerance, max_repeats)
+                           policy=policy, profile_iterations=profile, max_other_cpu=max_other_cpu, max_steal=max_steal)
     engine = open_db(db, create=True)
     with report.SweepProgress(err, len(jobs) * (repeat.count or repeat.window)) as progress:
         outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
@@ -173,10 +183,94 @@ def run(
     finished(outcome.statuses, "runs")
 
 
+def run_on_cluster(address: str, names: list[str] | None, device: str, backends: list[str] | None, precision: str,
+                   delegate: str, specs: list[ModelSpec], threads: int, policy: TimingPolicy, profile: int,
+                   max_other_cpu: float, max_steal: float, repeat: sweep.Repeats, db: Optional[str], cache: Path,
+                   fmt: Format) -> None:
+    """`harness run --cluster`: plan on each agent, run there, store here."""
+    from .lab import controller
+
+    try:
+        client = controller.connect(address)
+    except controller.ClusterError as exc:
+        fail(str(exc))
+    with client:
+        try:
+            found = controller.agents(client, names)
+            planned = controller.plan(client, found, device, backends, precision, delegate)
+        except controller.ClusterError as exc:
+            fail(str(exc))
+        jobs = {}
+        for name, (targets, skipped) in planned.items():
+            for target, reason in skipped:
+                report.skipped(err, target, f"on agent {name}: {reason}")
+            if targets:
+                jobs[name] = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision,
+                                             policy=policy, profile_iterations=profile, max_other_cpu=max_other_cpu,
+                                             max_steal=max_steal)
+        engine = open_db(db, create=True)
+        totals = {name: len(j) * (repeat.count or repeat.window) for name, j in jobs.items()}
+        with report.LabProgress(err, totals) as progress:
+            outcome = controller.run_cluster_sweep(
+                engine, client, found, jobs, shlex.join(["harness", *sys.argv[1:]]), on_done=progress.done,
+                warn=lambda message: err.print(f"[yellow]warning:[/yellow] {escape(message)}"), repeats=repeat)
+    report.show(console, report.runs_listing(engine, outcome.run_ids, "torch/cpu", f"sweep {outcome.sweep_id}"), fmt)
+    finished(outcome.statuses, "runs")
+
+
 @app.command()
-def devices(fmt: FormatOption = Format.table):
-    """List every target with its availability here, and the reason when it is unavailable."""
-    report.show(console, report.devices_listing(devices_module.target_status()), fmt)
+def devices(
+    cluster: Optional[str] = typer.Option(None, "--cluster", help="list every agent's targets instead of this machine's"),
+    fmt: FormatOption = Format.table,
+):
+    """List every target with its availability here (or on every agent of a lab), and the reason when
+    it is unavailable."""
+    if not cluster:
+        report.show(console, report.devices_listing(devices_module.target_status()), fmt)
+        return
+    from .lab import controller
+
+    try:
+        with controller.connect(cluster) as client:
+            found = controller.statuses(client, controller.agents(client))
+    except controller.ClusterError as exc:
+        fail(str(exc))
+    report.show(console, report.lab_devices_listing(found), fmt)
+
+
+@app.command()
+def agent(
+    scheduler: str = typer.Option(..., "--scheduler", help="the lab's scheduler, tcp://HOST:PORT"),
+    name: Optional[str] = typer.Option(None, "--name", help="this machine's name in the lab and in the results "
+                                       "(default: the hostname)"),
+    listen: str = typer.Option("127.0.0.1", "--listen", help="address to listen on; loopback unless the lab "
+                               "is on a network (then use TLS, see the README)"),
+    cache: CacheOption = sweep.DEFAULT_CACHE,
+):
+    """Offer this machine's devices to a lab: runs the jobs a `harness run --cluster` sends, one at a time."""
+    from .lab import agent as lab_agent
+    from .lab import controller
+
+    try:
+        sweep.check_cache(cache)
+        controller.connect(scheduler).close()  # unreachable: one sentence now, not a retry loop
+    except (ValueError, controller.ClusterError) as exc:
+        fail(str(exc))
+    lab_agent.serve(scheduler, name, cache, listen)
+
+
+@app.command()
+def scheduler(
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (loopback unless told otherwise)"),
+    port: int = typer.Option(8786, "--port", min=1, max=65535),
+):
+    """Start a lab's scheduler (Dask's, as `dask scheduler` would); agents and `harness run --cluster` connect to it."""
+    from .lab.scheduler import serve
+
+    try:
+        serve(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port} ({exc.strerror or exc})")
 
 
 @app.command()

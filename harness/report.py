@@ -82,6 +82,35 @@ class SweepProgress:
         self.progress.advance(self.bar)
 
 
+class LabProgress:
+    """One progress bar per agent of a lab sweep (on stderr), with a line for each job that did not end ok."""
+
+    def __init__(self, console: Console, totals: dict[str, int]):
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console)
+        self.bars = {name: self.progress.add_task(escape(name), total=total) for name, total in totals.items()}
+
+    def __enter__(self) -> LabProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def done(self, agent: str, job, result) -> None:
+        if result.status != "ok":
+            self.progress.console.print(f"[red]{result.status}[/red] {escape(agent)}: {escape(job.describe())}: "
+                                        f"{escape(str(result.error))}")
+        self.progress.update(self.bars[agent], advance=1, description=escape(f"{agent}: {job.describe()}"))
+
+
+def lab_devices_listing(found: dict[str, list[tuple[Target, str | None]]]) -> Listing:
+    """`harness devices --cluster`: every agent's targets."""
+    rows = [(agent, t.device, t.name, reason is None, reason) for agent, statuses in sorted(found.items())
+            for t, reason in statuses]
+    return Listing(["agent", "device", "target", "available", "reason"], rows, "targets of every agent")
+
+
 def skipped(console: Console, target: Target, reason: str) -> None:
     console.print(f"[yellow]skip[/yellow] {escape(target.name)}: {escape(reason)}")
 
@@ -109,7 +138,7 @@ def _paper(figure: float | None) -> str:
 
 # --- runs (harness run, import, report) -------------------------------------------------------
 
-RUN_COLUMNS = ["run", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported", "origin",
+RUN_COLUMNS = ["run", "host", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported", "origin",
                "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "noisy",
                "other_cpu", "steal", "error"]
 
@@ -128,7 +157,7 @@ def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
     ok = r.status == "ok"
     latency = r.latency_ms if ok else None
     reference = base.get(_spec_key(r))
-    return (r.id, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
+    return (r.id, r.host.hostname, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
             bool(r.imported), r.origin, r.median_ms if ok else None, r.mean_ms if ok else None, r.p90_ms if ok else None,
             r.median_ci_low_ms if ok else None, r.median_ci_high_ms if ok else None, r.cv if ok else None,
             r.iterations if ok else None, reference / latency if latency and reference else None, bool(r.noisy),
@@ -158,9 +187,12 @@ def runs_listing(engine, run_ids: list[int], baseline: str, title: str) -> Listi
 def _runs_table(listing: Listing) -> Table:
     """A compact terminal table; json/csv carry every column unrounded."""
     table = Table(title=listing.title)
-    for heading in ("model", "res", "b", "form", "target", "prec", "thr", "status", "median ms", "p90 ms",
-                    "median 95% CI", "CV", "n", "speedup"):
-        table.add_column(heading, justify="left" if heading in ("model", "form", "target", "status") else "right")
+    several_hosts = len({dict(zip(listing.columns, row))["host"] for row in listing.rows}) > 1  # a lab sweep
+    for heading in (("host",) if several_hosts else ()) + ("model", "res", "b", "form", "target", "prec", "thr",
+                                                           "status", "median ms", "p90 ms", "median 95% CI", "CV", "n",
+                                                           "speedup"):
+        table.add_column(heading, justify="left" if heading in ("host", "model", "form", "target", "status")
+                         else "right")
     mean_only = noisy = False
     for row in listing.rows:
         r = dict(zip(listing.columns, row))
@@ -174,7 +206,7 @@ def _runs_table(listing: Listing) -> Table:
             status += " [yellow]noisy[/yellow]"
             noisy = True
         table.add_row(
-            escape(r["model"]), str(r["res"]), str(r["batch"]), r["form"], escape(r["target"]), r["precision"], str(r["threads"]),
+            *([escape(r["host"])] if several_hosts else []), escape(r["model"]), str(r["res"]), str(r["batch"]), r["form"], escape(r["target"]), r["precision"], str(r["threads"]),
             status, latency, fmt_ms(r["p90_ms"]),
             f"{r['ci95_low_ms']:.2f}-{r['ci95_high_ms']:.2f}" if r["ci95_low_ms"] is not None else NO_VALUE,
             f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,

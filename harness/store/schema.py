@@ -114,6 +114,7 @@ class Run(Base):
     environment: Mapped[dict | None] = mapped_column(JSON)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    host: Mapped[Host] = relationship()
     samples: Mapped[list[Sample]] = relationship(back_populates="run", cascade="all, delete-orphan")
     op_profiles: Mapped[list[OpProfile]] = relationship(cascade="all, delete-orphan")
 

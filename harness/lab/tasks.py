@@ -1,0 +1,63 @@
+"""What runs on an agent, as Dask tasks: plan its targets, time one job in a child process exactly as
+a local sweep does, list its devices. Jobs and results cross the wire as the versioned protocol's
+JSON, so an agent of another harness revision refuses a job it cannot read instead of guessing."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+from ..protocol import Job, RunResult, job_from_json, job_to_json
+
+# Set by harness.lab.agent when the agent starts: its name and its artifact cache (artifacts are
+# exported and cached where they run: TensorRT engines and Core ML models are built per machine).
+AGENT = {"name": None, "cache": None}
+
+
+def agent_host_facts() -> dict:
+    from ..measure.environment import host_facts
+
+    return {**host_facts(), "hostname": AGENT["name"] or host_facts()["hostname"]}
+
+
+def available_targets() -> list[str]:
+    """Names of the targets this machine can run now (what `harness devices` lists as available)."""
+    from ..devices import target_status
+
+    return [target.name for target, reason in target_status() if reason is None]
+
+
+def plan_here(device: str, backends: list[str] | None, precision: str, delegate: str) -> tuple[list, list]:
+    """devices.plan_targets on this agent: ([target], [(target, reason)])."""
+    from ..devices import plan_targets
+
+    return plan_targets(device, backends, precision, delegate)
+
+
+def status_here() -> list:
+    from ..devices import target_status
+
+    return target_status()
+
+
+def measure_here(job_json: str) -> tuple[str, dict]:
+    """Time one job in a child process on this agent; (result JSON, this agent's host facts)."""
+    from ..measure.child import measure_in_child
+    from ..measure.sweep import timeout_for
+
+    job = job_from_json(job_json)
+    cache = AGENT["cache"] or job.cache_dir
+    Path(cache).mkdir(parents=True, exist_ok=True)
+    job = dataclasses.replace(job, cache_dir=str(Path(cache).resolve()))
+    result = measure_in_child(job, timeout_for(job.policy))
+    result.environment["agent"] = AGENT["name"]
+    result.environment["agent_pid"] = os.getpid()
+    return result.to_json(), agent_host_facts()
+
+
+def encode(job: Job) -> str:
+    return job_to_json(job)
+
+
+def decode(text: str) -> RunResult:
+    return RunResult.from_json(text)
