@@ -263,12 +263,13 @@ def agent(
 def scheduler(
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (loopback unless told otherwise)"),
     port: int = typer.Option(8786, "--port", min=1, max=65535),
+    tls: bool = typer.Option(False, "--tls", help="listen on tls:// with the certificates in Dask's configuration"),
 ):
     """Start a lab's scheduler (Dask's, as `dask scheduler` would); agents and `harness run --cluster` connect to it."""
     from .lab.scheduler import serve
 
     try:
-        serve(host, port)
+        serve(host, port, "tls" if tls else "tcp")
     except OSError as exc:
         fail(f"cannot listen on {host}:{port} ({exc.strerror or exc})")
 

@@ -29,7 +29,9 @@ def serve(scheduler: str, name: str | None, cache: Path, host: str = "127.0.0.1"
     async def run() -> None:
         # one thread: jobs run one at a time anyway (the machine resource); no nanny, so a killed
         # agent is gone, not restarted behind the controller's back
-        async with Worker(scheduler, name=name, nthreads=1, resources=offered, host=host,
+        # a tls:// scheduler: the agent listens with TLS too (certificates from Dask's configuration)
+        protocol = scheduler.split("://", 1)[0] if "://" in scheduler else "tcp"
+        async with Worker(scheduler, name=name, nthreads=1, resources=offered, host=host, protocol=protocol,
                           dashboard=False) as worker:
             await worker.finished()
 
