@@ -2,8 +2,11 @@
 the harness (a child process, as in `harness run`) and by `torch.utils.benchmark.Timer` (in a fresh
 process too, same threads), alternating, several rounds.
 
-Rounds alternate which side goes first. Prints each round's medians and the ratio of the per-round medians (harness / Timer) with a bootstrap
-95% interval over the rounds. Goal: 0.97-1.03 on a quiet machine.
+Rounds alternate which side goes first. Both sides are summarised alike: Timer's blocked_autorange
+reports the median of block means (blocks of `number_per_run` calls), so the harness's per-call
+samples are grouped into blocks of the same size first. Prints each round's medians and the ratio
+of the per-round medians (harness / Timer) with a bootstrap 95% interval over the rounds.
+Goal: 0.97-1.03 on a quiet machine.
 
     python benchmarks/fidelity_torch.py --model t8 --rounds 8 --seconds 3
 """
@@ -26,7 +29,7 @@ from harness.spec import ModelSpec, Target  # noqa: E402
 from harness.stats import ratio_of_medians  # noqa: E402
 
 TIMER = """
-import json, statistics, sys, time, torch
+import json, sys, torch
 from torch.utils.benchmark import Timer
 sys.path.insert(0, {repo!r})
 from harness.measure.artifacts import example_input
@@ -37,22 +40,27 @@ torch.set_num_threads({threads})
 with torch.inference_mode():
     for _ in range(10):
         model(x)
-    # One call per measurement, as the harness times: blocked_autorange's median is of block means,
-    # which a noisy machine's slow calls pull up (it read 10% above the harness's per-call median).
-    timer = Timer("model(x)", globals={{"model": model, "x": x}}, num_threads={threads})
-    times, deadline = [], time.perf_counter() + {seconds}
-    while time.perf_counter() < deadline or len(times) < 50:
-        times.extend(timer.timeit(number=1).times)
-print(json.dumps({{"median_ms": statistics.median(times) * 1e3, "runs": len(times)}}))
+    measured = Timer("model(x)", globals={{"model": model, "x": x}}, num_threads={threads}).blocked_autorange(
+        min_run_time={seconds})
+print(json.dumps({{"median_ms": measured.median * 1e3, "runs": len(measured.times),
+                  "number_per_run": measured.number_per_run}}))
 """
 
 
-def timer_median(model: str, resolution: int, threads: int, seconds: float) -> tuple[float, int]:
+def timer_median(model: str, resolution: int, threads: int, seconds: float) -> tuple[float, int, int]:
+    """Timer's median (of block means: blocked_autorange times blocks of `number_per_run` calls), blocks, block size."""
     code = TIMER.format(repo=str(REPO), model=model, resolution=resolution, threads=threads, seconds=seconds)
     env = {**os.environ, **{v: str(threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     found = json.loads(out.strip().splitlines()[-1])
-    return found["median_ms"], found["runs"]
+    return found["median_ms"], found["runs"], found["number_per_run"]
+
+
+def blocked_median_ms(samples_ns: list[int], block: int) -> float:
+    """The harness's per-call samples summarised as Timer does: median of the means of `block` consecutive
+    calls (a block mean is pulled up by a slow call that a per-call median ignores)."""
+    means = [statistics.fmean(samples_ns[i:i + block]) for i in range(0, len(samples_ns) - block + 1, block)]
+    return statistics.median(means) / 1e6
 
 
 def main() -> None:
@@ -71,16 +79,17 @@ def main() -> None:
     for r in range(args.rounds):
         # A B, B A, ...: whichever runs first in a round gets no systematic advantage
         if r % 2:
-            timer_ms, timer_runs = timer_median(args.model, args.resolution, args.threads, args.seconds)
+            timer_ms, timer_runs, block = timer_median(args.model, args.resolution, args.threads, args.seconds)
         result = measure_in_child(job, timeout_s=900)
         if result.status != "ok":
             raise SystemExit(f"harness run failed: {result.error}\n{result.log or ''}")
         if not r % 2:
-            timer_ms, timer_runs = timer_median(args.model, args.resolution, args.threads, args.seconds)
-        ours.append(result.summary.median_ms)
+            timer_ms, timer_runs, block = timer_median(args.model, args.resolution, args.threads, args.seconds)
+        ours.append(blocked_median_ms(result.samples_ns, block))
         theirs.append(timer_ms)
-        print(f"round {r + 1}: harness {ours[-1]:.3f} ms ({len(result.samples_ns)} iterations), "
-              f"Timer {timer_ms:.3f} ms ({timer_runs} calls)", flush=True)
+        print(f"round {r + 1}: harness {ours[-1]:.3f} ms (median of {block}-call means over "
+              f"{len(result.samples_ns)} calls; per-call median {result.summary.median_ms:.3f}), "
+              f"Timer {timer_ms:.3f} ms ({timer_runs} blocks of {block})", flush=True)
     ratio, low, high = ratio_of_medians(ours, theirs)
     print(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / Timer = "
           f"{ratio:.3f} (95% CI {low:.3f}-{high:.3f}; per round: "

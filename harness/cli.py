@@ -431,6 +431,65 @@ def coverage(
 
 
 @app.command()
+def layers(
+    device: str = typer.Option(..., "--device", help=devices_module.DEVICE_HELP),
+    model: str = typer.Option("t8", "--model", help="FastViT variant or baseline"),
+    backend: list[BackendName] = typer.Option(None, "--backend", help="only these backends (repeatable)"),
+    resolution: int = typer.Option(256, "--resolution", help="FastViT resolution (baselines: their own)"),
+    threads: ThreadsOption = None,
+    warmup: int = typer.Option(10, "--warmup", min=0),
+    min_iterations: int = typer.Option(100, "--min-iterations", min=1),
+    min_time: float = typer.Option(1.0, "--min-time", min=0.0, help="minimum timed seconds per layer"),
+    delegate: Delegate = typer.Option(Delegate.xnnpack, "--delegate", help="LiteRT delegate on Android phones"),
+    only: Optional[str] = typer.Option(None, "--only", help="only the layers whose signature contains this "
+                                       "(e.g. dwconv7x7)"),
+    show_only: bool = typer.Option(False, "--show", help="print the stored layer table, time nothing"),
+    db: DbOption = None,
+    cache: CacheOption = sweep.DEFAULT_CACHE,
+    fmt: FormatOption = Format.table,
+):
+    """Time every distinct layer of a model alone on every target of DEVICE (plus each runtime's
+    empty-model overhead), store them, and print where each runtime loses time."""
+    from .analysis.layers import layer_table
+    from .measure import layers as layer_split
+
+    name = model_name(model)
+    spec_resolution = own_resolution(resolution)(name)
+    if not show_only:
+        device, threads = device_and_threads(device, threads)
+        try:
+            spec = ModelSpec(name, spec_resolution)
+            sweep.check_specs([spec])
+            sweep.check_cache(cache)
+        except ValueError as exc:
+            fail(str(exc))
+        targets, skipped = devices_module.plan_targets(device, [b.value for b in backend] if backend else None,
+                                                       "fp32", delegate.value)
+        for target, reason in skipped:
+            report.skipped(err, target, reason)
+        if not targets:
+            fail(f"no available target on device {device!r}; see `harness devices`")
+        found = [layer for layer in layer_split.distinct_layers(spec) if not only or only in layer.signature]
+        if not found:
+            fail(f"no layer of {name} matches --only {only!r}")
+        policy = TimingPolicy(warmup, 0.2, min_iterations, min_time)
+        jobs = sweep.plan_layer_jobs(spec, found, targets, threads=threads, policy=policy, cache_dir=cache)
+        engine = open_db(db, create=True)
+        with report.SweepProgress(err, len(jobs)) as progress:
+            outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
+                                      on_start=progress.started, on_done=progress.done)
+    else:
+        engine = open_db_with_runs(db)
+    table = layer_table(engine, name, spec_resolution, "reparam", device)
+    if not table.rows:
+        fail(f"no layer runs of {name} at {spec_resolution}px on {device!r}; `harness layers --device {device} "
+             f"--model {model}` makes them")
+    report.show(console, report.layers_listing(table, name, spec_resolution), fmt)
+    if not show_only:
+        finished(outcome.statuses, "layer runs")
+
+
+@app.command()
 def explain(
     model: str = typer.Option(..., "--model"),
     device: str = typer.Option("cpu", "--device", help="only targets on this device family or device"),
@@ -449,6 +508,11 @@ def explain(
         fail(f"no profiled valid run of {name} at {resolution}px ({form_name}) on {device!r}; "
              f"run `harness run --device {device} --model {model}` first")
     report.show(console, report.explain_listing(found, name, form_name, resolution), fmt)
+    from .analysis.layers import layer_table
+
+    layered = layer_table(engine, name, resolution, form_name, device)
+    if fmt == Format.table and layered.rows:  # `harness layers` ran too: both views side by side
+        report.show(console, report.views_listing(found, layered), fmt)
     delegation = report.coverage_listing(engine, name, resolution, form_name)
     if fmt == Format.table and delegation.rows:  # the delegates' coverage beside it, where any was stored
         report.show(console, delegation, fmt)

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from .analysis.claims import check_all
 from .analysis.explain import breakdown, kernels
+from .analysis.layers import layer_table
 from .report import coverage_listing, coverage_summary, fmt_ms
 from .spec import model_sort_key
 from .store import Host, Run, Sweep, latest_repeats, read_only_query
@@ -56,6 +57,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
     peaks = read_only_query(engine, f"SELECT COUNT(*) FROM host_peaks WHERE host_id = {host.id}")[1][0][0]
     lines += [s.command for s in sweeps] + (["harness peak --device cpu"] if peaks else []) + [
         "harness findings", "```", ""]
+    lines += _layer_section(engine, resolution_of)
     lines += ["## In short", ""] + _summary(latest, models, targets, checks, engine, resolution_of) + [
         "", "How to read: medians of each run's timed iterations; intervals are 95% bootstrap intervals. A "
         "claim row with `runs` 3+3 resamples whole processes (`--repeats 3`): on this shared 2-vCPU machine "
@@ -110,6 +112,38 @@ def render(engine, resolution_of) -> tuple[str, str]:
 
 
 CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
+
+
+def _layer_section(engine, resolution_of) -> list[str]:
+    """First, where a runtime loses time: layers timed alone (`harness layers`) that one target runs
+    2x or more slower than the best target here, largest share of that target's time first."""
+    lines = []
+    for model in ("t8", "s12", "sa12"):
+        table = layer_table(engine, model, resolution_of(model), "reparam", "cpu")
+        outliers = table.outliers()
+        if not table.rows:
+            continue
+        lines += [f"## Where runtimes lose time on {model}: layers timed alone (`harness layers`)", ""]
+        by_class: dict[tuple[str, str, str], list] = {}
+        for o in outliers:
+            by_class.setdefault((o.target, o.op_class, o.best_target), []).append(o)
+        for (target, cls, best), found in sorted(by_class.items(), key=lambda kv: -sum(o.share for o in kv[1])):
+            ratios = [o.ratio for o in found]
+            lines.append(f"- **{target} runs {cls} layers {min(ratios):.1f}-{max(ratios):.1f}x slower than {best}**; "
+                         f"they are {sum(o.share for o in found):.0%} of {model}'s sum of layers on {target}.")
+        if not outliers:
+            lines.append("- No layer is 2x slower on one target than on the best one here.")
+        lines += ["", "| layer (count) | " + " | ".join(table.targets) + " |", "|---|" + "---|" * len(table.targets)]
+        for row in table.rows[:12]:
+            lines.append(f"| {row.signature} ({row.count}) | " + " | ".join(
+                f"{net:.3f}" if (net := row.net_ms(t, table.overhead)) is not None else "—" for t in table.targets)
+                + " |")
+        lines.append("| sum of layers / whole model | " + " | ".join(
+            f"{table.sum_ms(t):.1f} / {table.whole_ms[t]:.1f} ms" if t in table.whole_ms else f"{table.sum_ms(t):.1f} / —"
+            for t in table.targets) + " |")
+        lines += ["", "ms per call less each runtime's empty-model overhead ("
+                  + ", ".join(f"{t} {ms:.3f} ms" for t, ms in table.overhead.items()) + ").", ""]
+    return lines
 
 
 def _kernel_section(engine, model: str, resolution: int) -> list[str]:

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 3  # 2: RunResult.coverage; 3: interference, noise limits
+PROTOCOL_VERSION = 4  # 2: RunResult.coverage; 3: interference, noise limits; 4: Job.layer
 STATUSES = ("ok", "invalid", "error", "crashed")  # invalid: outputs disagree with torch
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 5e-2}  # bf16: 8 mantissa bits, fp32 accumulation
@@ -106,6 +106,11 @@ class Job:
     profile_iterations: int = 0  # >0: per-op profile after timing, averaged over this many inferences
     max_other_cpu: float = MAX_OTHER_CPU  # past these the run is marked noisy
     max_steal: float = MAX_STEAL
+    # `harness layers`: time one layer of the spec's model alone (its module path, or "overhead" for the
+    # empty-model probe), stored under its signature with how many times the model runs it
+    layer: str | None = None
+    layer_signature: str | None = None
+    layer_count: int | None = None
     version: int = PROTOCOL_VERSION
 
     @property
@@ -113,7 +118,8 @@ class Job:
         return PARITY_TOLERANCE[self.precision]
 
     def describe(self) -> str:
-        return f"{self.spec.model} {self.spec.form} on {self.target.name}"
+        what = f"{self.spec.model} {self.spec.form}" + (f" layer {self.layer_signature}" if self.layer else "")
+        return f"{what} on {self.target.name}"
 
     def __post_init__(self):
         if self.precision not in PARITY_TOLERANCE:

@@ -22,6 +22,7 @@ import fastvit
 from .analysis.claims import Check
 from .analysis.compare import HEADLINE, Comparison
 from .analysis.explain import Breakdown
+from .analysis.layers import LayerTable
 from .protocol import PeakResult
 from .spec import Target, model_sort_key
 from .store import Run, coverage, latest_runs
@@ -354,6 +355,78 @@ def _claims_table(listing: Listing) -> Table:
         table.caption = "\n".join(escape(line) for line in lines)
         table.caption_justify = "left"
     return table
+
+
+LAYER_COLUMNS = ["layer", "op_class", "count", "target", "ms_per_call", "net_ms", "total_ms", "share", "gflops"]
+
+
+def layers_listing(table: LayerTable, model: str, resolution: int) -> Listing:
+    """Long rows: one per (layer, target); then per target the overhead, the sum of layers and the
+    whole model (layer names in angle brackets)."""
+    rows = []
+    for row in table.rows:
+        for target in table.targets:
+            if target in row.ms:
+                net = row.net_ms(target, table.overhead)
+                rows.append((row.signature, row.op_class, row.count, target, row.ms[target], net,
+                             table.total_ms(row, target), table.share(row, target),
+                             row.flops / (net * 1e6) if row.flops and net else None))
+    for target in table.targets:
+        rows.append(("<overhead per call>", "overhead", 1, target, table.overhead.get(target), None, None, None, None))
+        rows.append(("<sum of layers>", "sum", None, target, None, None, table.sum_ms(target), 1.0, None))
+        whole = table.whole_ms.get(target)
+        rows.append(("<whole model>", "whole", 1, target, whole, None, whole, table.ratio_to_whole(target), None))
+    return Listing(LAYER_COLUMNS, rows, f"{model} ({resolution}px) layer by layer: ms per call less the runtime's "
+                   "empty-model overhead, x count, share of the sum", lambda listing: _layers_table(listing, table))
+
+
+def _layers_table(listing: Listing, table: LayerTable) -> Table:
+    out = Table(title=listing.title)
+    out.add_column("layer (count)")
+    for target in table.targets:
+        out.add_column(escape(target), justify="right")
+    for row in table.rows:
+        cells = []
+        for target in table.targets:
+            total = table.total_ms(row, target)
+            cells.append(NO_VALUE if total is None else
+                         f"{row.net_ms(target, table.overhead):.3f} x{row.count} = {total:.2f} "
+                         f"({table.share(row, target):.0%})")
+        out.add_row(escape(f"{row.signature} ({row.count})"), *cells, end_section=row is table.rows[-1])
+    out.add_row("runtime overhead per call", *[fmt_ms(table.overhead.get(t)) for t in table.targets])
+    out.add_row("sum of layers", *[f"{table.sum_ms(t):.2f}" for t in table.targets])
+    out.add_row("whole model (latest run)", *[fmt_ms(table.whole_ms.get(t)) for t in table.targets])
+    out.add_row("sum / whole", *[f"{r:.2f}" if (r := table.ratio_to_whole(t)) else NO_VALUE for t in table.targets])
+    lines = [f"{o.target} runs {o.signature} {o.ratio:.1f}x slower than {o.best_target} "
+             f"({o.share:.0%} of its sum of layers" + (f", {o.gflops:.1f} GFLOP/s)" if o.gflops else ")")
+             for o in table.outliers()[:8]]
+    out.caption = escape("\n".join(["layers 2x or more slower than on the best target of this host:", *lines])
+                         if lines else "no layer is 2x slower on one target than on the best")
+    out.caption_justify = "left"
+    return out
+
+
+def views_listing(found: Breakdown, table: LayerTable) -> Listing:
+    """explain's two views side by side, per op class and target: the runtime's profiler (shares of
+    its profile) and the layers timed alone (shares of their sum), and how far the shares agree."""
+    rows = []
+    for i, t in enumerate(found.targets):
+        target = t["target"]
+        if target not in table.targets:
+            continue
+        layered = table.by_class(target)
+        layered_sum = sum(layered.values())
+        for row in found.rows:
+            cell = row["cells"][i]
+            share_l = layered.get(row["op_class"], 0.0) / layered_sum if layered_sum else None
+            if cell or share_l:
+                share_p = cell["share"] if cell else 0.0
+                rows.append((row["op_class"], target, cell["ms"] if cell else None, share_p,
+                             layered.get(row["op_class"]), share_l,
+                             share_p - share_l if share_l is not None else None))
+    return Listing(["op_class", "target", "profiler_ms", "profiler_share", "layers_ms", "layers_share",
+                    "share_difference"], rows, "two views: the profiler's and the layers timed alone "
+                   "(attention blocks are one layer: their matmuls, softmax and linears together)")
 
 
 def explain_listing(found: Breakdown, model: str, form: str, resolution: int) -> Listing:

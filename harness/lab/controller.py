@@ -134,7 +134,8 @@ def run_cluster_sweep(engine, client, found: dict[str, Agent], jobs: dict[str, l
     def store(name: str, i: int, result: RunResult, host: dict) -> None:
         job = jobs[name][i]
         run_id = save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads,
-                          precision=job.precision, host=host, sweep_id=outcome.sweep_id)
+                          precision=job.precision, host=host, sweep_id=outcome.sweep_id, layer=job.layer_signature,
+                          layer_count=job.layer_count)
         outcome.run_ids.append(run_id)
         outcome.statuses.append(result.status)
         runs.setdefault((name, i), []).append(run_id)

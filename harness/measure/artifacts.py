@@ -46,10 +46,13 @@ def exporter_hash(backend: Backend) -> str:
 
 
 def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: torch.nn.Module,
-                   example: torch.Tensor, cache_dir: Path) -> tuple[Path, bool]:
-    """(path, came from the cache) of `backend`'s artifact for the built `model` of `spec`."""
+                   example: torch.Tensor, cache_dir: Path, layer: str | None = None) -> tuple[Path, bool]:
+    """(path, came from the cache) of `backend`'s artifact for the built `model` of `spec` (or for one
+    `layer` of it, harness.measure.layers)."""
     parts = {"spec": spec.as_dict(), "weights": spec.weights_id(), "fastvit": fastvit_source_hash(),
              **_key_parts(backend, precision)}
+    if layer:
+        parts["layer"] = layer
     if spec.is_baseline:
         parts["baseline_init"] = baselines.INIT
     return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name,

@@ -70,6 +70,18 @@ def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, po
             for spec in specs for target in targets]
 
 
+def plan_layer_jobs(spec: ModelSpec, layers: list, targets: list[Target], *, threads: int, policy: TimingPolicy,
+                    cache_dir: Path) -> list[Job]:
+    """`harness layers`: per target, the runtime's empty-model probe first, then each distinct layer
+    of `spec` (harness.measure.layers.Layer) alone."""
+    from .layers import OVERHEAD, OVERHEAD_SIGNATURE
+
+    cache = str(Path(cache_dir).resolve())
+    probes = [(OVERHEAD, OVERHEAD_SIGNATURE, 0), *((layer.path, layer.signature, layer.count) for layer in layers)]
+    return [Job(spec, target, threads, policy, cache, layer=path, layer_signature=sig, layer_count=count)
+            for target in targets for path, sig, count in probes]
+
+
 @dataclass(frozen=True)
 class Repeats:
     """How many fresh processes time each job: `count`, or (count None) until the medians of the last
@@ -109,7 +121,8 @@ def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 
     if attempts > 1:
         result.environment["timing_attempts"] = attempts  # the earlier ones were noisy
     run_id = save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads,
-                      precision=job.precision, host=host_facts(), sweep_id=sweep_id)
+                      precision=job.precision, host=host_facts(), sweep_id=sweep_id, layer=job.layer_signature,
+                      layer_count=job.layer_count)
     return run_id, result
 
 

@@ -26,6 +26,7 @@ def measure_job(job, result) -> None:
     from harness.measure import environment, interference
     from harness.measure.artifacts import coverage_of, example_input, model_artifact
     from harness.measure.flops import class_flops
+    from harness.measure.layers import layer_model
     from harness.measure.timing import measure
     from harness.opclass import classify_rows
     from harness.stats import summarize
@@ -37,15 +38,23 @@ def measure_job(job, result) -> None:
     result.environment = {**environment.run_facts(job.threads, {**backend.versions(), "torch": torch.__version__}),
                           "timing": backend.timing, "precision": job.precision}
 
-    model = job.spec.build()
-    example = example_input(job.spec)
+    if job.layer:
+        model, example = layer_model(job.spec, job.layer)
+        result.environment["layer_path"] = job.layer
+    else:
+        model, example = job.spec.build(), example_input(job.spec)
     with torch.inference_mode():
         reference = model(example).float().numpy()
-    result.class_flops = class_flops(model, example)
+    flops = class_flops(model, example)
+    if job.layer:  # the model spec's FLOPs table holds whole models; a layer's go with its run
+        result.environment["layer_flops"] = sum(flops.values())
+    else:
+        result.class_flops = flops
 
     artifact = None
     if backend.artifact_name:
-        artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir))
+        artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir),
+                                          layer=job.layer)
         result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
         result.environment["artifact_cached"] = cached
         result.coverage = coverage_of(backend, artifact)

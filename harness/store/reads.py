@@ -17,11 +17,13 @@ from .schema import RUN_KEY, DelegationCoverage, Run
 QUERY_TIMEOUT_S = 60.0  # `harness query --timeout` default
 
 
-def latest_runs(session: Session, *criteria, valid_only: bool = True) -> list[Run]:
+def latest_runs(session: Session, *criteria, valid_only: bool = True, layers: bool = False) -> list[Run]:
     """The newest run per RUN_KEY among the runs matching `criteria` (SQLAlchemy conditions on Run),
     oldest first. valid_only (the `latest_valid_runs` view's rule): only runs with status ok count;
-    else the newest run of any status, so a crash after a good run shows as the crash."""
-    newest = select(func.max(Run.id)).where(*criteria).group_by(*(getattr(Run, c) for c in RUN_KEY))
+    else the newest run of any status, so a crash after a good run shows as the crash. Whole-model
+    runs, or with `layers` the layers timed alone (`latest_layer_runs`)."""
+    newest = select(func.max(Run.id)).where(*criteria, Run.layer.is_not(None) if layers else Run.layer.is_(None))
+    newest = newest.group_by(*(getattr(Run, c) for c in RUN_KEY))
     if valid_only:
         newest = newest.where(Run.status == "ok")
     return list(session.scalars(select(Run).where(Run.id.in_(newest)).order_by(Run.id)))

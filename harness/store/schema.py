@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # What makes two runs measurements of the same thing: the "latest run" of every reader and view is
 # the newest run per these columns.
-RUN_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision")
+RUN_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision", "layer")
 
 
 class Base(DeclarativeBase):
@@ -82,6 +82,9 @@ class Run(Base):
     imported: Mapped[bool] = mapped_column(Boolean, default=False)  # read from a vendor tool's log
     published: Mapped[bool] = mapped_column(Boolean, default=False)  # copied from a paper: see citation
     citation: Mapped[str | None] = mapped_column(Text)
+    # `harness layers`: one layer of the model timed alone (NULL: the whole model), and its count in the model
+    layer: Mapped[str | None] = mapped_column(String(255))
+    layer_count: Mapped[int | None]
     parity_max_abs: Mapped[float | None] = mapped_column(Float)
     parity_rel: Mapped[float | None] = mapped_column(Float)
     # summary of the timed (steady-state) samples, milliseconds
@@ -206,7 +209,13 @@ VIEWS = {
     # The most recent valid run for each model spec on each target of each host.
     "latest_valid_runs": f"""
         SELECT r.* FROM runs r
-        WHERE r.id IN (SELECT MAX(id) FROM runs WHERE status = 'ok' GROUP BY {', '.join(RUN_KEY)})""",
+        WHERE r.id IN (SELECT MAX(id) FROM runs WHERE status = 'ok' AND layer IS NULL
+                       GROUP BY {', '.join(RUN_KEY)})""",
+    # The same for layers timed alone (`harness layers`).
+    "latest_layer_runs": f"""
+        SELECT r.* FROM runs r
+        WHERE r.id IN (SELECT MAX(id) FROM runs WHERE status = 'ok' AND layer IS NOT NULL
+                       GROUP BY {', '.join(RUN_KEY)})""",
     # How much faster the fused form is than the multi-branch form, per model and target.
     "reparam_speedup": """
         SELECT t.host_id, t.model, t.resolution, t.batch, t.target, t.threads, t.precision,

@@ -53,7 +53,7 @@ def _timestamp(unix: float | None) -> datetime:
 
 
 def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Target, threads: int, precision: str,
-             host: dict, sweep_id: int | None = None) -> int:
+             host: dict, sweep_id: int | None = None, layer: str | None = None, layer_count: int | None = None) -> int:
     """Write one run and everything measured with it in a single transaction; returns the run id."""
     summary = {k: v for k, v in asdict(result.summary).items() if k != "count"} if result.summary else {}
     samples = [("first", 0, result.first_ns)] if result.first_ns is not None else []
@@ -64,6 +64,7 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
             sweep_id=sweep_id, host_id=_host_id(session, host), **spec.as_dict(),
             target=target.name, backend=target.backend, device=target.device, threads=threads, precision=precision,
             status=result.status, error=result.error, log=result.log, imported=result.imported,
+            layer=layer, layer_count=layer_count,
             parity_max_abs=result.parity_max_abs, parity_rel=result.parity_rel,
             first_ms=result.first_ns / 1e6 if result.first_ns is not None else None,
             warmup_iterations=len(result.warmup_ns) or None,

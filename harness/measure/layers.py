@@ -1,0 +1,135 @@
+"""A model split into its distinct layers, each exportable and timeable alone (`harness layers`).
+
+A layer is a unit a runtime runs as one kernel or a few: a convolution (with the BatchNorm that
+follows it, which every runtime folds), a linear layer, an attention block. Its signature is what
+decides its cost: op, kernel, stride, groups, channels and input shape. Layers with the same
+signature are timed once and counted. Runtimes with no profiler (LiteRT on a host, Core ML outside
+Xcode) get an attribution this way too; the price is that a layer alone misses the fusions and
+memory traffic between layers, so the sum of layers is reported against the whole model.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+from ..opclass import conv_class
+from ..spec import ModelSpec
+from .artifacts import example_input
+
+OVERHEAD = "overhead"  # the layer name of the empty-model probe: a runtime's per-call cost
+OVERHEAD_SIGNATURE = "empty model (1x1 conv, 1 channel, 8x8): the runtime's per-call overhead"
+
+
+@dataclass(frozen=True)
+class Layer:
+    signature: str
+    path: str  # the first module with this signature, in the built model of the spec
+    count: int  # how many times the model runs it
+    op_class: str
+    input_shape: tuple[int, ...]
+
+
+def _unit_kind(module: torch.nn.Module) -> str | None:
+    name = type(module).__name__
+    if name == "ConvBN" or isinstance(module, torch.nn.Conv2d):
+        return "conv"
+    if isinstance(module, torch.nn.Linear):
+        return "linear"
+    if name.endswith("Attention") and "Block" not in name:
+        return "attention"
+    return None
+
+
+def _conv_of(module: torch.nn.Module) -> torch.nn.Conv2d:
+    return module if isinstance(module, torch.nn.Conv2d) else next(
+        m for m in module.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def signature(module: torch.nn.Module, shape: tuple[int, ...]) -> tuple[str, str]:
+    """(signature, op class) of a unit module called on an input of `shape`."""
+    where = "x".join(map(str, shape))
+    kind = _unit_kind(module)
+    if kind == "conv":
+        conv = _conv_of(module)
+        k, depthwise = conv.kernel_size[0], conv.groups > 1 and conv.groups == conv.in_channels
+        label = "dw" if depthwise else ("grouped " if conv.groups > 1 else "")
+        bn = "+bn" if type(module).__name__ == "ConvBN" else ""
+        return (f"{label}conv{k}x{k}{bn} s{conv.stride[0]} g{conv.groups} {conv.in_channels}->{conv.out_channels} "
+                f"@{where}", conv_class(k, depthwise))
+    if kind == "linear":
+        return f"linear {module.in_features}->{module.out_features} @{where}", "linear"
+    return f"{type(module).__name__} @{where}", "attention_block"
+
+
+def signature_class(signature: str) -> str:
+    """The op class of a layer from its stored signature (the inverse of `signature`'s labelling)."""
+    found = re.match(r"(dw|grouped )?conv(\d+)x\d+", signature)
+    if found:
+        return conv_class(int(found.group(2)), found.group(1) == "dw")
+    if signature.startswith("linear"):
+        return "linear"
+    return "overhead" if signature == OVERHEAD_SIGNATURE else "attention_block"
+
+
+def _units(model: torch.nn.Module) -> dict[str, torch.nn.Module]:
+    """Every unit module by path; the modules inside a unit are not units of their own."""
+    found: dict[str, torch.nn.Module] = {}
+    for path, module in model.named_modules():
+        if any(path.startswith(p + ".") for p in found):
+            continue
+        if _unit_kind(module):
+            found[path] = module
+    return found
+
+
+def _inputs(model: torch.nn.Module, units: dict[str, torch.nn.Module], example: torch.Tensor
+            ) -> dict[str, list[torch.Tensor]]:
+    """The input each unit receives on `example` (a list: a unit called more than once per forward)."""
+    seen: dict[str, list[torch.Tensor]] = {p: [] for p in units}
+    hooks = [m.register_forward_pre_hook(lambda _m, args, p=p: seen[p].append(args[0].detach().clone()))
+             for p, m in units.items()]
+    try:
+        with torch.no_grad():  # not inference_mode: its tensors could not be traced by an exporter later
+            model(example)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return seen
+
+
+def distinct_layers(spec: ModelSpec, model: torch.nn.Module | None = None) -> list[Layer]:
+    """The spec's distinct layers, in the order the model first runs them, each with its count."""
+    model = model if model is not None else spec.build()
+    units = _units(model)
+    found: dict[str, list] = {}
+    for path, calls in _inputs(model, units, example_input(spec)).items():
+        for x in calls:
+            sig, cls = signature(units[path], tuple(x.shape))
+            entry = found.setdefault(sig, [path, 0, cls, tuple(x.shape)])
+            entry[1] += 1
+    return [Layer(sig, path, count, cls, shape) for sig, (path, count, cls, shape) in found.items()]
+
+
+class _Overhead(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 1, 1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+def layer_model(spec: ModelSpec, path: str) -> tuple[torch.nn.Module, torch.Tensor]:
+    """(module, the input it gets in the model on the spec's example) for one layer; `overhead`: the
+    empty-model probe. The input is the real activation, so parity is checked on realistic values."""
+    if path == OVERHEAD:
+        torch.manual_seed(0)
+        return _Overhead().eval(), torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    model = spec.build()
+    units = _units(model)
+    if path not in units:
+        raise ValueError(f"{spec.model} has no layer {path!r}")
+    (x, *_) = _inputs(model, {path: units[path]}, example_input(spec))[path]
+    return units[path].eval(), x
