@@ -127,7 +127,9 @@ def _layer_section(engine, resolution_of) -> list[str]:
         by_class: dict[tuple[str, str, str], list] = {}
         for o in outliers:
             by_class.setdefault((o.target, o.op_class, o.best_target), []).append(o)
-        for (target, cls, best), found in sorted(by_class.items(), key=lambda kv: -sum(o.share for o in kv[1])):
+        groups = sorted(by_class.items(), key=lambda kv: -sum(o.share for o in kv[1]))
+        # the ones that matter: at least 3% of that target's time, the six largest
+        for (target, cls, best), found in [g for g in groups if sum(o.share for o in g[1]) >= 0.03][:6]:
             ratios = [o.ratio for o in found]
             lines.append(f"- **{target} runs {cls} layers {min(ratios):.1f}-{max(ratios):.1f}x slower than {best}**; "
                          f"they are {sum(o.share for o in found):.0%} of {model}'s sum of layers on {target}.")

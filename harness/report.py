@@ -254,15 +254,17 @@ def merged_listing(merged, source: str) -> Listing:
 
 
 COMPARE_COLUMNS = ["kind", "name", "resolution", "host", "target", "origin", "value", "paper_mobile", "paper_gpu",
-                   "citation"]
+                   "citation", "noisy"]
 
 
 def compare_listing(found: Comparison) -> Listing:
     """Long rows: a latency per (model, column), then a speedup per (headline claim, column)."""
     rows = [("latency_ms", m, found.resolution[m], c.host, c.target, c.origin, found.latency_ms[(m, c)], None, None,
-             c.citation) for m in found.models for c in found.columns if (m, c) in found.latency_ms]
+             c.citation, (m, c) in found.noisy) for m in found.models for c in found.columns
+            if (m, c) in found.latency_ms]
     rows += [("speedup", claim.key, None, c.host, c.target, c.origin, found.speedup(claim, c), claim.paper_mobile,
-              claim.paper_gpu, c.citation) for claim in HEADLINE for c in found.columns if found.speedup(claim, c)]
+              claim.paper_gpu, c.citation, (claim.fast, c) in found.noisy or (claim.slow, c) in found.noisy)
+             for claim in HEADLINE for c in found.columns if found.speedup(claim, c)]
     return Listing(COMPARE_COLUMNS, rows, "latency per device and target, ms (fused form, batch 1, each model at its "
                    "own resolution); below, the paper's claims as speedups on each", _compare_table)
 
@@ -270,6 +272,7 @@ def compare_listing(found: Comparison) -> Listing:
 def _compare_table(listing: Listing) -> Table:
     columns: dict[tuple, str] = {}  # (host, target, origin) -> header, in first-seen order
     cells: dict[tuple, float] = {}
+    noisy: set[tuple] = set()
     citations: dict[str, int] = {}
     for r in (dict(zip(listing.columns, row)) for row in listing.rows):
         key = (r["host"], r["target"], r["origin"])
@@ -280,13 +283,17 @@ def _compare_table(listing: Listing) -> Table:
             columns[key] = escape(f"{r['host']}\n{r['target']}") + (f"\n({r['origin']}){mark}"
                                                                      if r["origin"] != "measured" else "")
         cells[(r["kind"], r["name"], key)] = r["value"]
+        if r["noisy"]:
+            noisy.add((r["kind"], r["name"], key))
     table = Table(title=listing.title)
     table.add_column("model / claim")
     for header in columns.values():
         table.add_column(header, justify="right")
     models = dict.fromkeys(name for kind, name, _ in cells if kind == "latency_ms")
     for model in models:
-        table.add_row(escape(model), *[fmt_ms(cells.get(("latency_ms", model, key))) for key in columns])
+        table.add_row(escape(model), *[fmt_ms(cells.get(("latency_ms", model, key)))
+                                       + (" [yellow]noisy[/yellow]" if ("latency_ms", model, key) in noisy else "")
+                                       for key in columns])
     claims = [c for c in HEADLINE if any(kind == "speedup" and name == c.key for kind, name, _ in cells)]
     if claims and models:
         table.rows[len(models) - 1].end_section = True  # a rule between latencies and speedups
@@ -300,6 +307,8 @@ def _compare_table(listing: Listing) -> Table:
                              + (f" (paper: {paper})" if paper else " (faster?)")), *row)
     notes = [f"[{n}] {citation}" for citation, n in citations.items()]
     notes.append("speedup = latency of the slower model / the faster; green: reaches the paper's figure")
+    if noisy:
+        notes.append(NOISY_NOTE)
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
     return table

@@ -54,7 +54,7 @@ def test_a_bad_table_is_refused_before_anything_is_stored(tmp_path, db_file, con
 def test_compare_sets_measured_beside_published_with_the_claims(tmp_path, db, engine):
     invoke("published", "--db", db)
     save(engine, [10.0] * 20, model="s12", target="openvino/cpu")
-    save(engine, [15.0] * 20, model="timm:mobileone_s4", resolution=224, target="openvino/cpu")
+    save(engine, [15.0] * 20, model="timm:mobileone_s4", resolution=224, target="openvino/cpu", noisy=True)
     save(engine, [30.0] * 20, model="s12", target="openvino/cpu", form="train")  # not the fused form: not shown
     rows = json.loads(invoke("compare", "--format", "json", "--db", db).output)
     latencies = {(r["name"], r["target"], r["origin"]): r["value"] for r in rows if r["kind"] == "latency_ms"}
@@ -62,11 +62,12 @@ def test_compare_sets_measured_beside_published_with_the_claims(tmp_path, db, en
     assert latencies[("timm:mobileone_s4", "openvino/cpu", "measured")] == 15.0
     assert latencies[("s12", "coreml/iphone-12-pro", "published")] == 1.4 and len(latencies) == 9
     (speedup,) = [r for r in rows if r["kind"] == "speedup"]  # the iPhone table has no MobileOne figure
-    assert (speedup["name"], speedup["target"], speedup["value"], speedup["paper_mobile"]) == (
-        "s12_vs_mobileone_s4", "openvino/cpu", 1.5, 1.263)
+    assert (speedup["name"], speedup["target"], speedup["value"], speedup["paper_mobile"], speedup["noisy"]) == (
+        "s12_vs_mobileone_s4", "openvino/cpu", 1.5, 1.263, True)
+    assert [r["name"] for r in rows if r["kind"] == "latency_ms" and r["noisy"]] == ["timm:mobileone_s4"]
     table = " ".join(invoke("compare", "--db", db, env={"COLUMNS": "250"}).output.split())
     assert "(published) [1]" in table and "1.50x" in table and "s12 vs mobileone_s4 (paper: mobile 1.263x, GPU 1.269x)" \
-        in table and "[1] apple/ml-fastvit README.md" in table
+        in table and "[1] apple/ml-fastvit README.md" in table and "15.00 noisy" in table
     pictures = invoke("plot", "--out", tmp_path / "plots", "--db", db)
     assert pictures.exit_code == 0 and (tmp_path / "plots" / "latency_by_device.png").stat().st_size > 10_000
 

@@ -35,6 +35,7 @@ class Comparison:
     models: list[str] = field(default_factory=list)
     latency_ms: dict[tuple[str, Column], float] = field(default_factory=dict)
     resolution: dict[str, int] = field(default_factory=dict)
+    noisy: set[tuple[str, Column]] = field(default_factory=set)  # (model, column) timed beside other work
 
     def speedup(self, claim: Claim, column: Column) -> float | None:
         """latency(slow) / latency(fast) on one column, where it holds both."""
@@ -55,6 +56,8 @@ def compare(engine, resolution_of) -> Comparison:
             column = columns.setdefault((run.host_id, run.target, run.origin), Column(
                 hosts[run.host_id], run.target, run.origin, run.citation))
             found.latency_ms[(run.model, column)] = run.latency_ms
+            if run.noisy:
+                found.noisy.add((run.model, column))
             found.resolution[run.model] = run.resolution
     origin_order = {"published": 0, "imported": 1, "measured": 2}
     found.columns = sorted(columns.values(), key=lambda c: (origin_order[c.origin], c.host, c.target))
