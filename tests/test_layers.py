@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 import torch
-from helpers import fixture, save
+from helpers import fixture
 from typer.testing import CliRunner
 
 from backends import adb
