@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from .baselines import own_resolution
 from .spec import FORMS, ModelSpec, canonical_model
 from .store import Run
-from .store.writes import _host_id, now
+from .store.writes import find_or_add_host, now
 
 NAMESPACE = uuid.UUID("5f2b1c9e-6a53-4c1e-9a1e-2f7d6c0b8a41")  # of published runs' UUIDs
 PUBLISHED_HOST_PREFIX = "published: "
@@ -81,7 +81,7 @@ def store_tables(engine: Engine, tables: list[Table]) -> tuple[int, int]:
                     present += 1
                     continue
                 spec = ModelSpec(name, resolution, 1, table.form, weights="published")
-                session.add(Run(uuid=run_uuid, host_id=_host_id(session, host), **spec.as_dict(), target=table.target,
+                session.add(Run(uuid=run_uuid, host_id=find_or_add_host(session, host), **spec.as_dict(), target=table.target,
                                 backend=backend, device=device, precision="n/a", threads=0, status="ok",
                                 published=True, citation=f"{table.citation} <{table.url}>", median_ms=float(latency),
                                 started_at=now(), finished_at=now()))

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import interference
-from .environment import cpu_model, usable_cores
+from .environment import cpu_model, isa, usable_cores
 
 # The instruction-set features that change which kernels a runtime picks (and what "fp32" means).
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
-             "amx_bf16", "amx_int8", "asimd", "asimddp", "sve", "sve2", "i8mm", "bf16")
 CPU = Path("/sys/devices/system/cpu")
 
 
@@ -30,24 +27,6 @@ def _read(path: Path) -> str | None:
         return path.read_text().strip()
     except OSError:
         return None
-
-
-def isa() -> list[str]:
-    """The ISA_FLAGS this CPU has (Linux /proc/cpuinfo; macOS sysctl)."""
-    text = _read(Path("/proc/cpuinfo"))
-    if text:
-        flags = set()
-        for line in text.splitlines():
-            if line.startswith(("flags", "Features")):
-                flags.update(line.split(":", 1)[1].split())
-        return [f for f in ISA_FLAGS if f in flags]
-    if platform.system() == "Darwin":
-        try:
-            out = subprocess.run(["sysctl", "-a"], capture_output=True, text=True, timeout=5).stdout.lower()
-        except (OSError, subprocess.SubprocessError):
-            return []
-        return [f for f in ("avx2", "avx512f", "bf16", "i8mm") if f in out] + (["asimd"] if "arm64" in out else [])
-    return []
 
 
 def _isa_finding() -> Finding:

@@ -51,10 +51,32 @@ def thread_environment(threads: int) -> dict[str, str]:
     return {name: str(threads) for name in THREAD_COUNT_VARIABLES}
 
 
-def isa_flags() -> str:
-    """The instruction-set features that change a runtime's kernels (see harness.measure.doctor)."""
-    from .doctor import isa
+# Instruction-set features that change which kernels a runtime picks.
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+             "amx_bf16", "amx_int8", "asimd", "asimddp", "sve", "sve2", "i8mm", "bf16")
 
+
+def isa() -> list[str]:
+    """The ISA_FLAGS this CPU has (Linux /proc/cpuinfo; macOS sysctl)."""
+    text = _read("/proc/cpuinfo")
+    if text:
+        flags = set()
+        for line in text.splitlines():
+            if line.startswith(("flags", "Features")):
+                flags.update(line.split(":", 1)[1].split())
+        return [f for f in ISA_FLAGS if f in flags]
+    if platform.system() == "Darwin":
+        try:
+            out = subprocess.run(["sysctl", "-a"], capture_output=True, text=True, timeout=5).stdout.lower()
+        except (OSError, subprocess.SubprocessError):
+            return []
+        return [f for f in ("avx2", "avx512f", "bf16", "i8mm") if f in out] + (["asimd"] if "arm64" in out else [])
+    return []
+
+
+
+def isa_flags() -> str:
+    """The ISA_FLAGS this CPU has, as one string: part of the host's identity."""
     return " ".join(isa())
 
 

@@ -34,7 +34,7 @@ def finish_sweep(engine: Engine, sweep_id: int, status: str) -> None:
         sweep.finished_at, sweep.status = now(), status
 
 
-def _host_id(session: Session, facts: dict) -> int:
+def find_or_add_host(session: Session, facts: dict) -> int:
     facts = {"isa": "", **facts}  # a host whose ISA is not known (imported logs, phones) has none
     found = session.scalar(select(Host.id).filter_by(**facts))
     if found is not None:
@@ -61,7 +61,7 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
     samples += [("timed", i, ns) for i, ns in enumerate(result.samples_ns)]
     with Session(engine) as session, session.begin():
         run = Run(
-            sweep_id=sweep_id, host_id=_host_id(session, host), **spec.as_dict(),
+            sweep_id=sweep_id, host_id=find_or_add_host(session, host), **spec.as_dict(),
             target=target.name, backend=target.backend, device=target.device, threads=threads, precision=precision,
             status=result.status, error=result.error, log=result.log, imported=result.imported,
             layer=layer, layer_count=layer_count,
@@ -111,7 +111,7 @@ def save_coverage(session: Session, spec: ModelSpec, backend: str, rows) -> None
 
 def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: float, gemm_size: int) -> int:
     with Session(engine) as session, session.begin():
-        peak = HostPeak(host_id=_host_id(session, host), target=target, threads=threads, gflops=gflops,
+        peak = HostPeak(host_id=find_or_add_host(session, host), target=target, threads=threads, gflops=gflops,
                         gemm_size=gemm_size, measured_at=now())
         session.add(peak)
         session.flush()
