@@ -125,7 +125,8 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     pictures = invoke("plot", "--out", tmp_path / "plots", "--model", "t8", "--resolution", "64", "--db", db)
     assert pictures.exit_code == 0, pictures.output
     pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
-    assert pngs == ["accuracy_vs_latency.png", "latency_by_backend.png", "op_breakdown_t8.png"]
+    assert pngs == ["accuracy_vs_latency.png", "latency_by_backend.png", "latency_by_device.png",
+                    "op_breakdown_t8.png"]
     assert all((tmp_path / "plots" / p).read_bytes()[:4] == b"\x89PNG" for p in pngs)
     written = invoke("findings", "--out-dir", tmp_path / "docs", "--resolution", "64", "--db", db)
     assert written.exit_code == 0, written.output
