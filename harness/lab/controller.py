@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from backends import BACKENDS
 
 from ..measure.environment import git_revision
-from ..measure.sweep import Repeats, SweepOutcome, spread
-from ..protocol import Job, RunResult
-from ..store import finish_sweep, save_run, set_process_spread, start_sweep
+from ..measure.sweep import Repeats, SweepOutcome, store_result
+from ..protocol import Job, RunResult, job_to_json
+from ..store import start_sweep
 from . import tasks
 from .agent import MACHINE, TARGET
 
@@ -43,17 +43,21 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
                            "`harness scheduler` and check the address") from None
 
 
-def agents(client, names: list[str] | None = None) -> dict[str, Agent]:
-    """The connected agents (all, or those named), each with its advertised targets and host facts."""
+def _connected(client) -> dict[str, Agent]:
+    """The harness agents connected now, by name (its machine resource), without host facts."""
     found = {}
     for address, worker in client.scheduler_info(n_workers=-1)["workers"].items():
-        machine = [r for r in worker.get("resources", {}) if r.startswith(MACHINE)]
-        if not machine:
-            continue  # a plain Dask worker, not a harness agent
-        name = machine[0][len(MACHINE):]
-        found[name] = Agent(name, address, sorted(r[len(TARGET):] for r in worker["resources"]
-                                                  if r.startswith(TARGET)))
-    found = dict(sorted(found.items()))
+        resources = worker.get("resources", {})
+        machine = [r for r in resources if r.startswith(MACHINE)]
+        if machine:  # else a plain Dask worker, not a harness agent
+            name = machine[0][len(MACHINE):]
+            found[name] = Agent(name, address, sorted(r[len(TARGET):] for r in resources if r.startswith(TARGET)))
+    return dict(sorted(found.items()))
+
+
+def agents(client, names: list[str] | None = None) -> dict[str, Agent]:
+    """The connected agents (all, or those named), each with its advertised targets and host facts."""
+    found = _connected(client)
     if not found:
         raise ClusterError("no harness agent is connected to the scheduler; start one on each machine with "
                            "`harness agent --scheduler ADDRESS`")
@@ -72,10 +76,9 @@ def plan(client, found: dict[str, Agent], device: str, backends: list[str] | Non
          delegate: str) -> dict[str, tuple[list, list]]:
     """Each agent's (targets to run, [(target, reason skipped)]) for `device`, decided on that agent;
     ClusterError naming what each agent has when none has the device."""
-    planned = {}
-    for agent in found.values():
-        planned[agent.name] = client.run(tasks.plan_here, device, backends, precision, delegate,
-                                         workers=[agent.address])[agent.address]
+    by_address = client.run(tasks.plan_here, device, backends, precision, delegate,
+                            workers=[a.address for a in found.values()])
+    planned = {a.name: by_address[a.address] for a in found.values()}
     if not any(targets for targets, _ in planned.values()):
         have = "; ".join(f"{a.name}: {', '.join(a.targets) or 'no target'}" for a in found.values())
         raise ClusterError(f"no agent has an available target on device {device!r} ({have})")
@@ -84,10 +87,11 @@ def plan(client, found: dict[str, Agent], device: str, backends: list[str] | Non
 
 def statuses(client, found: dict[str, Agent]) -> dict[str, list]:
     """Every agent's target list with availability and reasons (`harness devices --cluster`)."""
-    return {a.name: client.run(tasks.status_here, workers=[a.address])[a.address] for a in found.values()}
+    by_address = client.run(tasks.status_here, workers=[a.address for a in found.values()])
+    return {a.name: by_address[a.address] for a in found.values()}
 
 
-def _lost(job: Job, agent: Agent, why: str) -> RunResult:
+def _lost(agent: Agent, why: str) -> RunResult:
     return RunResult(status="crashed", error=f"agent {agent.name} lost{why}",
                      environment={"agent": agent.name, "recorded_by": "controller"})
 
@@ -122,28 +126,19 @@ def run_cluster_sweep(engine, client, found: dict[str, Agent], jobs: dict[str, l
     crashed ("agent NAME lost") and the others go on."""
     outcome = SweepOutcome(start_sweep(engine, command))
     versions = VersionWatch(warn)
-    medians: dict[tuple[str, int], list[float]] = {}
-    runs: dict[tuple[str, int], list[int]] = {}
     pending: dict = {}  # future -> (agent name, job index)
 
     def submit(name: str, i: int) -> None:
-        future = client.submit(tasks.measure_here, tasks.encode(jobs[name][i]), resources={MACHINE + name: 1},
+        future = client.submit(tasks.measure_here, job_to_json(jobs[name][i]), resources={MACHINE + name: 1},
                                pure=False, retries=0)
         pending[future] = (name, i)
 
     def store(name: str, i: int, result: RunResult, host: dict) -> None:
         job = jobs[name][i]
-        run_id = save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads,
-                          precision=job.precision, host=host, sweep_id=outcome.sweep_id, layer=job.layer_signature,
-                          layer_count=job.layer_count)
-        outcome.run_ids.append(run_id)
-        outcome.statuses.append(result.status)
-        runs.setdefault((name, i), []).append(run_id)
+        timed = outcome.record((name, i), store_result(engine, job, result, host, outcome.sweep_id), result)
         on_done(name, job, result)
-        if result.status == "ok" and result.summary and result.summary.median_ms:
-            medians.setdefault((name, i), []).append(result.summary.median_ms)
-            if not repeats.settled(medians[(name, i)]):
-                submit(name, i)
+        if timed and not repeats.settled(outcome.medians[(name, i)]):
+            submit(name, i)
 
     status = "interrupted"
     try:
@@ -158,27 +153,24 @@ def run_cluster_sweep(engine, client, found: dict[str, Agent], jobs: dict[str, l
                 name, i = pending.pop(future)
                 if future.status == "finished":
                     result_json, host = future.result()
-                    result = tasks.decode(result_json)
+                    result = RunResult.from_json(result_json)
                     versions.check(name, jobs[name][i], result)
                     store(name, i, result, host)
                 else:  # the task itself failed on the agent (or the agent died and Dask gave up)
                     exc = future.exception() if future.status == "error" else None
-                    store(name, i, _lost(jobs[name][i], found[name], f": {type(exc).__name__}: {exc}" if exc
-                                         else ""), found[name].host)
-            alive = {w.get("name") for w in client.scheduler_info(n_workers=-1)["workers"].values()}
+                    store(name, i, _lost(found[name], f": {type(exc).__name__}: {exc}" if exc else ""),
+                          found[name].host)
+            alive = _connected(client)
             for future, (name, i) in list(pending.items()):
                 if name not in alive:
                     pending.pop(future)
                     future.cancel()
-                    store(name, i, _lost(jobs[name][i], found[name], " (disconnected mid-sweep)"), found[name].host)
+                    store(name, i, _lost(found[name], " (disconnected mid-sweep)"), found[name].host)
         status = "finished"
     finally:
         for future in pending:
             future.cancel()
-        for key, found_medians in medians.items():
-            if len(found_medians) > 1:
-                set_process_spread(engine, runs[key], spread(found_medians))
-        finish_sweep(engine, outcome.sweep_id, status)
+        outcome.finish(engine, status)
     return outcome
 
 
@@ -186,8 +178,7 @@ def wait_for_agents(client, count: int, timeout_s: float) -> None:
     """Block until `count` agents are connected (tests, scripts that start agents then a sweep)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        info = client.scheduler_info(n_workers=-1)["workers"].values()
-        if sum(any(r.startswith(MACHINE) for r in w.get("resources", {})) for w in info) >= count:
+        if len(_connected(client)) >= count:
             return
         time.sleep(0.2)
     raise ClusterError(f"fewer than {count} agents connected within {timeout_s:g} s")

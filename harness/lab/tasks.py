@@ -7,7 +7,7 @@ import dataclasses
 import os
 from pathlib import Path
 
-from ..protocol import Job, RunResult, job_from_json, job_to_json
+from ..protocol import job_from_json
 
 # Set by harness.lab.agent when the agent starts: its name and its artifact cache (artifacts are
 # exported and cached where they run: TensorRT engines and Core ML models are built per machine).
@@ -17,7 +17,8 @@ AGENT = {"name": None, "cache": None}
 def agent_host_facts() -> dict:
     from ..measure.environment import host_facts
 
-    return {**host_facts(), "hostname": AGENT["name"] or host_facts()["hostname"]}
+    facts = host_facts()
+    return {**facts, "hostname": AGENT["name"] or facts["hostname"]}
 
 
 def available_targets() -> list[str]:
@@ -54,10 +55,3 @@ def measure_here(job_json: str) -> tuple[str, dict]:
     result.environment["agent_pid"] = os.getpid()
     return result.to_json(), agent_host_facts()
 
-
-def encode(job: Job) -> str:
-    return job_to_json(job)
-
-
-def decode(text: str) -> RunResult:
-    return RunResult.from_json(text)

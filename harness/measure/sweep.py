@@ -112,6 +112,12 @@ def timeout_for(policy: TimingPolicy) -> float:
     return 900 + policy.max_seconds * 2
 
 
+def store_result(engine, job: Job, result: RunResult, host: dict, sweep_id: int | None = None) -> int:
+    """Store one job's result as a run of `host` (this machine, or a lab agent); returns the run id."""
+    return save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads, precision=job.precision,
+                    host=host, sweep_id=sweep_id, layer=job.layer_signature, layer_count=job.layer_count)
+
+
 def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 0) -> tuple[int, RunResult]:
     """Time one job in a child process and store its run, whatever the outcome: (run id, result).
     strict: re-time a noisy run in a fresh process up to this many times before storing it as noisy."""
@@ -120,21 +126,40 @@ def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 
         result, attempts = measure_in_child(job, timeout_for(job.policy)), attempts + 1
     if attempts > 1:
         result.environment["timing_attempts"] = attempts  # the earlier ones were noisy
-    run_id = save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads,
-                      precision=job.precision, host=host_facts(), sweep_id=sweep_id, layer=job.layer_signature,
-                      layer_count=job.layer_count)
+    run_id = store_result(engine, job, result, host_facts(), sweep_id)
     return run_id, result
 
 
 @dataclass
 class SweepOutcome:
+    """The runs of one sweep as they are stored, and per job (any hashable key) the medians of its
+    fresh processes, from which each job's between-process spread is set when the sweep ends."""
     sweep_id: int
     run_ids: list[int] = field(default_factory=list)
     statuses: list[str] = field(default_factory=list)  # of each run, in order
+    medians: dict = field(default_factory=dict)  # job key -> medians of its valid runs
+    runs: dict = field(default_factory=dict)  # job key -> its run ids
 
     @property
     def failed(self) -> int:
         return sum(status != "ok" for status in self.statuses)
+
+    def record(self, key, run_id: int, result: RunResult) -> bool:
+        """Note one stored run of job `key`; True when it was valid and timed (its median counts)."""
+        self.run_ids.append(run_id)
+        self.statuses.append(result.status)
+        self.runs.setdefault(key, []).append(run_id)
+        timed = result.status == "ok" and bool(result.summary and result.summary.median_ms)
+        if timed:
+            self.medians.setdefault(key, []).append(result.summary.median_ms)
+        return timed
+
+    def finish(self, engine, status: str) -> None:
+        """Give every run of a job timed in several processes their spread; mark the sweep `status`."""
+        for key, found in self.medians.items():
+            if len(found) > 1:
+                set_process_spread(engine, self.runs[key], spread(found))
+        finish_sweep(engine, self.sweep_id, status)
 
 
 def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
@@ -144,29 +169,20 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
     of the machine then hits every job alike); each run is stored as it ends, and every run of a job
     gets its jobs' between-process spread. The sweep is marked finished, or interrupted if it stops."""
     outcome = SweepOutcome(start_sweep(engine, command))
-    medians: dict[int, list[float]] = {i: [] for i in range(len(jobs))}
-    runs: dict[int, list[int]] = {i: [] for i in range(len(jobs))}
     failed: set[int] = set()
     status = "interrupted"
     try:
-        while pending := [i for i in range(len(jobs)) if i not in failed and not repeats.settled(medians[i])]:
+        while pending := [i for i in range(len(jobs))
+                          if i not in failed and not repeats.settled(outcome.medians.get(i, []))]:
             for i in pending:
                 on_start(jobs[i])
                 run_id, result = time_and_store(engine, jobs[i], outcome.sweep_id, strict)
-                outcome.run_ids.append(run_id)
-                outcome.statuses.append(result.status)
-                runs[i].append(run_id)
-                if result.status == "ok" and result.summary and result.summary.median_ms:
-                    medians[i].append(result.summary.median_ms)
-                else:
+                if not outcome.record(i, run_id, result):
                     failed.add(i)  # a job that does not run is not retried round after round
                 on_done(jobs[i], result)
         status = "finished"
     finally:
-        for i, found in medians.items():
-            if len(found) > 1:
-                set_process_spread(engine, runs[i], spread(found))
-        finish_sweep(engine, outcome.sweep_id, status)
+        outcome.finish(engine, status)
     return outcome
 
 
