@@ -14,14 +14,34 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Session
 
-from .database import (DatabaseMissing, StorageError, check_revision, database_url, head_revision, open_engine,
-                       revision_of, sqlite_path)
-from .schema import DelegationCoverage, Host, HostPeak, Meta, ModelFlops, OpProfile, Run, Sample, Sweep
+from .database import (
+    DatabaseMissing,
+    StorageError,
+    check_revision,
+    database_url,
+    head_revision,
+    open_engine,
+    revision_of,
+    sqlite_path,
+)
+from .schema import (
+    HOST_IDENTITY,
+    DelegationCoverage,
+    Host,
+    HostPeak,
+    Meta,
+    ModelFlops,
+    OpProfile,
+    Run,
+    Sample,
+    Sweep,
+)
+from .writes import find_or_add_host
 
-HOST_IDENTITY = ("hostname", "cpu_model", "logical_cores", "os", "machine", "isa")
 RUNS_PER_TRANSACTION = 200
 
 
@@ -104,16 +124,11 @@ def merge(source: Engine, dest: Engine) -> Merged:
 
 def _hosts(src: Connection, dst: Connection, merged: Merged) -> dict[int, int]:
     """Source host id -> destination host id, adding the hosts the destination lacks."""
-    table = Host.__table__
-    found = {tuple(r[c] for c in HOST_IDENTITY): r["id"] for r in dst.execute(select(table)).mappings()}
-    mapping = {}
-    for row in src.execute(select(table)).mappings():
-        identity = tuple(row[c] for c in HOST_IDENTITY)
-        if identity not in found:
-            found[identity] = dst.execute(table.insert().values(**dict(zip(HOST_IDENTITY, identity)))
-                                          .returning(table.c.id)).scalar_one()
-            merged.hosts += 1
-        mapping[row["id"]] = found[identity]
+    with Session(bind=dst) as session:  # joins dst's transaction
+        before = session.scalar(select(func.count(Host.id)))
+        mapping = {row["id"]: find_or_add_host(session, {c: row[c] for c in HOST_IDENTITY})
+                   for row in src.execute(select(Host.__table__)).mappings()}
+        merged.hosts = session.scalar(select(func.count(Host.id))) - before
     return mapping
 
 

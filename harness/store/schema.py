@@ -17,6 +17,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 RUN_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision", "layer")
 
 
+# What makes a host the same machine in every database (merge matches hosts by it).
+HOST_IDENTITY = ("hostname", "cpu_model", "logical_cores", "os", "machine", "isa")
+
+
 class Base(DeclarativeBase):
     pass
 
@@ -34,8 +38,7 @@ class Meta(Base):
 
 class Host(Base):
     __tablename__ = "hosts"
-    __table_args__ = (UniqueConstraint("hostname", "cpu_model", "logical_cores", "os", "machine", "isa",
-                                       name="uq_hosts_identity"),)
+    __table_args__ = (UniqueConstraint(*HOST_IDENTITY, name="uq_hosts_identity"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     hostname: Mapped[str] = mapped_column(String(255))
     cpu_model: Mapped[str] = mapped_column(String(255))
