@@ -9,6 +9,7 @@ Callers get typed errors (StorageError and its subclasses), never a driver's mes
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from alembic import command
@@ -91,8 +92,14 @@ def _alembic_config() -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
+def _scripts() -> ScriptDirectory:
+    """The migrations, read once per process (every open_engine consults them)."""
+    return ScriptDirectory.from_config(_alembic_config())
+
+
 def head_revision() -> str:
-    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def revision_of(engine: Engine) -> str | None:
@@ -103,7 +110,7 @@ def revision_of(engine: Engine) -> str | None:
 
 def check_revision(revision: str | None, where: str) -> None:
     """Refuse a database whose schema this harness does not know: a newer harness wrote it."""
-    scripts = ScriptDirectory.from_config(_alembic_config())
+    scripts = _scripts()
     if revision is not None and revision not in {s.revision for s in scripts.walk_revisions()}:
         raise StorageError(f"{where} has schema revision {revision}, newer than this harness knows "
                            f"({scripts.get_current_head()}); upgrade fastvit-harness to use it")
