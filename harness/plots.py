@@ -9,20 +9,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
+from .analysis.compare import latest_fused  # noqa: E402
 from .analysis.explain import breakdown  # noqa: E402
 from .baselines import paper_top1  # noqa: E402
 from .opclass import CLASSES  # noqa: E402
 from .spec import model_sort_key  # noqa: E402
-from .store import Run, latest_runs  # noqa: E402
+from .store import Run  # noqa: E402
 
 
 def _latest_valid(engine, resolution_of) -> dict[tuple[str, str], Run]:
     """(model, target) -> latest valid reparam run at the model's own resolution, batch 1."""
     found = {}
     with Session(engine) as session:
-        for run in latest_runs(session, Run.form == "reparam", Run.batch == 1):
-            if run.resolution == resolution_of(run.model) and run.latency_ms:
-                found[(run.model, run.labelled_target)] = run  # several hosts or thread counts: the newest
+        for run in latest_fused(session, resolution_of):
+            found[(run.model, run.labelled_target)] = run  # several hosts or thread counts: the newest
     return found
 
 

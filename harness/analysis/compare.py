@@ -43,6 +43,13 @@ class Comparison:
         return slow / fast if fast and slow else None
 
 
+def latest_fused(session: Session, resolution_of) -> list[Run]:
+    """The latest valid run with a latency of each model in its fused form, batch 1, at the resolution
+    it is compared at (`resolution_of(model)`), per host, target, threads and precision."""
+    return [run for run in latest_runs(session, Run.form == "reparam", Run.batch == 1)
+            if run.resolution == resolution_of(run.model) and run.latency_ms]
+
+
 def compare(engine, resolution_of) -> Comparison:
     """The latest valid latency of each model (fused form, batch 1, at its own resolution) on each
     (host, target); where several thread counts or precisions were timed, the newest run."""
@@ -50,9 +57,7 @@ def compare(engine, resolution_of) -> Comparison:
     with Session(engine) as session:
         hosts = {h.id: h.hostname for h in session.scalars(select(Host))}
         columns: dict[tuple, Column] = {}
-        for run in latest_runs(session, Run.form == "reparam", Run.batch == 1):
-            if run.resolution != resolution_of(run.model) or not run.latency_ms:
-                continue
+        for run in latest_fused(session, resolution_of):
             column = columns.setdefault((run.host_id, run.target, run.origin), Column(
                 hosts[run.host_id], run.target, run.origin, run.citation))
             found.latency_ms[(run.model, column)] = run.latency_ms

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.orm import Session
 
 from ..devices import device_matches
-from ..measure.layers import OVERHEAD_SIGNATURE
+from ..measure.layers import OVERHEAD_SIGNATURE, signature_class
 from ..store import Run, latest_runs
 
 OUTLIER_RATIO = 2.0  # a layer this many times slower than on the host's best target is named
@@ -76,8 +76,7 @@ class LayerTable:
     def outliers(self) -> list[Outlier]:
         found = []
         for row in self.rows:
-            nets = {t: n for t in self.targets if (n := row.net_ms(t, self.overhead)) is not None}
-            positive = {t: n for t, n in nets.items() if n > 0}
+            positive = {t: n for t in self.targets if (n := row.net_ms(t, self.overhead))}
             if len(positive) < 2:
                 continue
             best = min(positive, key=positive.get)
@@ -104,7 +103,7 @@ def layer_table(engine, model: str, resolution: int, form: str, device: str) -> 
             if run.layer == OVERHEAD_SIGNATURE:
                 found.overhead[run.target] = run.latency_ms
                 continue
-            row = rows.setdefault(run.layer, LayerRow(run.layer, _op_class(run), run.layer_count or 0,
+            row = rows.setdefault(run.layer, LayerRow(run.layer, signature_class(run.layer), run.layer_count or 0,
                                                       (run.environment or {}).get("layer_flops")))
             row.ms[run.target] = run.latency_ms
         for run in latest_runs(session, *spec):
@@ -113,9 +112,3 @@ def layer_table(engine, model: str, resolution: int, form: str, device: str) -> 
     found.targets.sort()
     found.rows = sorted(rows.values(), key=lambda r: -max(found.total_ms(r, t) or 0.0 for t in found.targets))
     return found
-
-
-def _op_class(run: Run) -> str:
-    from ..measure.layers import signature_class
-
-    return signature_class(run.layer)
