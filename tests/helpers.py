@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shlex
 import sqlite3
 from pathlib import Path
 
@@ -76,3 +77,40 @@ def schema_5_database(path: Path) -> None:
                              [(run_id, i, 3_000_000_000 + i) for i in range(25)])
         conn.execute("INSERT INTO op_profiles (run_id, op_name, op_type, op_class, calls, total_ms) VALUES "
                      "(1, 'stages.0.mlp', 'ConvFFN (glue: adds, scales, reshapes)', 'conv_dense', 2, 0.5)")
+
+
+PHONE = "R58N12ABC"
+PHONE_PROPS = {"ro.product.model": "Pixel 7", "ro.soc.model": "Tensor G2", "ro.build.version.release": "14"}
+
+
+def fake_phone(monkeypatch, tmp_path) -> list[list[str]]:
+    """No phone here: a fake adb with one attached (PHONE) that answers getprop (PHONE_PROPS), thermal
+    status 1, and runs of benchmark_model with that tool's real log. Returns every adb call it got."""
+    from backends import adb
+    from backends.litert_backend import BENCHMARK_MODEL_ENV
+
+    tool = tmp_path / "benchmark_model"
+    tool.write_bytes(b"\x7fELF")
+    monkeypatch.setenv("ADB", "/opt/platform-tools/adb")
+    monkeypatch.setenv(BENCHMARK_MODEL_ENV, str(tool))
+    calls: list[list[str]] = []
+
+    class Done:
+        def __init__(self, stdout):
+            self.returncode, self.stdout, self.stderr = 0, stdout, ""
+
+    def fake_run(args, **kwargs):
+        calls.append(args)
+        if args[1:] == ["devices"]:
+            return Done(f"List of devices attached\n{PHONE}\tdevice\n")
+        remote = shlex.split(args[4]) if len(args) > 4 and args[3] == "shell" else []
+        if remote[:1] == ["getprop"]:
+            return Done(PHONE_PROPS.get(remote[1], "") + "\n")
+        if remote[:2] == ["dumpsys", "thermalservice"]:
+            return Done("Thermal Status: 1\n")
+        if remote and remote[0].endswith("benchmark_model"):
+            return Done(fixture("benchmark_model_xnnpack_profile.log"))
+        return Done("")
+
+    monkeypatch.setattr(adb.subprocess, "run", fake_run)
+    return calls

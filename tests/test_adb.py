@@ -2,10 +2,12 @@
 against a fake adb."""
 from __future__ import annotations
 
+import os
 import shlex
+from pathlib import Path
 
 import pytest
-from helpers import fixture
+from helpers import fake_phone
 
 from backends import adb
 
@@ -39,34 +41,11 @@ def test_android_run_drives_the_phone_through_adb(tmp_path, monkeypatch):
     from backends.litert_backend import BENCHMARK_MODEL_ENV, LiteRtBackend
     from harness.protocol import TimingPolicy
 
-    tool = tmp_path / "benchmark_model"
-    tool.write_bytes(b"\x7fELF")
+    calls = fake_phone(monkeypatch, tmp_path)
+    tool = Path(os.environ[BENCHMARK_MODEL_ENV])
     artifact = tmp_path / "abc123" / "model.tflite"
     artifact.parent.mkdir()
     artifact.write_bytes(b"TFL3")
-    monkeypatch.setenv("ADB", "/opt/platform-tools/adb")
-    monkeypatch.setenv(BENCHMARK_MODEL_ENV, str(tool))
-    calls = []
-    props = {"ro.product.model": "Pixel 7", "ro.soc.model": "Tensor G2", "ro.build.version.release": "14"}
-
-    class Done:
-        def __init__(self, stdout):
-            self.returncode, self.stdout, self.stderr = 0, stdout, ""
-
-    def fake_run(args, **kwargs):
-        calls.append(args)
-        if args[1:] == ["devices"]:
-            return Done("List of devices attached\nR58N12ABC\tdevice\n")
-        remote = shlex.split(args[4]) if len(args) > 4 and args[3] == "shell" else []
-        if remote[:1] == ["getprop"]:
-            return Done(props.get(remote[1], "") + "\n")
-        if remote[:2] == ["dumpsys", "thermalservice"]:
-            return Done("Thermal Status: 1\n")
-        if remote and remote[0].endswith("benchmark_model"):
-            return Done(fixture("benchmark_model_xnnpack_profile.log"))
-        return Done("")
-
-    monkeypatch.setattr(adb.subprocess, "run", fake_run)
     backend = LiteRtBackend()
     assert backend.unavailable_reason("android") is None
     policy = TimingPolicy(warmup_iterations=10, warmup_seconds=1, min_iterations=50, min_seconds=3)

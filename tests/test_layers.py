@@ -7,7 +7,7 @@ import shlex
 
 import pytest
 import torch
-from helpers import fixture
+from helpers import PHONE, fake_phone
 from typer.testing import CliRunner
 
 from backends import adb
@@ -111,34 +111,14 @@ def test_a_layer_on_an_android_phone_is_its_own_tflite_run_by_benchmark_model(tm
     """No phone here: a fake adb answers, benchmark_model's output is a real log; the per-layer .tflite
     is really exported and checked against torch on this host."""
     pytest.importorskip("litert_torch", reason="LiteRT export needs litert-torch")
-    from backends.litert_backend import BENCHMARK_MODEL_ENV
     from harness.measure.worker import measure_job
     from harness.protocol import Job, RunResult, TimingPolicy
     from harness.spec import Target
 
-    tool = tmp_path / "benchmark_model"
-    tool.write_bytes(b"\x7fELF")
-    monkeypatch.setenv("ADB", "/opt/platform-tools/adb")
-    monkeypatch.setenv(BENCHMARK_MODEL_ENV, str(tool))
-    calls = []
-
-    class Done:
-        def __init__(self, stdout):
-            self.returncode, self.stdout, self.stderr = 0, stdout, ""
-
-    def fake_run(args, **kwargs):
-        calls.append(args)
-        if args[1:] == ["devices"]:
-            return Done("List of devices attached\nR58N12ABC\tdevice\n")
-        remote = shlex.split(args[4]) if len(args) > 4 and args[3] == "shell" else []
-        if remote and remote[0].endswith("benchmark_model"):
-            return Done(fixture("benchmark_model_xnnpack_profile.log"))
-        return Done("Thermal Status: 0\n" if remote[:1] == ["dumpsys"] else "")
-
-    monkeypatch.setattr(adb.subprocess, "run", fake_run)
+    calls = fake_phone(monkeypatch, tmp_path)
     spec = ModelSpec("t8", 64)
     dw = next(layer for layer in layers.distinct_layers(spec) if layer.op_class == "conv_dw_7x7")
-    job = Job(spec, Target("litert", "android:R58N12ABC", "delegate=xnnpack"), 4,
+    job = Job(spec, Target("litert", f"android:{PHONE}", "delegate=xnnpack"), 4,
               TimingPolicy(warmup_iterations=5, warmup_seconds=0.5, min_iterations=20, min_seconds=1),
               str(tmp_path / "cache"), layer=dw.path, layer_signature=dw.signature, layer_count=dw.count)
     result = RunResult(status="error")
