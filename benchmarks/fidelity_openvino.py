@@ -19,10 +19,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from backends.benchmark_app import parse_benchmark_app  # noqa: E402
-from harness.measure.child import measure_in_child  # noqa: E402
 from harness.protocol import Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
-from harness.stats import ratio_of_medians  # noqa: E402
+from fidelity import alternate, ratio_line  # noqa: E402
 
 def benchmark_app_command(xml: Path, threads: int, seconds: float) -> list[str]:
     """benchmark_app in the configuration our harness uses: sync API, one stream (hint "none": benchmark_app refuses -nthreads beside a hint),
@@ -51,25 +50,16 @@ def main() -> None:
     job = Job(ModelSpec(args.model, args.resolution), Target("openvino", "cpu"), args.threads, policy,
               str(args.cache.resolve()))
     ours_medians, theirs_medians = [], []
-    artifact = None  # the IR, known from round 0 on
-    for r in range(args.rounds):
-        if r % 2:  # A B, B A, ...: whichever runs first gets no systematic advantage (the IR is round 0's)
-            theirs = benchmark_app_median(artifact, args.threads, args.seconds)
-        result = measure_in_child(job, timeout_s=900)
-        if result.status != "ok":
-            raise SystemExit(f"harness run failed: {result.error}\n{result.log or ''}")
-        ours, artifact = result.summary.median_ms, Path(result.artifact_path)
-        if not r % 2:
-            theirs = benchmark_app_median(artifact, args.threads, args.seconds)
-        ours_medians.append(ours)
-        theirs_medians.append(theirs)
-        print(f"round {r + 1}: harness {ours:.3f} ms ({len(result.samples_ns)} iterations), "
-              f"benchmark_app {theirs:.3f} ms", flush=True)
-    ratio, low, high = ratio_of_medians(ours_medians, theirs_medians)
-    print(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / benchmark_app = "
-          f"{ratio:.3f} (95% CI {low:.3f}-{high:.3f}; per round: "
-          f"{', '.join(f'{a / b:.3f}' for a, b in zip(ours_medians, theirs_medians))})")
+    def on_the_ir(latest):  # benchmark_app times the IR the harness's latest run exported
+        return benchmark_app_median(Path(latest.artifact_path), args.threads, args.seconds)
 
+    for r, result, theirs in alternate(job, args.rounds, on_the_ir):
+        ours_medians.append(result.summary.median_ms)
+        theirs_medians.append(theirs)
+        print(f"round {r + 1}: harness {ours_medians[-1]:.3f} ms ({len(result.samples_ns)} iterations), "
+              f"benchmark_app {theirs:.3f} ms", flush=True)
+    print(ratio_line(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / "
+                     "benchmark_app", ours_medians, theirs_medians))
 
 if __name__ == "__main__":
     main()

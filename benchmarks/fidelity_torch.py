@@ -23,10 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from harness.measure.child import measure_in_child  # noqa: E402
 from harness.protocol import Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
-from harness.stats import ratio_of_medians  # noqa: E402
+from fidelity import alternate, ratio_line  # noqa: E402
 
 TIMER = """
 import json, sys, torch
@@ -76,26 +75,15 @@ def main() -> None:
     job = Job(ModelSpec(args.model, args.resolution), Target("torch", "cpu"), args.threads, policy,
               str((REPO / "artifacts").resolve()), profile_iterations=0)
     ours, theirs = [], []
-    for r in range(args.rounds):
-        # A B, B A, ...: whichever runs first in a round gets no systematic advantage
-        if r % 2:
-            timer_ms, timer_runs, block = timer_median(args.model, args.resolution, args.threads, args.seconds)
-        result = measure_in_child(job, timeout_s=900)
-        if result.status != "ok":
-            raise SystemExit(f"harness run failed: {result.error}\n{result.log or ''}")
-        if not r % 2:
-            timer_ms, timer_runs, block = timer_median(args.model, args.resolution, args.threads, args.seconds)
+    for r, result, (timer_ms, timer_runs, block) in alternate(
+            job, args.rounds, lambda _latest: timer_median(args.model, args.resolution, args.threads, args.seconds)):
         ours.append(blocked_median_ms(result.samples_ns, block))
         theirs.append(timer_ms)
         print(f"round {r + 1}: harness {ours[-1]:.3f} ms (median of {block}-call means over "
               f"{len(result.samples_ns)} calls; per-call median {result.summary.median_ms:.3f}), "
               f"Timer {timer_ms:.3f} ms ({timer_runs} blocks of {block})", flush=True)
-    ratio, low, high = ratio_of_medians(ours, theirs)
-    print(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / Timer = "
-          f"{ratio:.3f} (95% CI {low:.3f}-{high:.3f}; per round: "
-          f"{', '.join(f'{a / b:.3f}' for a, b in zip(ours, theirs))}); medians {statistics.median(ours):.3f} / "
-          f"{statistics.median(theirs):.3f} ms")
-
+    print(ratio_line(f"{args.model} {args.resolution}px, {args.threads} threads, {args.rounds} rounds: harness / Timer",
+                     ours, theirs) + f"; medians {statistics.median(ours):.3f} / {statistics.median(theirs):.3f} ms")
 
 if __name__ == "__main__":
     main()
