@@ -14,6 +14,10 @@ line (the median); 2022 C++ builds label the mean `Avg:`; `-latency_percentile N
 median by `N percentile:`; sub-millisecond values may be printed in `us`; a dynamic-shape run
 adds one block per data shape group after "Latency for each data shape group:". The measuring
 line says whether requests ran synchronously or several at once (throughput mode).
+
+2022 and later builds also say what ran: `Model batch size: 1`, each input as compiled
+(`x (node: x) : u8 / [N,C,H,W] / [1,3,256,256]`, the last such block), and the plugin's
+`INFERENCE_PRECISION_HINT: <Type: 'float32'>` (f32, f16 or bf16 compute).
 """
 from __future__ import annotations
 
@@ -35,6 +39,10 @@ FIELDS = {  # name -> pattern over one line, anchored after the optional "[ INFO
     "first": re.compile(rf"First inference took {VALUE}"),
 }
 MEASURING = re.compile(r"Measuring (?:model )?performance \((.*)\)")
+BATCH = re.compile(r"Model batch size: (\d+)")
+MODEL_INPUT = re.compile(r"^\s+\S+ \(node: .*\) : \w+ / \[([A-Z?.,]*)\] / \[([\d,]+)\]")
+PRECISION_HINT = re.compile(r"INFERENCE_PRECISION_HINT: <Type: '(\w+)'>")
+HINT_PRECISIONS = {"float32": "fp32", "f32": "fp32", "float16": "fp16", "f16": "fp16", "bf16": "bf16"}
 GROUPS = "Latency for each data shape group"
 
 
@@ -50,10 +58,27 @@ class BenchmarkAppResult:
     api: str | None = None  # "sync" or "async"
     requests: int | None = None  # inference requests in flight
     streams: int | None = None
+    batch: int | None = None  # "Model batch size: N"
+    input_layout: str | None = None  # e.g. "N,C,H,W" of the (last printed) model input
+    input_shape: tuple[int, ...] | None = None
+    precision: str | None = None  # what INFERENCE_PRECISION_HINT says the plugin computes in
 
 
 def _ms(value: str, unit: str) -> float:
     return float(value) / 1000 if unit == "us" else float(value)
+
+
+def _model_inputs(lines: list[str]) -> list[re.Match]:
+    """The input lines of every "Model inputs:" block (not the outputs' lines that follow them)."""
+    found, inside = [], False
+    for line in lines:
+        if line.strip().startswith(("Model inputs:", "Model outputs:")):
+            inside = line.strip().startswith("Model inputs:")
+        elif inside and (match := MODEL_INPUT.search(line)):
+            found.append(match)
+        elif not line.startswith("    "):
+            inside = False
+    return found
 
 
 def parse_benchmark_app(text: str) -> BenchmarkAppResult:
@@ -86,8 +111,14 @@ def parse_benchmark_app(text: str) -> BenchmarkAppResult:
     mode = next((m.group(1) for m in map(MEASURING.search, lines) if m), "")
     requests = re.search(r"(\d+) inference requests", mode)
     streams = re.search(r"using (\d+) streams", mode)
+    batch = next((int(m.group(1)) for m in map(BATCH.search, lines) if m), None)
+    inputs = _model_inputs(lines)
+    hint = next((m.group(1) for m in map(PRECISION_HINT.search, lines) if m), None)
     return BenchmarkAppResult(
         count=int(found["count"]), median_ms=median, mean_ms=found.get("mean"), min_ms=found.get("min"),
         max_ms=found.get("max"), first_ms=found.get("first"), p99_ms=found.get("p99"),
         api="async" if "asynchronously" in mode else "sync" if "synchronously" in mode else None,
-        requests=int(requests.group(1)) if requests else None, streams=int(streams.group(1)) if streams else None)
+        requests=int(requests.group(1)) if requests else None, streams=int(streams.group(1)) if streams else None,
+        batch=batch, input_layout=inputs[-1].group(1) if inputs else None,
+        input_shape=tuple(int(d) for d in inputs[-1].group(2).split(",")) if inputs else None,
+        precision=HINT_PRECISIONS.get(hint.lower()) if hint else None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import platform
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,12 +149,34 @@ class EtdumpRun:
     rows: list[dict]  # operator profile rows, ms per inference (averaged over the runs)
 
 
+ETDUMP_IDENTIFIER = b"ED00"  # file_identifier of executorch/devtools/etdump/etdump_schema_flatcc.fbs
+
+
+def _has_identifier(path: Path, identifier: bytes) -> bool:
+    """True when `path` is a flatbuffer with this file identifier (after the root offset, and after
+    the size prefix an ETDump carries)."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return identifier in (head[4:8], head[8:12])
+
+
 def parse_etdump(etdump: Path, etrecord: Path | None = None, layers: list[dict] | None = None) -> EtdumpRun:
     """An ETDump written by an ExecuTorch runtime (ours, or a phone's benchmark app), read with
     ExecuTorch's own Inspector. `layers`: the delegation.json of the exported program, which names
     the layer behind each XNNPACK operator; without it kernels stay unknown."""
     from backends.benchmark_model import ToolOutputError
 
+    # Checked before ExecuTorch is imported: its reader shells out to flatc, which prints a page of usage
+    # text for a file of another kind before the exception comes back.
+    try:
+        is_etdump = _has_identifier(etdump, ETDUMP_IDENTIFIER)
+    except OSError as exc:
+        raise ToolOutputError(f"cannot read {etdump}: {exc.strerror}") from exc
+    if not is_etdump:
+        raise ToolOutputError(f"{etdump} is not an ETDump (no '{ETDUMP_IDENTIFIER.decode()}' flatbuffer identifier "
+                              "where an ExecuTorch runtime writes one)")
+    if etrecord is not None and not zipfile.is_zipfile(etrecord):
+        raise ToolOutputError(f"{etrecord} is not an ETRecord (ExecuTorch writes those as zip archives)")
     if not _importable():
         raise ToolOutputError(f"reading an ETDump needs {INSTALL}")
     from executorch.devtools import Inspector

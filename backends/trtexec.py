@@ -16,8 +16,19 @@ TensorRT 7.x prints one block per metric instead:
     [I] percentile: 5.36792 ms at 99%
 
 "GPU Compute Time" is what our TensorRT target measures (CUDA events around execution on device
-buffers); "Latency" adds host<->device copies and is kept as extra information only. The batch a
-log ran is read from the command it echoes (`--shapes=input:4x3x224x224`, `--batch=4`).
+buffers); "Latency" adds host<->device copies and is kept as extra information only.
+
+What the log ran, where it says so: the input shape from the echoed command (`--shapes=x:4x3x224x224`,
+`--batch=4`), else from the lines every version prints while it sets up, which also cover a
+`--loadEngine` run of an engine built for a fixed batch and a build at its `--optShapes`:
+
+    [I] Input inference shape : x=4x1x28x28                           (8.x: "shape:", 10: "shape :")
+    [I] Created input binding for x with dimensions 4x1x28x28         (7.x-8.x)
+    [I] Input binding for x with dimensions 4x1x28x28 and type fp32 is created.   (10.x)
+
+and the precision from the build flags (`--fp16`, `--int8`, `--bf16`, `--best`) or the option dump's
+`Precision: FP32+FP16` line, only for a log that built its engine: a `--loadEngine` run prints the
+build options' defaults, which say nothing of the engine it loaded.
 """
 from __future__ import annotations
 
@@ -37,6 +48,13 @@ BLOCK_HEADINGS = {"GPU Compute": "GPU Compute Time", "Host Latency": "Latency"}
 TRACE = re.compile(r"Timing trace has (\d+) queries")
 SHAPES = re.compile(r"--shapes=([^\s]+)")
 IMPLICIT_BATCH = re.compile(r"--batch=(\d+)")
+INFERENCE_SHAPE = re.compile(r"\[I\] Input inference shapes? ?: (.+)$")  # "x=4x1x28x28" or "model"
+BINDING = re.compile(r"\[I\] (?:Created input binding|Input binding) for (\S+) with dimensions ([\dx]+)")
+PRECISION_LINE = re.compile(r"\[I\] Precision: ([A-Z0-9+]+)")
+LOADED_ENGINE = re.compile(r"\[I\] Load engine: \S")
+# build flag (or option-dump word) -> the lowest precision it lets the builder choose; --best allows int8
+PRECISION_FLAGS = (("--best", "int8"), ("--int8", "int8"), ("--fp16", "fp16"), ("--bf16", "bf16"))
+PRECISION_WORDS = (("INT8", "int8"), ("FP16", "fp16"), ("BF16", "bf16"), ("FP32", "fp32"))
 
 
 @dataclass
@@ -55,7 +73,9 @@ class TrtexecResult:
     gpu_compute: TrtStats
     latency: TrtStats | None
     command: str | None
-    batch: int | None = None  # from the echoed command's --shapes or --batch; None when it does not say
+    batch: int | None = None  # the batch it ran; None when the log does not say
+    input_shape: tuple[int, ...] | None = None  # the (single) input's dimensions, where the log prints them
+    precision: str | None = None  # fp32, fp16, bf16 or int8 for a log that built its engine; None otherwise
     iterations: int | None = None  # "Timing trace has N queries"
     samples_ms: list[float] = field(default_factory=list)  # from --exportTimes, when given
 
@@ -109,6 +129,38 @@ def batch_of(command: str | None) -> int | None:
     return None
 
 
+def _dims(text: str) -> tuple[int, ...] | None:
+    parts = text.strip().split("x")
+    return tuple(int(p) for p in parts) if all(p.isdigit() for p in parts) else None
+
+
+def input_shapes(lines: list[str]) -> dict[str, tuple[int, ...]]:
+    """Each input's dimensions as the run set them up: the binding lines, else the inference-shape
+    option ("x=4x1x28x28,y=4x2"; "model" means the engine's own, which only the bindings tell)."""
+    found: dict[str, tuple[int, ...]] = {}
+    for match in filter(None, map(BINDING.search, lines)):
+        if (dims := _dims(match.group(2))) is not None:
+            found.setdefault(match.group(1), dims)
+    if found:
+        return found
+    for match in filter(None, map(INFERENCE_SHAPE.search, lines)):
+        for item in match.group(1).strip().split(","):
+            name, _, dims = item.rpartition("=")
+            if name and (shape := _dims(dims)) is not None:
+                found.setdefault(name, shape)
+    return found
+
+
+def precision_of(command: str | None, lines: list[str]) -> str | None:
+    """The lowest precision the build allowed, for a log that built its engine; None for a loaded one."""
+    if (command and "--loadEngine" in command) or any(LOADED_ENGINE.search(line) for line in lines):
+        return None
+    if command and (flag := next((p for f, p in PRECISION_FLAGS if re.search(rf"{f}(?:\s|=|$)", command)), None)):
+        return flag
+    words = next((m.group(1).split("+") for m in map(PRECISION_LINE.search, lines) if m), [])
+    return next((precision for word, precision in PRECISION_WORDS if word in words), None)
+
+
 def parse_trtexec_log(text: str) -> TrtexecResult:
     lines = text.splitlines()
     failed = next((line for line in lines if "&&&& FAILED" in line), None)
@@ -120,11 +172,16 @@ def parse_trtexec_log(text: str) -> TrtexecResult:
         last = next((line.strip() for line in reversed(lines) if line.strip()), "<empty output>")
         raise ToolOutputError("trtexec output has no GPU compute summary (looked for 'GPU Compute Time: min = ...' "
                               f"of TensorRT 8+ and the 'GPU Compute' block of TensorRT 7); last line: {last!r}")
-    echoed = next((line for line in lines if line.startswith(("&&&& PASSED", "&&&& RUNNING")) and "#" in line), None)
+    echoed = next((line for line in lines if ("&&&& PASSED" in line or "&&&& RUNNING" in line) and "#" in line), None)
     command = echoed.split("#", 1)[1].strip() if echoed else None
     trace = next((int(m.group(1)) for m in map(TRACE.search, lines) if m), None)
+    shapes = input_shapes(lines)
+    shape = next(iter(shapes.values())) if len(shapes) == 1 else None
+    batch = batch_of(command)
+    if batch is None and shapes and len({dims[0] for dims in shapes.values() if dims}) == 1:
+        batch = next(iter(shapes.values()))[0]
     return TrtexecResult(gpu_compute=stats["GPU Compute Time"], latency=stats.get("Latency"), command=command,
-                         batch=batch_of(command), iterations=trace)
+                         batch=batch, input_shape=shape, precision=precision_of(command, lines), iterations=trace)
 
 
 def parse_export_times(text: str) -> list[float]:

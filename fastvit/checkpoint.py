@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -62,15 +63,27 @@ def read_state_dict(path: str | os.PathLike) -> dict:
             return load_file(str(path), device="cpu")
         except Exception as exc:  # safetensors raises its own error types for corrupt headers
             raise CheckpointError(f"{path} is not a readable safetensors file: {exc}") from exc
+    if not _looks_like_torch_save(path):
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint: torch.save writes a zip archive (a pickle "
+                              "before torch 1.6), and this file is neither")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         raise CheckpointError(
             f"{path} holds objects other than tensors and plain containers; refusing to unpickle it "
-            f"(weights_only=True). Re-save just the state dict. Detail: {str(exc).splitlines()[0]}"
+            f"(weights_only=True). Re-save just the state dict."
         ) from exc
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {exc}") from exc
+    except Exception as exc:  # a damaged pickle fails with whatever the unpickler trips on (KeyError, ...)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CheckpointError(f"{path} is not a readable PyTorch checkpoint (truncated or corrupt?): {first}") from exc
+
+
+def _looks_like_torch_save(path: Path) -> bool:
+    """torch.save's zip archive, or the pickle (protocol 2+, first byte 0x80) of its legacy format."""
+    if zipfile.is_zipfile(path):
+        return True
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"
 
 
 def _unwrap(obj) -> dict[str, torch.Tensor]:

@@ -325,10 +325,10 @@ def import_command(
     tool: str = typer.Option(..., "--tool", help=", ".join(TOOL_BACKENDS)),
     device: str = typer.Option(..., "--device", help="where it ran, e.g. android:pixel7, iphone12pro, rtx2080ti"),
     model: str = typer.Option(..., "--model"),
-    resolution: int = typer.Option(256, "--resolution"),
-    batch: int = typer.Option(1, "--batch", min=1),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="default: what the log says, else 256"),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, help="default: what the log says, else 1"),
     form: Form = typer.Option(Form.reparam, "--form"),
-    precision: Precision = typer.Option(Precision.fp32, "--precision"),
+    precision: Optional[Precision] = typer.Option(None, "--precision", help="default: what the log says, else fp32"),
     weights: str = typer.Option("random:0", "--weights", help="what the measured artifact held"),
     backend: Optional[str] = typer.Option(None, "--backend", help="runtime (default: the tool's own)"),
     threads: int = typer.Option(1, "--threads", min=1, help="threads the tool used"),
@@ -341,24 +341,28 @@ def import_command(
     db: DbOption = None,
     fmt: FormatOption = Format.table,
 ):
-    """Store runs measured elsewhere by a vendor tool, marked as imported: one per log file."""
+    """Store runs measured elsewhere by a vendor tool, marked as imported: one per log file. The batch,
+    resolution and precision the log ran are taken from it where you give none."""
+    stated = frozenset(name for name, value in (("batch", batch), ("resolution", resolution),
+                                                ("precision", precision)) if value is not None)
     try:
-        spec = ModelSpec(model, resolution, batch, single_form(form, "import"), weights)
+        spec = ModelSpec(model, resolution or 256, batch or 1, single_form(form, "import"), weights)
         logs = log_files(files or [])
-        requests = [ImportRequest(tool, device, spec, precision.value, threads, backend, log, export_times, latency_ms,
-                                  note, etrecord, delegation) for log in (logs or [None])]
+        requests = [ImportRequest(tool, device, spec, precision.value if precision else "fp32", threads, backend, log,
+                                  export_times, latency_ms, note, etrecord, delegation, stated)
+                    for log in (logs or [None])]
         if len(requests) == 1:  # one log: read and checked before the database is opened
-            results = [import_result(requests[0])]
+            imported = [import_result(requests[0])]
     except (ValueError, ToolOutputError) as exc:
         fail(str(exc))
     engine = open_db(db, create=True)
     if len(requests) == 1:
-        run_ids = [store_import(engine, requests[0], results[0])]
+        run_ids = [store_import(engine, imported[0])]
     else:  # a folder of logs: each stored or refused on its own, one line each
         run_ids, outcomes = [], []
         for request in requests:
             try:
-                run_ids.append(store_import(engine, request, import_result(request)))
+                run_ids.append(store_import(engine, import_result(request)))
                 outcomes.append("ok")
                 err.print(f"stored  {escape(str(request.log_file))}: run {run_ids[-1]}")
             except (ValueError, ToolOutputError) as exc:

@@ -192,6 +192,20 @@ def test_import_vendor_logs(tmp_path):
     assert "(imported)" in report.output and "11.94*" in report.output and "mean: the vendor tool" in report.output
 
 
+def test_a_batch_4_trtexec_log_imports_as_batch_4_without_flags(tmp_path):
+    """Real logs: a --loadEngine run with --shapes=x:4x..., and one of an engine built for batch 4."""
+    db = tmp_path / "r.db"
+    for log in ("trtexec_10.16_loadengine_shapes_batch4.log", "trtexec_8.4_loadengine_static_batch4.log"):
+        ok = invoke("import", FIXTURES / log, "--tool", "trtexec", "--device", "gpu-box", "--model", "t8", "--db", db)
+        assert ok.exit_code == 0, ok.output
+    rows = json.loads(invoke("query", "SELECT batch, precision FROM runs ORDER BY id", "--format", "json",
+                             "--db", db).output)
+    assert rows == [{"batch": 4, "precision": "fp32"}] * 2
+    said = invoke("import", FIXTURES / "trtexec_10.16_loadengine_shapes_batch4.log", "--tool", "trtexec", "--device",
+                  "gpu-box", "--model", "t8", "--batch", "1", "--db", db)
+    assert said.exit_code == 2 and "the log ran batch 4 but the import says --batch 1" in " ".join(said.output.split())
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--tool", "trtexec", FIXTURES / "trtexec_failed.log"], "Could not find plugin creator for Gelu"),
     (["--tool", "benchmark_model", FIXTURES / "benchmark_model_truncated.log"], "last line: 'Running benchmark"),

@@ -2,19 +2,21 @@
 
 Each importer turns a tool's output into a protocol.RunResult. Statistics a tool does not report
 stay None; per-iteration samples are stored when the tool gives them (trtexec --exportTimes).
+What the log says it ran (batch, input resolution, precision) fills in what the user left out, and a
+log that contradicts what the user did say is refused.
 """
 from __future__ import annotations
 
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from backends.benchmark_app import parse_benchmark_app
+from backends.benchmark_app import BenchmarkAppResult, parse_benchmark_app
 from backends.benchmark_model import BenchmarkModelResult, ToolOutputError, parse_benchmark_model
 from backends.executorch_backend import parse_etdump
-from backends.trtexec import parse_export_times, parse_trtexec_log
+from backends.trtexec import TrtexecResult, parse_export_times, parse_trtexec_log
 
 from ..opclass import classify_rows, xnnpack_class
 from ..protocol import OpRow, RunResult
@@ -27,6 +29,27 @@ TOOL_BACKENDS = {"benchmark_model": "litert", "trtexec": "tensorrt", "benchmark_
                  "etdump": "executorch", "manual": None}
 TARGET_OPTIONS = "target_options"  # environment key: how the tool ran, when that makes it a target of its own
 DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\- ]{0,63}$")
+STATABLE = ("batch", "resolution", "precision")  # what a log can say it ran
+DEFAULT_PRECISION = "fp32"
+
+
+@dataclass(frozen=True)
+class LogFacts:
+    """What a tool's log says it ran; None where it does not say."""
+    batch: int | None = None
+    resolution: int | None = None
+    precision: str | None = None
+
+
+def image_resolution(shape: tuple[int, ...] | None) -> int | None:
+    """The side of a square RGB image input, NCHW or NHWC; None for any other input."""
+    if not shape or len(shape) != 4:
+        return None
+    if shape[1] == 3 and shape[2] == shape[3]:
+        return shape[2]
+    if shape[3] == 3 and shape[1] == shape[2]:
+        return shape[1]
+    return None
 
 
 @dataclass(frozen=True)
@@ -44,6 +67,9 @@ class ImportRequest:
     note: str | None = None
     etrecord_file: Path | None = None  # --tool etdump: the program's ETRecord (names of portable ops)
     delegation_file: Path | None = None  # --tool etdump: delegation.json of the exported .pte (layer kernels)
+    # which of batch, resolution and precision the user gave; the others are taken from the log where it
+    # says, and spec/precision hold the defaults until then
+    stated: frozenset[str] = frozenset(STATABLE)
 
     def target(self, options: str = "") -> Target:
         return Target(self.backend or TOOL_BACKENDS[self.tool], self.device, options)
@@ -65,25 +91,59 @@ def check(request: ImportRequest) -> None:
         raise ValueError(f"--tool {request.tool} needs the log FILE")
 
 
-def import_result(request: ImportRequest) -> RunResult:
-    """The run a tool's output describes; ValueError for a bad request, ToolOutputError for a log
-    that cannot be read."""
+@dataclass(frozen=True)
+class Imported:
+    """A log read: the request with what the log ran filled in, and the run it describes."""
+    request: ImportRequest
+    result: RunResult
+
+
+def import_result(request: ImportRequest) -> Imported:
+    """The run a tool's output describes; ValueError for a bad request or a log that contradicts it,
+    ToolOutputError for a log that cannot be read."""
     check(request)
-    text = read_log(request.log_file) if request.log_file is not None and request.tool != "etdump" else None
+    text = read_log(request.log_file, request.tool) if request.log_file is not None and request.tool != "etdump" \
+        else None
+    facts = LogFacts()
     if request.tool == "benchmark_model":
         result = from_benchmark_model(parse_benchmark_model(text))
     elif request.tool == "trtexec":
-        result = from_trtexec(text, read_log(request.export_times_file) if request.export_times_file else None,
-                              request.spec.batch)
+        parsed = parse_trtexec_log(text)
+        facts = LogFacts(parsed.batch, image_resolution(parsed.input_shape), parsed.precision)
+        result = from_trtexec(parsed, read_log(request.export_times_file) if request.export_times_file else None)
     elif request.tool == "etdump":
         result = from_etdump(request)
     elif request.tool == "benchmark_app":
-        result = from_benchmark_app(text)
+        parsed = parse_benchmark_app(text)
+        facts = LogFacts(parsed.batch or (parsed.input_shape[0] if parsed.input_shape else None),
+                         image_resolution(parsed.input_shape), parsed.precision)
+        result = from_benchmark_app(parsed)
     else:
         result = RunResult(status="ok", summary=Summary(median_ms=request.latency_ms))
     result.imported = True
     result.environment.update(tool=request.tool, note=request.note)
-    return result
+    return Imported(as_logged(request, facts), result)
+
+
+def as_logged(request: ImportRequest, facts: LogFacts) -> ImportRequest:
+    """`request` with the batch, resolution and precision the log ran where the user gave none;
+    ValueError when the log ran another one than the user said."""
+    told = {"batch": request.spec.batch, "resolution": request.spec.resolution, "precision": request.precision}
+    taken = {}
+    for name in STATABLE:
+        said = getattr(facts, name)
+        if said is None or said == told[name]:
+            continue
+        if name in request.stated:
+            raise ValueError(f"the log ran {name} {said} but the import says --{name} {told[name]}; leave "
+                             f"--{name} out to take the log's, or import the log of a {told[name]} run")
+        taken[name] = said
+    precision = taken.pop("precision", request.precision)
+    try:
+        spec = replace(request.spec, **taken)
+    except ValueError as exc:
+        raise ValueError(f"the log ran a model spec the harness cannot name: {exc}") from exc
+    return replace(request, spec=spec, precision=precision)
 
 
 def from_etdump(request: ImportRequest) -> RunResult:
@@ -103,8 +163,7 @@ def from_etdump(request: ImportRequest) -> RunResult:
                      environment={"timing": "ETDump Method::execute", "kernels_mapped": layers is not None})
 
 
-def from_benchmark_app(text: str) -> RunResult:
-    parsed = parse_benchmark_app(text)
+def from_benchmark_app(parsed: BenchmarkAppResult) -> RunResult:
     result = RunResult(status="ok", summary=Summary(count=parsed.count, min_ms=parsed.min_ms, median_ms=parsed.median_ms,
                                                     mean_ms=parsed.mean_ms, max_ms=parsed.max_ms, p99_ms=parsed.p99_ms),
                        first_ns=int(parsed.first_ms * 1e6) if parsed.first_ms is not None else None)
@@ -116,11 +175,7 @@ def from_benchmark_app(text: str) -> RunResult:
     return result
 
 
-def from_trtexec(text: str, export_times: str | None, batch: int = 1) -> RunResult:
-    parsed = parse_trtexec_log(text)
-    if parsed.batch is not None and parsed.batch != batch:
-        raise ValueError(f"the log ran batch {parsed.batch} (its command: {parsed.command}) but the import says "
-                         f"--batch {batch}; pass --batch {parsed.batch}")
+def from_trtexec(parsed: TrtexecResult, export_times: str | None) -> RunResult:
     g = parsed.gpu_compute
     environment = {"command": parsed.command, "timing": "trtexec GPU Compute Time",
                    "latency_with_copies_median_ms": parsed.latency.median_ms if parsed.latency else None}
@@ -147,11 +202,16 @@ def from_benchmark_model(parsed: BenchmarkModelResult) -> RunResult:
                                   "delegate_note": parsed.delegate_note})
 
 
-def read_log(path: Path) -> str:
+def read_log(path: Path, tool: str | None = None) -> str:
+    """The text of a log; ToolOutputError for a file that cannot be read or holds binary data."""
     try:
-        return Path(path).read_text(errors="replace")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ToolOutputError(f"cannot read {path}: {exc.strerror}") from exc
+    if b"\x00" in data[:65536]:
+        what = f"the text {tool} prints" if tool else "text"
+        raise ToolOutputError(f"{path} is not a text log (it holds binary data); this import reads {what}")
+    return data.decode(errors="replace")
 
 
 def imported_host(device: str) -> dict:
@@ -160,7 +220,8 @@ def imported_host(device: str) -> dict:
             "machine": "unknown"}
 
 
-def store_import(engine, request: ImportRequest, result: RunResult) -> int:
-    """Store `result` (from import_result(request)) as one imported run; returns the run id."""
+def store_import(engine, imported: Imported) -> int:
+    """Store one read log (import_result) as an imported run; returns the run id."""
+    request, result = imported.request, imported.result
     return save_run(engine, result, spec=request.spec, target=request.target(result.environment.get(TARGET_OPTIONS, "")),
                     threads=request.threads, precision=request.precision, host=imported_host(request.device))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, func, inspect, select
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .database import (
@@ -43,6 +44,14 @@ from .schema import (
 from .writes import find_or_add_host
 
 RUNS_PER_TRANSACTION = 200
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def is_sqlite_file(path: Path) -> bool:
+    """True for a SQLite database file (or an empty file, which SQLite treats as an empty database)."""
+    with open(path, "rb") as f:
+        head = f.read(len(SQLITE_HEADER))
+    return head in (SQLITE_HEADER, b"")
 
 
 @dataclass
@@ -68,11 +77,15 @@ def open_source(db: str) -> Iterator[Engine]:
     path = sqlite_path(url)
     if path is not None and not path.is_file():
         raise DatabaseMissing(f"no results database at {path}")
+    if path is not None and not is_sqlite_file(path):
+        raise StorageError(f"{path} is not a SQLite database (a results database starts with SQLite's header)")
     probe = create_engine(url)
     try:
         if not inspect(probe).has_table(Meta.__tablename__):
             raise DatabaseMissing(f"{path or url} holds no harness results")
         revision = revision_of(probe)
+    except DBAPIError as exc:
+        raise StorageError(f"cannot read the source {path or url}: {exc.orig}") from exc
     finally:
         probe.dispose()
     check_revision(revision, f"the source {path or url}")
