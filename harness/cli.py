@@ -24,6 +24,7 @@ from . import devices as devices_module
 from . import report, store
 from .baselines import own_resolution
 from .measure import artifacts, sweep
+from .measure.layers import LAYER_POLICY
 from .measure.importers import TOOL_BACKENDS, ImportRequest, import_result, store_import
 from .protocol import MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
 from .report import Format
@@ -441,9 +442,13 @@ def layers(
     backend: list[BackendName] = typer.Option(None, "--backend", help="only these backends (repeatable)"),
     resolution: int = typer.Option(256, "--resolution", help="FastViT resolution (baselines: their own)"),
     threads: ThreadsOption = None,
-    warmup: int = typer.Option(10, "--warmup", min=0),
-    min_iterations: int = typer.Option(100, "--min-iterations", min=1),
-    min_time: float = typer.Option(1.0, "--min-time", min=0.0, help="minimum timed seconds per layer"),
+    warmup: int = typer.Option(LAYER_POLICY.warmup_iterations, "--warmup", min=0),
+    warmup_time: float = typer.Option(LAYER_POLICY.warmup_seconds, "--warmup-time", min=0.0),
+    min_iterations: int = typer.Option(LAYER_POLICY.min_iterations, "--min-iterations", min=1),
+    min_time: float = typer.Option(LAYER_POLICY.min_seconds, "--min-time", min=0.0,
+                                   help="minimum timed seconds per layer"),
+    max_iterations: int = typer.Option(LAYER_POLICY.max_iterations, "--max-iterations", min=1,
+                                       help="stop timing a layer at this many calls, even before --min-time"),
     delegate: Delegate = typer.Option(Delegate.xnnpack, "--delegate", help="LiteRT delegate on Android phones"),
     only: Optional[str] = typer.Option(None, "--only", help="only the layers whose signature contains this "
                                        "(e.g. dwconv7x7)"),
@@ -453,9 +458,11 @@ def layers(
     fmt: FormatOption = Format.table,
 ):
     """Time every distinct layer of a model alone on every target of DEVICE (plus each runtime's
-    empty-model overhead), store them, and print where each runtime loses time."""
+    empty-model overhead), store them, and print where each runtime loses time. One worker process per
+    target runs all its layers."""
     from .analysis.layers import layer_table
     from .measure import layers as layer_split
+    from .measure.child import WorkerPerTarget
 
     name = model_name(model)
     spec_resolution = own_resolution(resolution)(name)
@@ -476,12 +483,12 @@ def layers(
         found = [layer for layer in layer_split.distinct_layers(spec) if not only or only in layer.signature]
         if not found:
             fail(f"no layer of {name} matches --only {only!r}")
-        policy = TimingPolicy(warmup, 0.2, min_iterations, min_time)
+        policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time, LAYER_POLICY.max_seconds, max_iterations)
         jobs = sweep.plan_layer_jobs(spec, found, targets, threads=threads, policy=policy, cache_dir=cache)
         engine = open_db(db, create=True)
-        with report.SweepProgress(err, len(jobs)) as progress:
+        with report.SweepProgress(err, len(jobs)) as progress, WorkerPerTarget() as kept_workers:
             outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
-                                      on_start=progress.started, on_done=progress.done)
+                                      on_start=progress.started, on_done=progress.done, measure=kept_workers)
     else:
         engine = open_db_with_runs(db)
     table = layer_table(engine, name, spec_resolution, "reparam", device)

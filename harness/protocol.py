@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 4  # 2: RunResult.coverage; 3: interference, noise limits; 4: Job.layer
+PROTOCOL_VERSION = 5  # 2: RunResult.coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations
 STATUSES = ("ok", "invalid", "error", "crashed")  # invalid: outputs disagree with torch
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 5e-2}  # bf16: 8 mantissa bits, fp32 accumulation
@@ -29,6 +29,9 @@ class TimingPolicy:
     min_iterations: int = 50
     min_seconds: float = 3.0
     max_seconds: float = 120.0  # a hard stop for very slow targets (never cuts below min_iterations)
+    # a stop for very fast calls (a layer alone): past this many timed samples the median is pinned, and
+    # more only cost storage and the bootstrap; None: no limit (never cuts below min_iterations)
+    max_iterations: int | None = None
 
 
 # Limits past which a run is marked noisy (harness run --max-other-cpu / --max-steal).

@@ -109,3 +109,80 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
     assert sum(result.class_flops.values()) > 0
     assert (result.artifact_key is not None) == (backend != "torch")
     assert json.loads(result_file.read_text())["version"] == PROTOCOL_VERSION
+
+
+# --- one kept worker for many small jobs (harness layers) -----------------------------------------------
+
+def layer_jobs(tmp_path, backend: str = "onnxruntime") -> list[Job]:
+    from harness.measure.layers import OVERHEAD, OVERHEAD_SIGNATURE, distinct_layers
+
+    spec = ModelSpec("t8", 64)
+    chosen = [(OVERHEAD, OVERHEAD_SIGNATURE)] + [(layer.path, layer.signature) for layer in distinct_layers(spec)[:3]]
+    return [Job(spec, Target(backend, "cpu"), 1, QUICK, str(tmp_path / "cache"), layer=path, layer_signature=sig,
+                layer_count=1) for path, sig in chosen]
+
+
+def test_a_kept_worker_runs_every_layer_in_one_process(tmp_path):
+    worker = child.KeptWorker(threads=1)
+    try:
+        results = [worker.measure(j, timeout_s=300) for j in layer_jobs(tmp_path)]
+        pid = worker.proc.pid
+        assert [r.status for r in results] == ["ok"] * 4, [r.error for r in results]
+        assert all(r.parity_rel < 1e-3 and len(r.samples_ns) >= 3 for r in results)
+        assert len({r.environment["layer_path"] for r in results}) == 4
+        again = worker.measure(layer_jobs(tmp_path)[1], timeout_s=300)
+        assert again.status == "ok" and again.environment["artifact_cached"] and worker.proc.pid == pid
+    finally:
+        worker.close()
+    assert worker.proc is None
+
+
+SERVE_THAT_CRASHES_ON_ONE_LAYER = """
+import json, os, signal, sys
+from pathlib import Path
+from harness.protocol import RunResult
+reply = os.fdopen(os.dup(1), "w"); os.dup2(2, 1)
+for n, line in enumerate(sys.stdin):
+    job, result = line.rstrip("\\n").split("\\t")
+    print(f"worker {os.getpid()} on job {n}", flush=True)
+    if json.loads(Path(job).read_text())["layer"] == os.environ["CRASH_ON"]:
+        sys.stderr.write("Fatal Python error: Segmentation fault\\n"); sys.stderr.flush()
+        os.kill(os.getpid(), signal.SIGSEGV)
+    Path(result).write_text(RunResult(status="ok", environment={"pid": os.getpid()}).to_json())
+    reply.write("done\\n"); reply.flush()
+"""
+
+
+def test_a_crash_is_stored_against_its_layer_and_the_next_layer_gets_a_new_process(tmp_path, monkeypatch, engine):
+    fake_worker(monkeypatch, SERVE_THAT_CRASHES_ON_ONE_LAYER)
+    jobs = layer_jobs(tmp_path)
+    monkeypatch.setenv("CRASH_ON", jobs[1].layer)
+    with child.WorkerPerTarget() as kept:
+        outcome = sweep.run_sweep(engine, jobs, "harness layers", measure=kept)
+    assert outcome.statuses == ["ok", "crashed", "ok", "ok"]
+    with Session(engine) as session:
+        runs = [session.get(store.Run, i) for i in outcome.run_ids]
+        crashed = runs[1]
+        assert crashed.layer == jobs[1].layer_signature and crashed.error == "worker died with SIGSEGV"
+        assert "Fatal Python error: Segmentation fault" in crashed.log and "on job 1" in crashed.log
+        assert "on job 0" not in crashed.log  # only what the process printed for this job
+        assert "job file kept" in crashed.log
+        first, after = runs[0].environment["pid"], {runs[2].environment["pid"], runs[3].environment["pid"]}
+        assert len(after) == 1 and first not in after  # a new process for the rest, then kept
+
+
+def test_a_hanging_kept_worker_is_stopped_and_replaced(tmp_path, monkeypatch):
+    fake_worker(monkeypatch, "import sys, time\nfor line in sys.stdin: time.sleep(60)")
+    worker = child.KeptWorker(threads=1)
+    try:
+        result = worker.measure(layer_jobs(tmp_path)[0], timeout_s=1)
+        assert result.status == "crashed" and result.error == "timed out after 1 s" and worker.proc is None
+    finally:
+        worker.close()
+
+
+def test_a_kept_worker_refuses_a_job_of_another_thread_count(tmp_path):
+    worker = child.KeptWorker(threads=2)
+    with pytest.raises(ValueError, match="kept for 2 threads cannot run a job of 1"):
+        worker.measure(layer_jobs(tmp_path)[0], timeout_s=10)
+    assert worker.proc is None

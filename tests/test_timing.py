@@ -62,6 +62,15 @@ def test_max_seconds_caps_a_slow_target_but_never_below_the_minimum_count():
     assert len(measure(clock.infer, policy, clock=clock).samples_ns) == 5  # max reached at 2, count wins
 
 
+@pytest.mark.parametrize("min_iterations, expected", [(100, 200), (300, 300)])
+def test_max_iterations_stops_a_fast_call_before_its_minimum_time_but_never_below_the_minimum_count(
+        min_iterations, expected):
+    clock = FakeClock([0.01])  # 10 us per call: a second would be 100,000 samples
+    policy = TimingPolicy(warmup_iterations=0, warmup_seconds=0, min_iterations=min_iterations, min_seconds=1.0,
+                          max_iterations=200)
+    assert len(measure(clock.infer, policy, clock=clock).samples_ns) == expected
+
+
 def test_device_measured_nanoseconds_replace_the_host_clock():
     clock = FakeClock([10.0])
 

@@ -9,17 +9,25 @@ memory traffic between layers, so the sum of layers is reported against the whol
 """
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
 from ..opclass import conv_class
+from ..protocol import TimingPolicy
 from ..spec import ModelSpec
 from .artifacts import example_input
 
 OVERHEAD = "overhead"  # the layer name of the empty-model probe: a runtime's per-call cost
 OVERHEAD_SIGNATURE = "empty model (1x1 conv, 1 channel, 8x8): the runtime's per-call overhead"
+# A layer takes a fraction of a millisecond: a third of a second of timing holds hundreds of calls (the
+# fastest stop at 2000: a second of a 7 us call was 140,000 samples, whose bootstrap alone took seconds and
+# gigabytes), and its median lands where a whole second's did (benchmarks/layer_sweep.py compares both).
+LAYER_POLICY = TimingPolicy(warmup_iterations=10, warmup_seconds=0.1, min_iterations=100, min_seconds=0.3,
+                            max_seconds=30.0, max_iterations=2000)
 
 
 @dataclass(frozen=True)
@@ -121,15 +129,23 @@ class _Overhead(torch.nn.Module):
         return self.conv(x)
 
 
+@lru_cache(maxsize=1)
+def _split(spec: ModelSpec) -> tuple[dict[str, torch.nn.Module], dict[str, list[torch.Tensor]]]:
+    """The spec's unit modules and the inputs each gets, built once per process: a worker kept for all
+    the layers of a model (harness layers) builds the model once, not once per layer."""
+    model = spec.build()
+    units = _units(model)
+    return units, _inputs(model, units, example_input(spec))
+
+
 def layer_model(spec: ModelSpec, path: str) -> tuple[torch.nn.Module, torch.Tensor]:
     """(module, the input it gets in the model on the spec's example) for one layer; `overhead`: the
-    empty-model probe. The input is the real activation, so parity is checked on realistic values."""
+    empty-model probe. The input is the real activation, so parity is checked on realistic values.
+    The module is a copy: an exporter or runtime may change the one it is given."""
     if path == OVERHEAD:
         torch.manual_seed(0)
         return _Overhead().eval(), torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    model = spec.build()
-    units = _units(model)
+    units, inputs = _split(spec)
     if path not in units:
         raise ValueError(f"{spec.model} has no layer {path!r}")
-    (x, *_) = _inputs(model, {path: units[path]}, example_input(spec))[path]
-    return units[path].eval(), x
+    return copy.deepcopy(units[path]).eval(), inputs[path][0].clone()

@@ -118,12 +118,16 @@ def store_result(engine, job: Job, result: RunResult, host: dict, sweep_id: int 
                     host=host, sweep_id=sweep_id, layer=job.layer_signature, layer_count=job.layer_count)
 
 
-def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 0) -> tuple[int, RunResult]:
-    """Time one job in a child process and store its run, whatever the outcome: (run id, result).
-    strict: re-time a noisy run in a fresh process up to this many times before storing it as noisy."""
-    result, attempts = measure_in_child(job, timeout_for(job.policy)), 1
+Measure = Callable[[Job, float], RunResult]  # a job and its timeout -> its result, from a worker process
+
+
+def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 0,
+                   measure: Measure = measure_in_child) -> tuple[int, RunResult]:
+    """Time one job in a worker process (by default a fresh one) and store its run, whatever the outcome:
+    (run id, result). strict: re-time a noisy run up to this many times before storing it as noisy."""
+    result, attempts = measure(job, timeout_for(job.policy)), 1
     while result.noisy and attempts <= strict:
-        result, attempts = measure_in_child(job, timeout_for(job.policy)), attempts + 1
+        result, attempts = measure(job, timeout_for(job.policy)), attempts + 1
     if attempts > 1:
         result.environment["timing_attempts"] = attempts  # the earlier ones were noisy
     run_id = store_result(engine, job, result, host_facts(), sweep_id)
@@ -164,10 +168,11 @@ class SweepOutcome:
 
 def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
               on_done: Callable[[Job, RunResult], None] = lambda job, result: None, strict: int = 0,
-              repeats: Repeats = Repeats()) -> SweepOutcome:
+              repeats: Repeats = Repeats(), measure: Measure = measure_in_child) -> SweepOutcome:
     """Time and store every job, each in `repeats` fresh processes, round-robin over the jobs (slow drift
     of the machine then hits every job alike); each run is stored as it ends, and every run of a job
-    gets its jobs' between-process spread. The sweep is marked finished, or interrupted if it stops."""
+    gets its jobs' between-process spread. The sweep is marked finished, or interrupted if it stops.
+    measure: how a job reaches a worker (a fresh process each, or child.WorkerPerTarget for layers)."""
     outcome = SweepOutcome(start_sweep(engine, command))
     failed: set[int] = set()
     status = "interrupted"
@@ -176,7 +181,7 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
                           if i not in failed and not repeats.settled(outcome.medians.get(i, []))]:
             for i in pending:
                 on_start(jobs[i])
-                run_id, result = time_and_store(engine, jobs[i], outcome.sweep_id, strict)
+                run_id, result = time_and_store(engine, jobs[i], outcome.sweep_id, strict, measure)
                 if not outcome.record(i, run_id, result):
                     failed.add(i)  # a job that does not run is not retried round after round
                 on_done(jobs[i], result)

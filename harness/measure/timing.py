@@ -29,20 +29,23 @@ def measure(infer, policy: TimingPolicy, clock=time.perf_counter_ns) -> Measurem
         device_ns = infer()
         result = Measurement(first_ns=device_ns if device_ns is not None else clock() - start)
         result.warmup_ns = _loop(infer, policy.warmup_iterations, policy.warmup_seconds, policy.max_seconds, clock)
-        result.samples_ns = _loop(infer, policy.min_iterations, policy.min_seconds, policy.max_seconds, clock)
+        result.samples_ns = _loop(infer, policy.min_iterations, policy.min_seconds, policy.max_seconds, clock,
+                                  policy.max_iterations)
         return result
     finally:
         if gc_was_enabled:
             gc.enable()
 
 
-def _loop(infer, min_iterations: int, min_seconds: float, max_seconds: float, clock) -> list[int]:
+def _loop(infer, min_iterations: int, min_seconds: float, max_seconds: float, clock,
+          max_iterations: int | None = None) -> list[int]:
     samples: list[int] = []
     began = clock()
     min_ns, max_ns = int(min_seconds * 1e9), int(max_seconds * 1e9)
+    most = max_iterations if max_iterations is not None else float("inf")
     while True:
         elapsed = clock() - began
-        if len(samples) >= min_iterations and (elapsed >= min_ns or elapsed >= max_ns):
+        if len(samples) >= min_iterations and (elapsed >= min_ns or elapsed >= max_ns or len(samples) >= most):
             return samples
         start = clock()
         device_ns = infer()

@@ -1,10 +1,13 @@
 """One job in its own process: build, export (or reuse), load, check parity, time.
 
     python -m harness.measure.worker JOB.json RESULT.json
+    python -m harness.measure.worker --serve THREADS     (one job per line on stdin: JOB.json<TAB>RESULT.json)
 
 JOB.json is a `harness.protocol` job; RESULT.json receives its result. A failed job's file is kept
-(its path is in the run's log), so this command reproduces it by hand. The math libraries' thread
-counts are set from the job before any of them loads. A crash here (segfault, abort) cannot take
+(its path is in the run's log), so the first form reproduces it by hand. The math libraries' thread
+counts are set from the job (or THREADS) before any of them loads. The second form keeps torch and
+the runtime loaded across many small jobs (`harness layers`) and answers "done" on stdout after
+each one; whatever the runtimes print goes to stderr. A crash here (segfault, abort) cannot take
 the sweep down: the parent records it.
 """
 from __future__ import annotations
@@ -138,23 +141,16 @@ def check_parity(result, reference, output, tolerance: float) -> None:
         result.error = f"output differs from torch: relative error {result.parity_rel:.2e} > tolerance {tolerance:.0e}"
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m harness.measure.worker JOB.json RESULT.json", file=sys.stderr)
-        return 2
-    job_path, result_path = Path(argv[0]), Path(argv[1])
-    text = job_path.read_text()
-    from harness.measure.environment import thread_environment
-
-    try:  # math libraries size their thread pools once, when they load: before any import of them
-        os.environ.update(thread_environment(int(json.loads(text)["threads"])))
-    except (ValueError, KeyError, TypeError):
-        pass  # an unreadable job is reported by job_from_json below
+def run_job_file(job_path: Path, result_path: Path, threads: int | None = None) -> None:
+    """Measure the job in `job_path` and write its result to `result_path` (renamed into place whole).
+    threads: the count this process's math libraries were started with, which a job must match."""
     from harness.protocol import PeakJob, PeakResult, RunResult, job_from_json
 
     result = RunResult(status="error", started_at=time.time())
     try:
-        job = job_from_json(text)
+        job = job_from_json(job_path.read_text())
+        if threads is not None and job.threads != threads:
+            raise ValueError(f"this worker's thread pools were sized for {threads} threads, the job asks {job.threads}")
         if isinstance(job, PeakJob):
             result = PeakResult(status="error")
             measure_peak(job, result)
@@ -166,6 +162,44 @@ def main(argv: list[str]) -> int:
     tmp = result_path.with_suffix(".tmp")
     tmp.write_text(result.to_json())
     tmp.replace(result_path)
+
+
+def set_threads(threads: int) -> None:
+    """Math libraries size their thread pools once, when they load: call before any import of them."""
+    from harness.measure.environment import thread_environment
+
+    os.environ.update(thread_environment(threads))
+
+
+def serve(threads: int) -> int:
+    """Run the jobs named on stdin, one per line, in this process; answer "done" after each."""
+    import gc
+
+    set_threads(threads)
+    reply = os.fdopen(os.dup(sys.stdout.fileno()), "w")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # runtimes that print (C code included) go to stderr
+    for line in sys.stdin:
+        job_path, _, result_path = line.rstrip("\n").partition("\t")
+        run_job_file(Path(job_path), Path(result_path), threads)
+        gc.collect()  # the job's session and model go now, not during the next job's timing
+        reply.write("done\n")
+        reply.flush()
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--serve" and argv[1].isdigit():
+        return serve(int(argv[1]))
+    if len(argv) != 2:
+        print("usage: python -m harness.measure.worker JOB.json RESULT.json\n"
+              "       python -m harness.measure.worker --serve THREADS", file=sys.stderr)
+        return 2
+    job_path, result_path = Path(argv[0]), Path(argv[1])
+    try:
+        set_threads(int(json.loads(job_path.read_text())["threads"]))
+    except (ValueError, KeyError, TypeError):
+        pass  # an unreadable job is reported by run_job_file
+    run_job_file(job_path, result_path)
     return 0
 
 
