@@ -69,6 +69,19 @@ def open_db(db: Optional[str], create: bool = False):
 NO_RUNS = "no runs yet; `harness run --device cpu` makes some"
 
 
+def open_db_for_runs(db: Optional[str]):
+    """The database a sweep stores into, holding the bundled published figures beside the runs (stored once:
+    `harness compare` sets them beside the first sweep without another step)."""
+    from . import published as published_numbers
+
+    engine = open_db(db, create=True)
+    added = published_numbers.store_bundled(engine)
+    if added:
+        err.print(f"stored {added} published latencies beside your runs, for `harness compare`: "
+                  f"{escape(published_numbers.bundled_summary())}")
+    return engine
+
+
 def open_db_with_runs(db: Optional[str]):
     """The results database of a command that has nothing to show without runs."""
     engine = open_db(db)
@@ -121,7 +134,8 @@ def run(
     backend: list[BackendName] = typer.Option(None, "--backend", help="only these backends (repeatable)"),
     model: list[str] = typer.Option(None, "--model", help=f"FastViT variant, baseline or timm:<name> "
                                                          f"(repeatable; default {' '.join(DEFAULT_MODELS)})"),
-    resolution: int = typer.Option(256, "--resolution", help="square input size, a multiple of 32"),
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="square input size, a multiple of 32 "
+                                             "(default: FastViT 256, baselines 224, as the paper compared them)"),
     batch: int = typer.Option(1, "--batch", min=1),
     form: Form = typer.Option(Form.reparam, "--form", help="train, reparam, or both"),
     precision: Precision = typer.Option(Precision.fp32, "--precision", help="precision of the exported artifact"),
@@ -154,7 +168,8 @@ def run(
     device, threads = device_and_threads(device, threads)
     forms = FORMS if form.value == "both" else (form.value,)
     try:
-        specs = [ModelSpec(m, resolution, batch, f, weights) for m in (model or DEFAULT_MODELS) for f in forms]
+        specs = [ModelSpec(m, resolution or own_resolution()(canonical_model(m)), batch, f, weights)
+                 for m in (model or DEFAULT_MODELS) for f in forms]
         sweep.check_specs(specs)
         sweep.check_cache(cache)
     except ValueError as exc:
@@ -176,7 +191,7 @@ def run(
         fail(f"no available target on device {device!r}; see `harness devices`")
     jobs = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision.value,
                            policy=policy, profile_iterations=profile, max_other_cpu=max_other_cpu, max_steal=max_steal)
-    engine = open_db(db, create=True)
+    engine = open_db_for_runs(db)
     with report.SweepProgress(err, len(jobs) * (repeat.count or repeat.window)) as progress:
         outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
                                   on_start=progress.started, on_done=progress.done, strict=strict, repeats=repeat)
@@ -209,7 +224,7 @@ def run_on_cluster(address: str, names: list[str] | None, device: str, backends:
                 jobs[name] = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision,
                                              policy=policy, profile_iterations=profile, max_other_cpu=max_other_cpu,
                                              max_steal=max_steal)
-        engine = open_db(db, create=True)
+        engine = open_db_for_runs(db)
         totals = {name: len(j) * (repeat.count or repeat.window) for name, j in jobs.items()}
         with report.LabProgress(err, totals) as progress:
             outcome = controller.run_cluster_sweep(

@@ -10,7 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .analysis.claims import check_all
+from .analysis.compare import compare
 from .analysis.explain import breakdown, kernels
+from .published import PUBLISHED_HOST_PREFIX
 from .analysis.layers import layer_table
 from .report import coverage_listing, coverage_summary, fmt_ms
 from .spec import model_sort_key
@@ -88,6 +90,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
         speed = f"{c.speedup:.2f}x{ci}" if c.speedup else "—"
         runs = "{}+{}".format(*c.runs) if c.runs[0] else "—"
         lines.append(f"| {c.claim.key} | {c.target} | {runs} | {speed} | {paper} | {c.verdict} |")
+    lines += _published_section(engine, resolution_of, host.hostname)
     for model in ("sa12", "t8"):
         found = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
         if not found.targets:
@@ -112,6 +115,33 @@ def render(engine, resolution_of) -> tuple[str, str]:
 
 
 CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
+
+
+def _published_section(engine, resolution_of, hostname: str) -> list[str]:
+    """This host's fastest runtime per model beside each published device (harness compare's figures),
+    or the command that stores the published ones."""
+    found = compare(engine, resolution_of)
+    published = [c for c in found.columns if c.origin == "published"]
+    here = [c for c in found.columns if c.origin == "measured" and c.host == hostname]
+    if not published:
+        return ["", "## Beside the published figures", "", f"{found.hint}; `harness compare` then sets them beside "
+                "these runs."] if found.hint else []
+    rows = []
+    for model in found.models:
+        theirs = [found.latency_ms.get((model, c)) for c in published]
+        ours = {c.target: found.latency_ms[(model, c)] for c in here if (model, c) in found.latency_ms}
+        if not ours or not any(theirs):
+            continue
+        best = min(ours, key=ours.get)
+        factor = ", ".join(f"{ours[best] / t:.1f}x" for t in theirs if t)
+        rows.append(f"| {model} | " + " | ".join(fmt_ms(t) for t in theirs)
+                    + f" | {fmt_ms(ours[best])} ({best}) | {factor} |")
+    if not rows:
+        return []  # nothing timed here at the published figures' resolution
+    return ["", "## Beside the published figures (ms)", "",
+            "| model | " + " | ".join(f"{c.host.removeprefix(PUBLISHED_HOST_PREFIX)} {c.target} (published)"
+                                    for c in published) + " | fastest here | here / published |",
+            "|---|" + "---|" * (len(published) + 2), *rows]
 
 
 def _layer_section(engine, resolution_of) -> list[str]:

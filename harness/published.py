@@ -44,6 +44,16 @@ def bundled() -> list[Table]:
     return load(resources.files("harness") / "data" / "published.json")
 
 
+def store_bundled(engine: Engine) -> int:
+    """Store the bundled tables (idempotent); returns how many latencies were added."""
+    return store_tables(engine, bundled())[0]
+
+
+def bundled_summary() -> str:
+    """One line naming the bundled tables, e.g. "iPhone 12 Pro (apple/ml-fastvit README.md ...)"."""
+    return "; ".join(f"{t.device} ({t.citation.split(',')[0]})" for t in bundled())
+
+
 def load(path) -> list[Table]:
     """The tables of a published-numbers file (the format of harness/data/published.json);
     ValueError naming the problem for a file that does not hold them."""

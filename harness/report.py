@@ -254,19 +254,29 @@ def merged_listing(merged, source: str) -> Listing:
 
 
 COMPARE_COLUMNS = ["kind", "name", "resolution", "host", "target", "origin", "value", "paper_mobile", "paper_gpu",
-                   "citation", "noisy"]
+                   "citation", "noisy", "note"]
 
 
 def compare_listing(found: Comparison) -> Listing:
-    """Long rows: a latency per (model, column), then a speedup per (headline claim, column)."""
+    """Long rows: a latency per (model, column), then a speedup per (headline claim, column), then per claim
+    and host the targets it cannot be computed on ("missing": what they lack and the command that adds it)."""
     rows = [("latency_ms", m, found.resolution[m], c.host, c.target, c.origin, found.latency_ms[(m, c)], None, None,
-             c.citation, (m, c) in found.noisy) for m in found.models for c in found.columns
+             c.citation, (m, c) in found.noisy, None) for m in found.models for c in found.columns
             if (m, c) in found.latency_ms]
     rows += [("speedup", claim.key, None, c.host, c.target, c.origin, found.speedup(claim, c), claim.paper_mobile,
-              claim.paper_gpu, c.citation, (claim.fast, c) in found.noisy or (claim.slow, c) in found.noisy)
+              claim.paper_gpu, c.citation, (claim.fast, c) in found.noisy or (claim.slow, c) in found.noisy, None)
              for claim in HEADLINE for c in found.columns if found.speedup(claim, c)]
+    rows += [("missing", m.claim.key, None, m.host, ", ".join(m.targets), m.origin, None, m.claim.paper_mobile,
+              m.claim.paper_gpu, None, False, f"needs {' and '.join(f'{n} at {r}px' for n, r in m.models)}: {m.remedy}")
+             for m in found.missing]
+    if found.hint:
+        rows.append(("hint", "published", None, None, None, None, None, None, None, None, False, found.hint))
     return Listing(COMPARE_COLUMNS, rows, "latency per device and target, ms (fused form, batch 1, each model at its "
                    "own resolution); below, the paper's claims as speedups on each", _compare_table)
+
+
+def _claim_label(claim) -> str:
+    return f"{claim.fast} vs {claim.slow.removeprefix('timm:')}"
 
 
 def _compare_table(listing: Listing) -> Table:
@@ -274,7 +284,17 @@ def _compare_table(listing: Listing) -> Table:
     cells: dict[tuple, float] = {}
     noisy: set[tuple] = set()
     citations: dict[str, int] = {}
+    missing: list[str] = []
+    hints: list[str] = []
     for r in (dict(zip(listing.columns, row)) for row in listing.rows):
+        if r["kind"] in ("missing", "hint"):
+            if r["kind"] == "hint":
+                hints.append(r["note"])
+            else:
+                claim = next(c for c in HEADLINE if c.key == r["name"])
+                where = r["target"] if r["target"].count(",") < 2 else f"{r['target'].count(',') + 1} targets"
+                missing.append(f"{_claim_label(claim)} on {r['host']} {where}: {r['note']}")
+            continue
         key = (r["host"], r["target"], r["origin"])
         if key not in columns:
             mark = ""
@@ -294,21 +314,23 @@ def _compare_table(listing: Listing) -> Table:
         table.add_row(escape(model), *[fmt_ms(cells.get(("latency_ms", model, key)))
                                        + (" [yellow]noisy[/yellow]" if ("latency_ms", model, key) in noisy else "")
                                        for key in columns])
-    claims = [c for c in HEADLINE if any(kind == "speedup" and name == c.key for kind, name, _ in cells)]
-    if claims and models:
+    if models:
         table.rows[len(models) - 1].end_section = True  # a rule between latencies and speedups
-    for claim in claims:
+    for claim in HEADLINE:  # every claim, so one that no target can compute yet shows with its missing runs
         paper = ", ".join(f"{label} {figure}x" for label, figure in (("mobile", claim.paper_mobile),
                                                                      ("GPU", claim.paper_gpu)) if figure)
         values = [cells.get(("speedup", claim.key, key)) for key in columns]
         row = [f"[green]{v:.2f}x[/green]" if v and v >= claim.claimed else f"[red]{v:.2f}x[/red]" if v else NO_VALUE
                for v in values]
-        table.add_row(escape(f"{claim.fast} vs {claim.slow.removeprefix('timm:')}"
-                             + (f" (paper: {paper})" if paper else " (faster?)")), *row)
+        table.add_row(escape(_claim_label(claim) + (f" (paper: {paper})" if paper else " (faster?)")), *row)
     notes = [f"[{n}] {citation}" for citation, n in citations.items()]
     notes.append("speedup = latency of the slower model / the faster; green: reaches the paper's figure")
     if noisy:
         notes.append(NOISY_NOTE)
+    if missing:
+        notes.append("a claim without a speedup (—) lacks runs:")
+        notes += [f"  {line}" for line in missing]
+    notes += hints
     table.caption = escape("\n".join(notes))
     table.caption_justify = "left"
     return table

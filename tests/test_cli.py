@@ -97,8 +97,8 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     for target in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu", "executorch/cpu"):
         assert target in result.output
 
-    query = invoke("query", "SELECT target, form, status, iterations, parity_rel FROM runs ORDER BY id",
-                   "--format", "json", "--db", db)
+    query = invoke("query", "SELECT target, form, status, iterations, parity_rel FROM runs WHERE NOT published "
+                            "ORDER BY id", "--format", "json", "--db", db)
     runs = json.loads(query.output)
     assert {(r["target"], r["form"]) for r in runs} == {(t, f) for f in ("train", "reparam") for t in (
         "torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu", "executorch/cpu")}
@@ -114,11 +114,16 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     assert {s["phase"] for s in samples} == {"first", "warmup", "timed"}
 
     report = json.loads(invoke("report", "--format", "json", "--db", db).output)
-    assert len(report) == 10 and all(r["median_ms"] > 0 for r in report)
+    measured = [r for r in report if r["origin"] == "measured"]
+    assert len(measured) == 10 and all(r["median_ms"] > 0 for r in measured)
+    # the first sweep stored the bundled published figures beside its runs: compare shows them at once
+    assert {r["target"] for r in report if r["origin"] == "published"} == {"coreml/iphone-12-pro"}
+    assert "stored 7 published latencies beside your runs" in " ".join(result.output.split())
     coverage = json.loads(invoke("query", "SELECT form, SUM(delegated_nodes) AS d, SUM(portable_nodes) AS p FROM "
                                           "delegation_coverage GROUP BY form", "--format", "json", "--db", db).output)
     assert {c["form"] for c in coverage} == {"train", "reparam"} and all(c["d"] > c["p"] for c in coverage)
-    env = json.loads(invoke("query", "SELECT environment FROM runs LIMIT 1", "--format", "json", "--db", db).output)
+    env = json.loads(invoke("query", "SELECT environment FROM runs WHERE NOT published LIMIT 1", "--format", "json",
+                            "--db", db).output)
     facts = json.loads(env[0]["environment"])
     assert facts["threads"] >= 1 and "torch" in facts["versions"]
 
@@ -135,7 +140,8 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     assert "| t8 | 64 |" in text and "## Where t8 spends its time" in text and "## The paper's claims" in text
 
     assert "read-only" in invoke("query", "DELETE FROM runs", "--db", db).output
-    assert invoke("query", "SELECT COUNT(*) AS n FROM runs", "--format", "csv", "--db", db).output.split() == ["n", "10"]
+    assert invoke("query", "SELECT COUNT(*) AS n FROM runs WHERE NOT published", "--format", "csv",
+                  "--db", db).output.split() == ["n", "10"]
 
 
 def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(db, tmp_path, monkeypatch):
@@ -144,7 +150,8 @@ def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(db, tmp_path, monk
     result = invoke("run", "--device", "cpu", "--model", "t8", "--backend", "torch", "--backend", "onnxruntime",
                     *FAST, "--db", db, "--cache", tmp_path / "cache")
     assert result.exit_code == 1 and "2 of 2 runs did not end ok (2 crashed)" in " ".join(result.output.split())
-    rows = json.loads(invoke("query", "SELECT status, error, log FROM runs", "--format", "json", "--db", db).output)
+    rows = json.loads(invoke("query", "SELECT status, error, log FROM runs WHERE NOT published", "--format", "json",
+                             "--db", db).output)
     assert [r["status"] for r in rows] == ["crashed", "crashed"]
     assert "SIGSEGV" in rows[0]["error"] and "reproduce with: python -m harness.measure.worker" in rows[0]["log"]
     assert "crashed t8 reparam on torch/cpu: worker died with SIGSEGV" in " ".join(result.output.split())

@@ -83,3 +83,44 @@ def test_compare_without_runs_says_so(db, engine):
     save(engine, [10.0] * 5, model="s12", form="train")
     result = invoke("compare", "--db", db)
     assert result.exit_code == 2 and "no valid fused-form runs" in result.output
+
+
+def test_compare_after_a_first_sweep_names_what_each_claim_lacks_and_the_command(db, engine):
+    """What `harness run --device cpu` leaves (t8, s12, sa12 on the CPU runtimes): every claim is listed,
+    and the caption says which runs each lacks and the command that makes them."""
+    for target in ("onnxruntime/cpu", "openvino/cpu"):
+        for model in ("t8", "s12", "sa12"):
+            save(engine, [10.0] * 20, model=model, target=target)
+    save(engine, [12.0] * 20, model="timm:mobileone_s4", resolution=224, target="openvino/cpu")
+    rows = json.loads(invoke("compare", "--format", "json", "--db", db).output)
+    missing = {(r["name"], r["target"]): r["note"] for r in rows if r["kind"] == "missing"}
+    assert missing[("s12_vs_mobileone_s4", "onnxruntime/cpu")] == (
+        "needs timm:mobileone_s4 at 224px: harness run --device cpu --backend onnxruntime --model mobileone_s4")
+    assert missing[("ma36_vs_convnext_base", "onnxruntime/cpu, openvino/cpu")] == (
+        "needs ma36 at 256px and timm:convnext_base at 224px: harness run --device cpu --model ma36 --model convnext_base")
+    assert ("s12_vs_mobileone_s4", "openvino/cpu") not in missing  # computed there: 1.2x
+    (hint,) = [r["note"] for r in rows if r["kind"] == "hint"]
+    assert "`harness published` adds the bundled ones" in hint
+    table = " ".join(invoke("compare", "--db", db, env={"COLUMNS": "250"}).output.split())
+    assert "sa24 vs caformer_s18 (faster?)" in table  # a claim no target can compute still has its row
+    assert ("ma36 vs convnext_base on vm onnxruntime/cpu, openvino/cpu: needs ma36 at 256px and timm:convnext_base at "
+            "224px: harness run --device cpu --model ma36 --model convnext_base") in table
+    assert "harness published" in table
+
+
+def test_compare_at_another_resolution_asks_for_it(db, engine):
+    save(engine, [10.0] * 20, model="s12", resolution=384, target="onnxruntime/cpu")
+    rows = json.loads(invoke("compare", "--resolution", "384", "--format", "json", "--db", db).output)
+    notes = [r["note"] for r in rows if r["kind"] == "missing" and r["name"] == "ma36_vs_convnext_base"]
+    assert notes == ["needs ma36 at 384px and timm:convnext_base at 224px: harness run --device cpu --model ma36 "
+                     "--resolution 384 && harness run --device cpu --model convnext_base"]
+
+
+def test_published_columns_say_what_their_source_holds_not_a_command(db, engine):
+    invoke("published", "--db", db)
+    save(engine, [10.0] * 20, model="s12", target="onnxruntime/cpu")
+    rows = json.loads(invoke("compare", "--format", "json", "--db", db).output)
+    published = {r["name"]: r["note"] for r in rows if r["kind"] == "missing" and r["origin"] == "published"}
+    assert published["s12_vs_mobileone_s4"] == ("needs timm:mobileone_s4 at 224px: the published figures hold no "
+                                                "timm:mobileone_s4 at 224px")
+    assert not [r for r in rows if r["kind"] == "hint"]

@@ -41,6 +41,6 @@ def test_gpu_sweep_end_to_end(tmp_path):
     assert [(r["model"], r["target"], r["status"]) for r in rows] == [("t8", "torch/gpu", "ok"),
                                                                       ("sa12", "torch/gpu", "ok")]
     assert all(0 < r["median_ms"] < 100 for r in rows)
-    env = json.loads(CliRunner().invoke(app, ["query", "SELECT environment FROM runs", "--format", "json",
+    env = json.loads(CliRunner().invoke(app, ["query", "SELECT environment FROM runs WHERE NOT published", "--format", "json",
                                               "--db", str(db)]).stdout)
     assert "gpu" in json.loads(env[0]["environment"])["versions"]

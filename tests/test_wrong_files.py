@@ -90,3 +90,14 @@ def test_weights_of_another_kind(tmp_path, npy, wrong):
     text = refused("run", "--device", "cpu", "--model", "t8", "--weights", path, "--db", tmp_path / "r.db")
     assert "is not a readable PyTorch checkpoint" in text
     assert not (tmp_path / "r.db").exists()
+
+
+LOGS = {"trtexec": "trtexec_10.16_loadengine_shapes_batch4.log", "benchmark_model": "benchmark_model_tflite2.20_am62x_cpu.log",
+        "benchmark_app": "benchmark_app_t8.log"}
+
+
+@pytest.mark.parametrize("wrote, told", [(w, t) for w in LOGS for t in LOGS if w != t])
+def test_a_log_of_another_tool_is_named_for_what_it_is(tmp_path, wrote, told):
+    text = refused("import", FIXTURES / LOGS[wrote], "--tool", told, "--device", "x", "--model", "t8",
+                   "--db", tmp_path / "r.db")
+    assert f"is a {wrote} log, not {told}'s: import it with --tool {wrote}" in text

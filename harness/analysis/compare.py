@@ -1,6 +1,7 @@
 """The cross-device view: every model's latest latency on every device and target (measured,
 imported, published) side by side, and per device the paper's headline claims as speedups beside
-the paper's own figures, so "fast on an iPhone, slower elsewhere" is read off in one look."""
+the paper's own figures, so "fast on an iPhone, slower elsewhere" is read off in one look. Where a
+claim cannot be computed, which runs it lacks and the command that makes them."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import baselines
 from ..spec import model_sort_key
 from ..store import Host, Run, latest_runs
 from .claims import CLAIMS, Claim
@@ -23,10 +25,27 @@ class Column:
     target: str
     origin: str  # measured | imported | published
     citation: str | None = None
+    backend: str = ""
+    device: str = ""
 
     @property
     def label(self) -> str:
         return f"{self.host} {self.target}" + ("" if self.origin == "measured" else f" ({self.origin})")
+
+
+@dataclass(frozen=True)
+class Missing:
+    """A headline claim no speedup can be given for on some columns of one host: the models those columns
+    lack, and what would add them (a command for this harness's runs, the reason for other origins)."""
+    claim: Claim
+    host: str
+    origin: str
+    targets: tuple[str, ...]
+    models: tuple[tuple[str, int], ...]  # (model, resolution) lacking on every one of those targets
+    remedy: str
+
+
+PUBLISHED_HINT = "no published figures in this database: `harness published` adds the bundled ones"
 
 
 @dataclass
@@ -36,6 +55,8 @@ class Comparison:
     latency_ms: dict[tuple[str, Column], float] = field(default_factory=dict)
     resolution: dict[str, int] = field(default_factory=dict)
     noisy: set[tuple[str, Column]] = field(default_factory=set)  # (model, column) timed beside other work
+    missing: list[Missing] = field(default_factory=list)
+    hint: str | None = None  # what else would fill the table (PUBLISHED_HINT)
 
     def speedup(self, claim: Claim, column: Column) -> float | None:
         """latency(slow) / latency(fast) on one column, where it holds both."""
@@ -59,7 +80,7 @@ def compare(engine, resolution_of) -> Comparison:
         columns: dict[tuple, Column] = {}
         for run in latest_fused(session, resolution_of):
             column = columns.setdefault((run.host_id, run.target, run.origin), Column(
-                hosts[run.host_id], run.target, run.origin, run.citation))
+                hosts[run.host_id], run.target, run.origin, run.citation, run.backend, run.device))
             found.latency_ms[(run.model, column)] = run.latency_ms
             if run.noisy:
                 found.noisy.add((run.model, column))
@@ -67,4 +88,43 @@ def compare(engine, resolution_of) -> Comparison:
     origin_order = {"published": 0, "imported": 1, "measured": 2}
     found.columns = sorted(columns.values(), key=lambda c: (origin_order[c.origin], c.host, c.target))
     found.models = sorted({m for m, _ in found.latency_ms}, key=model_sort_key)
+    found.missing = missing_claims(found, resolution_of)
+    if not any(c.origin == "published" for c in found.columns):
+        found.hint = PUBLISHED_HINT
     return found
+
+
+def missing_claims(found: Comparison, resolution_of) -> list[Missing]:
+    """Per headline claim and host, the columns without a speedup grouped by what they lack."""
+    missing = []
+    for claim in HEADLINE:
+        groups: dict[tuple, list[Column]] = {}
+        for column in found.columns:
+            if found.speedup(claim, column) is None:
+                lacking = tuple((m, resolution_of(m)) for m in (claim.fast, claim.slow)
+                                if (m, column) not in found.latency_ms)
+                groups.setdefault((column.host, column.origin, column.device, lacking), []).append(column)
+        for (host, origin, device, lacking), columns in groups.items():
+            same_device = [c for c in found.columns if (c.host, c.origin, c.device) == (host, origin, device)]
+            missing.append(Missing(claim, host, origin, tuple(c.target for c in columns), lacking,
+                                   _remedy(origin, device, lacking, columns, len(columns) == len(same_device))))
+    return missing
+
+
+def _remedy(origin: str, device: str, lacking: tuple[tuple[str, int], ...], columns: list[Column],
+            every_target: bool) -> str:
+    names = " and ".join(f"{m} at {r}px" for m, r in lacking)
+    if origin == "published":
+        return f"the published figures hold no {names}"
+    if origin == "imported":
+        return f"import a log of {names} from {device} (harness import LOG --tool ... --device {device} --model ...)"
+    # models at the resolution `harness run` gives them by default share one command; others need --resolution
+    by_resolution: dict[int | None, list[str]] = {}
+    for model, resolution in lacking:
+        default = resolution == baselines.own_resolution()(model)
+        by_resolution.setdefault(None if default else resolution, []).append(model)
+    backends = [] if every_target else [f"--backend {b}" for b in dict.fromkeys(c.backend for c in columns)]
+    return " && ".join(" ".join(["harness run", f"--device {device}", *backends,
+                                 *(f"--model {m.removeprefix(baselines.PREFIX)}" for m in models),
+                                 *([f"--resolution {resolution}"] if resolution else [])])
+                       for resolution, models in by_resolution.items())

@@ -98,10 +98,36 @@ class Imported:
     result: RunResult
 
 
+# lines only one tool prints: a log refused by one parser names the tool that wrote it
+TOOL_MARKS = {"trtexec": re.compile(r"&&&& (?:RUNNING|PASSED|FAILED) TensorRT\.trtexec|\] GPU Compute Time: min"),
+              "benchmark_model": re.compile(r"^(?:INFO: )?Initialized session in|^STARTING!$|Inference timings in us",
+                                            re.MULTILINE),
+              "benchmark_app": re.compile(r"\[Step \d+/\d+\] |Measuring performance \(")}
+
+
+def written_by(text: str) -> str | None:
+    """The tool whose output `text` looks like, when exactly one tool's marks are in it."""
+    found = [tool for tool, mark in TOOL_MARKS.items() if mark.search(text)]
+    return found[0] if len(found) == 1 else None
+
+
 def import_result(request: ImportRequest) -> Imported:
     """The run a tool's output describes; ValueError for a bad request or a log that contradicts it,
-    ToolOutputError for a log that cannot be read."""
+    ToolOutputError for a log that cannot be read (naming the tool that wrote it, when another did)."""
     check(request)
+    try:
+        return _import(request)
+    except ToolOutputError as exc:
+        if request.log_file is None or request.tool in ("etdump", "manual"):
+            raise
+        other = written_by(read_log(request.log_file))
+        if other and other != request.tool:
+            raise ToolOutputError(f"{request.log_file} is a {other} log, not {request.tool}'s: import it with "
+                                  f"--tool {other}") from exc
+        raise
+
+
+def _import(request: ImportRequest) -> Imported:
     text = read_log(request.log_file, request.tool) if request.log_file is not None and request.tool != "etdump" \
         else None
     facts = LogFacts()
