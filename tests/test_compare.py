@@ -103,7 +103,7 @@ def test_compare_after_a_first_sweep_names_what_each_claim_lacks_and_the_command
     assert "`harness published` adds the bundled ones" in hint
     table = " ".join(invoke("compare", "--db", db, env={"COLUMNS": "250"}).output.split())
     assert "sa24 vs caformer_s18 (faster?)" in table  # a claim no target can compute still has its row
-    assert ("ma36 vs convnext_base on vm onnxruntime/cpu, openvino/cpu: needs ma36 at 256px and timm:convnext_base at "
+    assert ("ma36 vs convnext_base on h onnxruntime/cpu, openvino/cpu: needs ma36 at 256px and timm:convnext_base at "
             "224px: harness run --device cpu --model ma36 --model convnext_base") in table
     assert "harness published" in table
 

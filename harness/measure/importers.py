@@ -118,7 +118,7 @@ def import_result(request: ImportRequest) -> Imported:
     try:
         return _import(request)
     except ToolOutputError as exc:
-        if request.log_file is None or request.tool in ("etdump", "manual"):
+        if request.log_file is None or request.tool in ("etdump", "manual") or "not a text log" in str(exc):
             raise
         other = written_by(read_log(request.log_file))
         if other and other != request.tool:
