@@ -99,7 +99,7 @@ def test_layers_of_t8_are_timed_stored_and_shown_beside_the_whole_model(db_file)
     overhead = {r["target"]: r["ms_per_call"] for r in rows if r["layer"] == "<overhead per call>"}
     assert all(v is not None and v > 0 for v in overhead.values())
     engine = store.open_engine(str(db_file))
-    _, valid = store.read_only_query(engine, "SELECT COUNT(*) FROM latest_valid_runs")
+    _, valid = store.read_only_query(engine, "SELECT COUNT(*) FROM latest_valid_runs WHERE NOT published")
     _, layer_runs = store.read_only_query(engine, "SELECT COUNT(*), SUM(layer_count) FROM latest_layer_runs")
     assert valid == [(2,)] and layer_runs == [(10, 20)]  # 4 layers + the probe on 2 targets; 2+2+4+2 per target
     table = " ".join(invoke("layers", "--device", "cpu", "--model", "t8", "--resolution", "64", "--show", "--db",

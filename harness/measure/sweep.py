@@ -122,9 +122,10 @@ Measure = Callable[[Job, float], RunResult]  # a job and its timeout -> its resu
 
 
 def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 0,
-                   measure: Measure = measure_in_child) -> tuple[int, RunResult]:
-    """Time one job in a worker process (by default a fresh one) and store its run, whatever the outcome:
-    (run id, result). strict: re-time a noisy run up to this many times before storing it as noisy."""
+                   measure: Measure | None = None) -> tuple[int, RunResult]:
+    """Time one job in a worker process (by default a fresh one, child.measure_in_child) and store its run,
+    whatever the outcome: (run id, result). strict: re-time a noisy run up to this many times first."""
+    measure = measure or measure_in_child
     result, attempts = measure(job, timeout_for(job.policy)), 1
     while result.noisy and attempts <= strict:
         result, attempts = measure(job, timeout_for(job.policy)), attempts + 1
@@ -168,7 +169,7 @@ class SweepOutcome:
 
 def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
               on_done: Callable[[Job, RunResult], None] = lambda job, result: None, strict: int = 0,
-              repeats: Repeats = Repeats(), measure: Measure = measure_in_child) -> SweepOutcome:
+              repeats: Repeats = Repeats(), measure: Measure | None = None) -> SweepOutcome:
     """Time and store every job, each in `repeats` fresh processes, round-robin over the jobs (slow drift
     of the machine then hits every job alike); each run is stored as it ends, and every run of a job
     gets its jobs' between-process spread. The sweep is marked finished, or interrupted if it stops.
