@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .analysis.claims import check_all
-from .analysis.compare import compare
+from .analysis.compare import Comparison, compare
 from .analysis.explain import breakdown, kernels
 from .published import PUBLISHED_HOST_PREFIX
 from .analysis.layers import layer_table
@@ -90,7 +90,13 @@ def render(engine, resolution_of) -> tuple[str, str]:
         speed = f"{c.speedup:.2f}x{ci}" if c.speedup else "—"
         runs = "{}+{}".format(*c.runs) if c.runs[0] else "—"
         lines.append(f"| {c.claim.key} | {c.target} | {runs} | {speed} | {paper} | {c.verdict} |")
-    lines += _published_section(engine, resolution_of, host.hostname)
+    across = compare(engine, resolution_of)
+    lacking = [m for m in across.missing if m.origin == "measured" and m.host == host.hostname]
+    if lacking:
+        lines += ["", "Not computed here yet, and the command that adds what each lacks:", ""]
+        lines += [f"- `{m.claim.key}` needs {' and '.join(f'{n} at {r}px' for n, r in m.models)}: `{m.remedy}`"
+                  for m in lacking]
+    lines += _published_section(across, host.hostname)
     for model in ("sa12", "t8"):
         found = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
         if not found.targets:
@@ -117,10 +123,9 @@ def render(engine, resolution_of) -> tuple[str, str]:
 CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
 
 
-def _published_section(engine, resolution_of, hostname: str) -> list[str]:
+def _published_section(found: Comparison, hostname: str) -> list[str]:
     """This host's fastest runtime per model beside each published device (harness compare's figures),
     or the command that stores the published ones."""
-    found = compare(engine, resolution_of)
     published = [c for c in found.columns if c.origin == "published"]
     here = [c for c in found.columns if c.origin == "measured" and c.host == hostname]
     if not published:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 import fastvit
 
-from .analysis.claims import Check
+from .analysis.claims import Check, MissingRuns, missing_runs
 from .analysis.compare import HEADLINE, Comparison
 from .analysis.explain import Breakdown
 from .analysis.layers import LayerTable
@@ -344,24 +344,39 @@ CLAIM_VERDICT_COLOURS = {"holds": "green", "does not hold": "red", "not enough d
 
 
 def claims_listing(checks: list[Check]) -> Listing:
+    """One row per check (JSON/CSV); the terminal table shows the checks lacking the same run on several
+    targets of one host as one row, with the one command that makes them (claims.missing_runs)."""
+    groups = missing_runs(checks)
     rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision, c.runs[0], c.runs[1],
              c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.verdict,
              c.single_process, c.noisy, c.missing) for c in checks]
     return Listing(["claim", "statement", "host", "target", "threads", "precision", "runs_fast", "runs_slow",
                     "fast_ms", "slow_ms", "speedup", "ci95_low", "ci95_high", "paper_mobile", "paper_gpu",
                     "verdict", "single_process", "noisy", "missing"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
-                   _claims_table)
+                   lambda listing: _claims_table(listing, groups))
 
 
-def _claims_table(listing: Listing) -> Table:
+def _claims_table(listing: Listing, groups: list[MissingRuns]) -> Table:
     """Claims with data first; a verdict without data says below the table what is missing."""
     table = Table(title=listing.title)
     notes = []
+    shown: set[int] = set()
     for col in ("claim", "target", "thr", "runs", "fast ms", "slow ms", "speedup (95% CI)", "paper mobile",
                 "paper GPU", "verdict"):
         table.add_column(col, justify="left" if col in ("claim", "target", "verdict") else "right")
     for row in listing.rows:
         c = dict(zip(listing.columns, row))
+        group = next((i for i, g in enumerate(groups) if g.claim.key == c["claim"] and g.host == c["host"]
+                      and c["target"] in g.targets and len(g.targets) > 1), None)
+        if group is not None:  # one row for every target lacking the same run
+            if group not in shown:
+                shown.add(group)
+                notes.append(groups[group].text)
+                table.add_row(c["claim"], f"{len(groups[group].targets)} targets on {escape(c['host'])}",
+                              NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, _paper(c["paper_mobile"]),
+                              _paper(c["paper_gpu"]), f"[{CLAIM_VERDICT_COLOURS[c['verdict']]}]{c['verdict']}"
+                              f"[/{CLAIM_VERDICT_COLOURS[c['verdict']]}]" + escape(f" [{len(notes)}]"))
+            continue
         ci = f" ({c['ci95_low']:.2f}-{c['ci95_high']:.2f})" if c["ci95_low"] is not None else ""
         colour = CLAIM_VERDICT_COLOURS[c["verdict"]]
         verdict = f"[{colour}]{c['verdict']}[/{colour}]"

@@ -98,3 +98,21 @@ def test_a_verdict_on_a_noisy_run_says_so(db, engine):
     rows = json.loads(CliRunner().invoke(app, ["claims", "--format", "json", "--db", str(db)]).output)
     assert {r["target"]: r["noisy"] for r in rows if r["claim"] == "s12_vs_mobileone_s4"} == {
         "openvino/cpu": True, "torch/cpu": False}
+
+
+def test_targets_lacking_the_same_run_are_one_row_with_one_command(db, engine):
+    """After a first sweep: every target lacks the training form; one row, and a command without --backend."""
+    for target in ("onnxruntime/cpu", "openvino/cpu", "torch/cpu"):
+        save(engine, [10.0] * 20, model="t8", target=target)
+    save(engine, [12.0] * 20, model="s12", target="torch/cpu")
+    CliRunner().invoke(app, ["published", "--db", str(db)])
+    found = claims.check_all(engine)
+    (t8,) = [g for g in claims.missing_runs(found) if g.claim.key == "reparam_t8"]
+    assert len(t8.targets) == 3 and t8.text == ("no valid run of t8 at 256px (train) on 3 targets: harness run "
+                                                "--device cpu --model t8 --resolution 256 --form train")
+    (s12,) = [g for g in claims.missing_runs(found) if g.claim.key == "reparam_s12"]
+    assert s12.targets == ("torch/cpu",) and s12.text.endswith("--backend torch --model s12 --resolution 256 --form train")
+    # the published table holds the fused form only: it is never asked for a training-form figure
+    assert not [c for c in found if c.claim.key.startswith("reparam_") and "(published)" in c.target]
+    table = " ".join(CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "250"}).output.split())
+    assert "reparam_t8 │ 3 targets on h" in table and table.count("--model t8 --resolution 256 --form train") == 1

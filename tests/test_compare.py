@@ -121,6 +121,20 @@ def test_published_columns_say_what_their_source_holds_not_a_command(db, engine)
     save(engine, [10.0] * 20, model="s12", target="onnxruntime/cpu")
     rows = json.loads(invoke("compare", "--format", "json", "--db", db).output)
     published = {r["name"]: r["note"] for r in rows if r["kind"] == "missing" and r["origin"] == "published"}
-    assert published["s12_vs_mobileone_s4"] == ("needs timm:mobileone_s4 at 224px: the published figures hold no "
-                                                "timm:mobileone_s4 at 224px")
+    assert published["s12_vs_mobileone_s4"] == "needs timm:mobileone_s4 at 224px: not in the published figures"
     assert not [r for r in rows if r["kind"] == "hint"]
+
+
+def test_findings_set_this_host_beside_the_published_figures_and_name_what_claims_lack(tmp_path, db, engine):
+    save(engine, [8.0] * 20, model="t8", target="openvino/cpu")
+    save(engine, [12.0] * 20, model="t8", target="onnxruntime/cpu")
+    without = invoke("findings", "--out-dir", tmp_path / "a", "--db", db)
+    assert without.exit_code == 0, without.output
+    text = next((tmp_path / "a").glob("findings-*.md")).read_text()
+    assert "`harness published` adds the bundled ones" in text
+    assert ("- `s12_vs_mobileone_s4` needs s12 at 256px and timm:mobileone_s4 at 224px: `harness run --device cpu "
+            "--model s12 --model mobileone_s4`") in text
+    invoke("published", "--db", db)
+    invoke("findings", "--out-dir", tmp_path / "b", "--db", db)
+    text = next((tmp_path / "b").glob("findings-*.md")).read_text()
+    assert "| t8 | 0.80 | 8.00 (openvino/cpu) | 10.0x |" in text

@@ -73,6 +73,10 @@ class Check:
     verdict: str = "not enough data"
     missing: str | None = None  # with "not enough data": which run is missing, and how to make it
     noisy: bool = False  # a run on either side was timed while other work used the CPU
+    lacks: tuple[str, int, str] | None = None  # with "not enough data" on a target: (model, resolution, form)
+    origin: str = "measured"  # of the target's runs: measured, imported or published
+    backend: str = ""
+    device: str = ""
 
 
     @property
@@ -116,6 +120,12 @@ def check_all(engine) -> list[Check]:
     checks = []
     with Session(engine) as session:
         hosts = {h.id: h.hostname for h in session.scalars(select(Host))}
+        # a published table is copied once: a form it does not hold will never be there (Apple's holds
+        # fused models only, so the fused-vs-training claims are not asked of it)
+        published_forms: dict[tuple, set[str]] = {}
+        for host_id, target, form in session.execute(select(Run.host_id, Run.target, Run.form).where(
+                Run.published.is_(True)).distinct()):
+            published_forms.setdefault((host_id, target), set()).add(form)
         for claim in CLAIMS:
             fast = _latest(session, claim.fast, claim.fast_resolution, claim.fast_form)
             slow = _latest(session, claim.slow, claim.slow_resolution, claim.slow_form)
@@ -140,7 +150,12 @@ def check_all(engine) -> list[Check]:
                 else:
                     side = "slow" if key in fast else "fast"
                     present = (fast if key in fast else slow)[key][-1]
+                    if present.published and _side(claim, side)[2] not in published_forms.get(
+                            (present.host_id, present.target), set()):
+                        continue
                     check.missing = _missing(session, claim, side, present)
+                    check.lacks = _side(claim, side)
+                    check.origin, check.backend, check.device = present.origin, present.backend, present.device
                 checks.append(check)
     return checks
 
@@ -151,8 +166,8 @@ def _side(claim: Claim, side: str) -> tuple[str, int, str]:
             else (claim.slow, claim.slow_resolution, claim.slow_form))
 
 
-def _run_command(device: str, backend: str | None, model: str, resolution: int, form: str) -> str:
-    return " ".join(["harness run", f"--device {device}", *([f"--backend {backend}"] if backend else []),
+def _run_command(device: str, backends: list[str], model: str, resolution: int, form: str) -> str:
+    return " ".join(["harness run", f"--device {device}", *(f"--backend {b}" for b in backends),
                      f"--model {model.removeprefix(baselines.PREFIX)}", f"--resolution {resolution}",
                      *(["--form train"] if form == "train" else [])])
 
@@ -168,7 +183,40 @@ def _missing(session: Session, claim: Claim, side: str, present: Run) -> str:
         Run.target == present.target, Run.threads == present.threads))))
     found = f" (found one at {', '.join(f'{r}px' for r in elsewhere)})" if elsewhere else ""
     return (f"no valid run of {model} at {resolution}px ({form}) on {present.target}{found}: "
-            + _run_command(present.device, present.backend, model, resolution, form))
+            + _run_command(present.device, [present.backend], model, resolution, form))
+
+
+@dataclass(frozen=True)
+class MissingRuns:
+    """The 'not enough data' checks of one claim on one host that lack the same run, as one line: the
+    run, and the one command that makes it on all those targets."""
+    claim: Claim
+    host: str
+    targets: tuple[str, ...]
+    text: str
+
+
+def missing_runs(checks: list[Check]) -> list[MissingRuns]:
+    """`checks` lacking a run, grouped per claim, host, device and the run they lack."""
+    groups: dict[tuple, list[Check]] = {}
+    for c in checks:
+        if c.verdict == "not enough data" and c.lacks is not None:
+            groups.setdefault((c.claim.key, c.host, c.origin, c.device, c.lacks), []).append(c)
+    found = []
+    for (key, host, origin, device, (model, resolution, form)), group in groups.items():
+        targets = tuple(c.target for c in group)
+        if len(group) == 1:
+            text = group[0].missing
+        elif origin != "measured":
+            text = f"{origin} figures of these targets hold none for {model} at {resolution}px ({form})"
+        else:
+            tried = {c.target for c in checks if c.claim.key == key and (c.host, c.origin, c.device) ==
+                     (host, origin, device)}
+            backends = [] if tried == set(targets) else list(dict.fromkeys(c.backend for c in group))
+            text = (f"no valid run of {model} at {resolution}px ({form}) on {len(group)} targets: "
+                    + _run_command(device, backends, model, resolution, form))
+        found.append(MissingRuns(group[0].claim, host, targets, text))
+    return found
 
 
 def _nothing_yet(session: Session, claim: Claim) -> str:
@@ -182,4 +230,4 @@ def _nothing_yet(session: Session, claim: Claim) -> str:
             found.append(f"{model} ({form}) at {', '.join(f'{r}px' for r in resolutions)}")
     return ("no valid run of " + " or ".join(f"{m} at {r}px ({f})" for m, r, f in sides)
             + (f" (found {'; '.join(found)})" if found else "") + ": "
-            + " && ".join(_run_command("cpu", None, m, r, f) for m, r, f in sides))
+            + " && ".join(_run_command("cpu", [], m, r, f) for m, r, f in sides))

@@ -115,7 +115,7 @@ def _remedy(origin: str, device: str, lacking: tuple[tuple[str, int], ...], colu
             every_target: bool) -> str:
     names = " and ".join(f"{m} at {r}px" for m, r in lacking)
     if origin == "published":
-        return f"the published figures hold no {names}"
+        return "not in the published figures"
     if origin == "imported":
         return f"import a log of {names} from {device} (harness import LOG --tool ... --device {device} --model ...)"
     # models at the resolution `harness run` gives them by default share one command; others need --resolution
