@@ -39,6 +39,10 @@ class Session(ABC):
         recorded in the run's environment."""
         return {}
 
+    def device_memory_mb(self) -> float | None:
+        """The accelerator memory this session took at its peak (GPUs); None on a CPU."""
+        return None
+
     def profile(self, iterations: int) -> list[dict] | None:
         """Per-op time of one inference, averaged over `iterations` profiled runs made after timing:
         rows {op_name, op_type, kernel, depthwise, calls, total_ms}. None when the runtime has no profiler."""
@@ -61,6 +65,8 @@ class Backend(ABC):
     timing: str = "host clock around one synchronous inference call"  # stored with every run
     export_needs_device: bool = False  # True when the artifact is built on the device it runs on
     partitioner: str | None = None  # the delegate that takes subgraphs (ExecuTorch: xnnpack, coreml)
+    compile_cache: bool = False  # load() takes compile_cache=DIR: a runtime cache of compiled models
+    runtime_module: str | None = None  # what load() imports: imported before a model's memory is measured
 
     @abstractmethod
     def unavailable_reason(self, device: str) -> str | None:

@@ -42,6 +42,10 @@ MEASURING = re.compile(r"Measuring (?:model )?performance \((.*)\)")
 BATCH = re.compile(r"Model batch size: (\d+)")
 MODEL_INPUT = re.compile(r"^\s+\S+ \(node: .*\) : \w+ / \[([A-Z?.,]*)\] / \[([\d,]+)\]")
 PRECISION_HINT = re.compile(r"INFERENCE_PRECISION_HINT: <Type: '(\w+)'>")
+READ_MODEL = re.compile(rf"Read model took {VALUE}")
+COMPILE_MODEL = re.compile(rf"Compile model took {VALUE}")
+COMPILE_RAM = re.compile(r"Compile model ram used (\d+) KB")
+COMPILE_PEAK = re.compile(r"(Start|End) of compilation memory usage: Peak (\d+) KB")
 HINT_PRECISIONS = {"float32": "fp32", "f32": "fp32", "float16": "fp16", "f16": "fp16", "bf16": "bf16"}
 GROUPS = "Latency for each data shape group"
 
@@ -62,6 +66,11 @@ class BenchmarkAppResult:
     input_layout: str | None = None  # e.g. "N,C,H,W" of the (last printed) model input
     input_shape: tuple[int, ...] | None = None
     precision: str | None = None  # what INFERENCE_PRECISION_HINT says the plugin computes in
+    read_ms: float | None = None  # "Read model took X ms"
+    compile_ms: float | None = None  # "Compile model took X ms"
+    compile_ram_mb: float | None = None  # "Compile model ram used N KB": the model's memory after compiling
+    peak_before_mb: float | None = None  # "Start of compilation memory usage: Peak N KB"
+    peak_after_mb: float | None = None  # "End of compilation memory usage: Peak N KB"
 
 
 def _ms(value: str, unit: str) -> float:
@@ -114,6 +123,10 @@ def parse_benchmark_app(text: str) -> BenchmarkAppResult:
     batch = next((int(m.group(1)) for m in map(BATCH.search, lines) if m), None)
     inputs = _model_inputs(lines)
     hint = next((m.group(1) for m in map(PRECISION_HINT.search, lines) if m), None)
+    read = next((_ms(*m.groups()) for m in map(READ_MODEL.search, lines) if m), None)
+    compiled = next((_ms(*m.groups()) for m in map(COMPILE_MODEL.search, lines) if m), None)
+    ram = next((int(m.group(1)) / 1024 for m in map(COMPILE_RAM.search, lines) if m), None)
+    peaks = {m.group(1): int(m.group(2)) / 1024 for m in map(COMPILE_PEAK.search, lines) if m}
     return BenchmarkAppResult(
         count=int(found["count"]), median_ms=median, mean_ms=found.get("mean"), min_ms=found.get("min"),
         max_ms=found.get("max"), first_ms=found.get("first"), p99_ms=found.get("p99"),
@@ -121,4 +134,5 @@ def parse_benchmark_app(text: str) -> BenchmarkAppResult:
         requests=int(requests.group(1)) if requests else None, streams=int(streams.group(1)) if streams else None,
         batch=batch, input_layout=inputs[-1].group(1) if inputs else None,
         input_shape=tuple(int(d) for d in inputs[-1].group(2).split(",")) if inputs else None,
-        precision=HINT_PRECISIONS.get(hint.lower()) if hint else None)
+        precision=HINT_PRECISIONS.get(hint.lower()) if hint else None, read_ms=read, compile_ms=compiled,
+        compile_ram_mb=ram, peak_before_mb=peaks.get("Start"), peak_after_mb=peaks.get("End"))

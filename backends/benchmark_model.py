@@ -74,6 +74,11 @@ class BenchmarkModelResult:
     timed: Stats
     delegate_note: str | None = None  # how much of the graph the delegate took, as the tool said
     ops: list[OpRow] = field(default_factory=list)
+    # "Memory footprint delta from the start of the tool (MB): init=6.36 overall=109.8" (2018 and later):
+    # the model's share after initialization, and at its peak over the whole run
+    memory_init_mb: float | None = None
+    memory_overall_mb: float | None = None
+    model_file_mb: float | None = None  # "The input model file size (MB): 16.05"
 
 
 NUMBER = r"[-+]?\d+(?:\.\d*)?(?:[eE][-+]?\d+)?"
@@ -82,6 +87,8 @@ STATS = re.compile(rf"(?:^|\s)count=(\d+)((?: \w+={NUMBER})*)\s*$")
 PROFILE_SUMMARY = ("Timings (microseconds)", "Memory (bytes)")  # the op profile's own count= lines
 STAT_FIELD = re.compile(rf"(\w+)=({NUMBER})")
 INIT = re.compile(rf"Initialized session in ({NUMBER}) ?ms")
+MEMORY = re.compile(rf"Memory footprint delta from the start of the tool \(MB\): init=({NUMBER}) overall=({NUMBER})")
+MODEL_FILE = re.compile(rf"The input model file size \(MB\): ({NUMBER})")
 # the closing summary: the average of the timed runs is its last number, in both layouts
 FINAL = re.compile(rf"Inference timings in us: Init: {NUMBER}, First inference: {NUMBER}, "
                    rf"Warmup \(avg\): {NUMBER}, Inference \(avg\): ({NUMBER})")
@@ -115,8 +122,12 @@ def parse_benchmark_model(text: str) -> BenchmarkModelResult:
     if abs(timed.avg_us - float(final.group(1))) > 0.01 * timed.avg_us:
         raise ToolOutputError(f"timed statistics disagree with the summary line: {final.group(0)!r}")
     note = " ".join(m.group(0).strip() for m in map(DELEGATE.search, lines) if m) or None
-    return BenchmarkModelResult(init_ms=init, warmup=warmup, timed=timed, delegate_note=note,
-                                ops=_op_rows(lines))
+    memory = next((m for m in map(MEMORY.search, lines) if m), None)
+    model_file = next((float(m.group(1)) for m in map(MODEL_FILE.search, lines) if m), None)
+    return BenchmarkModelResult(init_ms=init, warmup=warmup, timed=timed, delegate_note=note, ops=_op_rows(lines),
+                                memory_init_mb=float(memory.group(1)) if memory else None,
+                                memory_overall_mb=float(memory.group(2)) if memory else None,
+                                model_file_mb=model_file)
 
 
 def _stats(match: re.Match) -> Stats:

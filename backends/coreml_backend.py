@@ -50,6 +50,7 @@ class CoreMlSession(Session):
 
 class CoreMlBackend(Backend):
     name = "coreml"
+    runtime_module = "coremltools"
     devices = tuple(COMPUTE_UNITS)
     artifact_name = "model.mlpackage"
     precisions = ("fp16", "fp32")

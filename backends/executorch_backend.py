@@ -232,6 +232,7 @@ class ExecuTorchSession(Session):
 class ExecuTorchBackend(Backend):
     """ExecuTorch with the XNNPACK delegate on this host's CPU."""
     name = "executorch"
+    runtime_module = "executorch.extension.pybindings.portable_lib"
     devices = ("cpu",)
     artifact_name = "model.pte"
     partitioner = "xnnpack"

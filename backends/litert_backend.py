@@ -64,6 +64,7 @@ def fp16_weights(tflite: Path) -> None:
 
 class LiteRtBackend(Backend):
     name = "litert"
+    runtime_module = "ai_edge_litert.interpreter"
     devices = ("cpu", "android")
     artifact_name = "model.tflite"
     precisions = ("fp32", "fp16")

@@ -118,6 +118,7 @@ def _node_facts(optimized: Path) -> dict[str, dict]:
 
 class OnnxRuntimeBackend(Backend):
     name = "onnxruntime"
+    runtime_module = "onnxruntime"
     devices = ("cpu", "gpu")
     artifact_name = "model.onnx"
 

@@ -11,7 +11,8 @@ OV_DEVICES = {"cpu": "CPU", "intel-gpu": "GPU", "npu": "NPU"}
 
 
 class OpenVinoSession(Session):
-    def __init__(self, path: Path, ov_device: str, threads: int, precision: str = "fp32"):
+    def __init__(self, path: Path, ov_device: str, threads: int, precision: str = "fp32",
+                 compile_cache: Path | None = None):
         import openvino as ov
         import openvino.properties as props
         import openvino.properties.hint as hints
@@ -23,6 +24,8 @@ class OpenVinoSession(Session):
             # Asked for explicitly either way: left alone, OpenVINO runs bf16 on CPUs that have it, so an
             # fp32 target would silently be bf16 on one machine and f32 on the next.
             self.config[hints.inference_precision] = ov.Type.bf16 if precision == "bf16" else ov.Type.f32
+        if compile_cache is not None:  # OpenVINO's model cache: a compiled blob read back on the next load
+            self.config[props.cache_dir] = str(compile_cache)
         self.compiled = self.core.compile_model(self.core.read_model(str(path)), ov_device, self.config)
         self.request = self.compiled.create_infer_request()
 
@@ -79,9 +82,11 @@ def _conv_shape(op, node_type: str) -> dict:
 
 class OpenVinoBackend(Backend):
     name = "openvino"
+    runtime_module = "openvino"
     devices = tuple(OV_DEVICES)
     artifact_name = "model.xml"
     precisions = ("fp32", "bf16")  # bf16: the same IR, run in bf16 by the CPU plugin (AVX512-BF16 or AMX)
+    compile_cache = True
 
     def precision_reason(self, device: str, precision: str) -> str | None:
         if precision == "bf16" and device != "cpu":
@@ -113,8 +118,8 @@ class OpenVinoBackend(Backend):
         ov.save_model(converted, str(path), compress_to_fp16=False)  # default would halve weights to fp16
         return path
 
-    def load(self, model, artifact, device, threads, precision="fp32") -> Session:
-        return OpenVinoSession(artifact, OV_DEVICES[device], threads, precision)
+    def load(self, model, artifact, device, threads, precision="fp32", compile_cache: Path | None = None) -> Session:
+        return OpenVinoSession(artifact, OV_DEVICES[device], threads, precision, compile_cache)
 
 
 def cpu_has_bf16() -> bool:

@@ -107,9 +107,17 @@ class TensorRtSession(Session):
     def output(self) -> np.ndarray:
         return self.buffers[OUTPUT_NAME].float().cpu().numpy()
 
+    def device_memory_mb(self) -> float | None:
+        """The engine's activation memory (what its execution context allocates) and the I/O buffers."""
+        scratch = getattr(self.engine, "device_memory_size_v2", None)
+        scratch = scratch if scratch is not None else self.engine.device_memory_size
+        io = sum(b.numel() * b.element_size() for b in self.buffers.values())
+        return (scratch + io) / 2**20
+
 
 class TensorRtBackend(Backend):
     name = "tensorrt"
+    runtime_module = "tensorrt"
     devices = ("gpu",)
     artifact_name = "model.engine"
     precisions = ("fp32", "fp16")

@@ -1,6 +1,8 @@
 """PyTorch eager on CPU (and CUDA where present): the reference every other backend is checked against."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -18,7 +20,10 @@ class TorchSession(Session):
             # fp32 target turns TF32 off too)
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
-        self.model = model.to(device).eval()
+            torch.cuda.reset_peak_memory_stats(device)
+        # the session's own copy of the weights, made here: loading a torch model is materializing them (and
+        # the caller's module is not moved to the GPU under it)
+        self.model = copy.deepcopy(model).to(device).eval()
         self.device = device
         self.x = None
         self.y = None
@@ -34,6 +39,11 @@ class TorchSession(Session):
 
     def output(self) -> np.ndarray:
         return self.y.float().cpu().numpy()
+
+    def device_memory_mb(self) -> float | None:
+        if self.device.type != "cuda":
+            return None
+        return torch.cuda.max_memory_allocated(self.device) / 2**20  # weights, activations, since this session
 
     @torch.inference_mode()
     def profile(self, iterations: int) -> list[dict]:

@@ -52,6 +52,11 @@ INFERENCE_SHAPE = re.compile(r"\[I\] Input inference shapes? ?: (.+)$")  # "x=4x
 BINDING = re.compile(r"\[I\] (?:Created input binding|Input binding) for (\S+) with dimensions ([\dx]+)")
 PRECISION_LINE = re.compile(r"\[I\] Precision: ([A-Z0-9+]+)")
 LOADED_ENGINE = re.compile(r"\[I\] Load engine: \S")
+# what a run costs besides latency, where the log says it
+DESERIALIZED = re.compile(rf"Engine deserialized in ({NUMBER}) sec")
+BUILT = re.compile(rf"Engine built in ({NUMBER}) sec")
+ENGINE_SIZE = re.compile(rf"Loaded engine size: ({NUMBER}) MiB")
+TRT_MEMORY = re.compile(rf"TensorRT-managed allocation in .*now: CPU {NUMBER}, GPU ({NUMBER}) \(MiB\)")
 # build flag (or option-dump word) -> the lowest precision it lets the builder choose; --best allows int8
 PRECISION_FLAGS = (("--best", "int8"), ("--int8", "int8"), ("--fp16", "fp16"), ("--bf16", "bf16"))
 PRECISION_WORDS = (("INT8", "int8"), ("FP16", "fp16"), ("BF16", "bf16"), ("FP32", "fp32"))
@@ -77,6 +82,10 @@ class TrtexecResult:
     input_shape: tuple[int, ...] | None = None  # the (single) input's dimensions, where the log prints them
     precision: str | None = None  # fp32, fp16, bf16 or int8 for a log that built its engine; None otherwise
     iterations: int | None = None  # "Timing trace has N queries"
+    deserialize_ms: float | None = None  # "Engine deserialized in X sec": loading the engine
+    build_ms: float | None = None  # "Engine built in X sec", for a log that built its engine
+    engine_mib: float | None = None  # "Loaded engine size: N MiB"
+    gpu_mib: float | None = None  # the most TensorRT-managed device memory ("... now: CPU a, GPU b (MiB)")
     samples_ms: list[float] = field(default_factory=list)  # from --exportTimes, when given
 
 
@@ -180,8 +189,14 @@ def parse_trtexec_log(text: str) -> TrtexecResult:
     batch = batch_of(command)
     if batch is None and shapes and len({dims[0] for dims in shapes.values() if dims}) == 1:
         batch = next(iter(shapes.values()))[0]
+    first = lambda pattern: next((float(m.group(1)) for m in map(pattern.search, lines) if m), None)  # noqa: E731
+    managed = [float(m.group(1)) for m in map(TRT_MEMORY.search, lines) if m]
+    deserialized, built = first(DESERIALIZED), first(BUILT)
     return TrtexecResult(gpu_compute=stats["GPU Compute Time"], latency=stats.get("Latency"), command=command,
-                         batch=batch, input_shape=shape, precision=precision_of(command, lines), iterations=trace)
+                         batch=batch, input_shape=shape, precision=precision_of(command, lines), iterations=trace,
+                         deserialize_ms=deserialized * 1e3 if deserialized is not None else None,
+                         build_ms=built * 1e3 if built is not None else None, engine_mib=first(ENGINE_SIZE),
+                         gpu_mib=max(managed) if managed else None)
 
 
 def parse_export_times(text: str) -> list[float]:

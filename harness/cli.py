@@ -34,13 +34,14 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Time FastViT on every runtime of a device; every run and sample in SQL.")
 console = Console()
 if not console.is_terminal and "COLUMNS" not in os.environ:
-    console = Console(width=160)  # a table written to a file or pipe keeps its columns readable
+    console = Console(width=200)  # a table written to a file or pipe keeps its columns readable
 err = Console(stderr=True)
 
 BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
 Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
 Precision = Enum("Precision", {p: p for p in ("fp32", "fp16", "bf16")}, type=str)
 Delegate = Enum("Delegate", {d: d for d in DELEGATES}, type=str)
+CompareMetric = Enum("CompareMetric", {m: m for m in ("latency", "load", "memory", "size")}, type=str)
 DEFAULT_MODELS = ["t8", "s12", "sa12"]
 
 # Options several commands share, declared once.
@@ -634,15 +635,20 @@ def published(
 @app.command("compare")
 def compare_command(
     resolution: int = typer.Option(256, "--resolution", help="FastViT resolution to compare (baselines: their own)"),
+    metric: CompareMetric = typer.Option(CompareMetric.latency, "--metric", help="latency (with the claims), load "
+                                         "time, the model's own peak memory, or the artifact's size"),
     db: DbOption = None,
     fmt: FormatOption = Format.table,
 ):
-    """Every model's latency on every device and target (measured, imported, published) side by side,
-    and per device the paper's claims as speedups beside the paper's figures."""
+    """Every model's latency (or load time, memory, size) on every device and target (measured, imported,
+    published) side by side, and per device the paper's claims as speedups beside the paper's figures."""
     from .analysis.compare import compare
 
-    found = compare(open_db_with_runs(db), own_resolution(resolution))
+    found = compare(open_db_with_runs(db), own_resolution(resolution), metric.value)
     if not found.models:
+        if metric != CompareMetric.latency:
+            fail(f"no valid fused-form run at {resolution}px records {metric.value} figures yet; runs of this harness "
+                 "from now on do (`harness run --device cpu`), and imported logs that print them")
         fail(f"no valid fused-form runs at batch 1 at {resolution}px yet; `harness run --device cpu` or "
              "`harness published` stores some")
     report.show(console, report.compare_listing(found), fmt)

@@ -97,6 +97,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
         lines += [f"- `{m.claim.key}` needs {' and '.join(f'{n} at {r}px' for n, r in m.models)}: `{m.remedy}`"
                   for m in lacking]
     lines += _published_section(across, host.hostname)
+    lines += _footprint_section(engine, resolution_of, host.hostname)
     for model in ("sa12", "t8"):
         found = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
         if not found.targets:
@@ -123,6 +124,28 @@ def render(engine, resolution_of) -> tuple[str, str]:
 CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
 
 
+def _footprint_section(engine, resolution_of, hostname: str) -> list[str]:
+    """Per model and runtime here, what it costs besides latency: load time, the model's own peak memory,
+    the artifact's size (harness compare --metric load|memory|size)."""
+    found = {metric: compare(engine, resolution_of, metric) for metric in ("latency", "load", "memory", "size")}
+    cells: dict[tuple[str, str], dict[str, float]] = {}
+    for metric, comparison in found.items():
+        for (model, column), value in comparison.values.items():
+            if column.origin == "measured" and column.host == hostname:
+                cells.setdefault((model, column.target), {})[metric] = value
+    rows = [(model, target, figures) for (model, target), figures in cells.items()
+            if "load" in figures or "memory" in figures]
+    if not rows:
+        return []
+    rows.sort(key=lambda r: (model_sort_key(r[0]), r[1]))
+    return ["", "## Besides latency: load time, memory, size", "",
+            "Load: the artifact loaded until it can run; memory: the model's own share of the process's peak "
+            "(above what the process held before loading); size: the artifact on disk.", "",
+            "| model | target | median ms | load ms | memory MiB | artifact MB |", "|---|---|---|---|---|---|",
+            *(f"| {model} | {target} | " + " | ".join(fmt_ms(figures.get(m)) for m in ("latency", "load", "memory", "size"))
+              + " |" for model, target, figures in rows)]
+
+
 def _published_section(found: Comparison, hostname: str) -> list[str]:
     """This host's fastest runtime per model beside each published device (harness compare's figures),
     or the command that stores the published ones."""
@@ -133,8 +156,8 @@ def _published_section(found: Comparison, hostname: str) -> list[str]:
                 "these runs."] if found.hint else []
     rows = []
     for model in found.models:
-        theirs = [found.latency_ms.get((model, c)) for c in published]
-        ours = {c.target: found.latency_ms[(model, c)] for c in here if (model, c) in found.latency_ms}
+        theirs = [found.values.get((model, c)) for c in published]
+        ours = {c.target: found.values[(model, c)] for c in here if (model, c) in found.values}
         if not ours or not any(theirs):
             continue
         best = min(ours, key=ours.get)

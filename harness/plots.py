@@ -107,7 +107,7 @@ def latency_by_device(engine, out: Path, resolution_of) -> Path | None:
     fig, ax = plt.subplots(figsize=(max(8, len(found.columns) * 1.1), 5.5))
     xs = range(len(found.columns))
     for model in found.models:
-        points = [(x, found.latency_ms[(model, c)]) for x, c in zip(xs, found.columns) if (model, c) in found.latency_ms]
+        points = [(x, found.values[(model, c)]) for x, c in zip(xs, found.columns) if (model, c) in found.values]
         baseline = model.startswith("timm:")
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="s" if baseline else "o",
                 linestyle="--" if baseline else "-", label=_label(model))

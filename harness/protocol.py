@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 5  # 2: RunResult.coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations
+PROTOCOL_VERSION = 6  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint
 STATUSES = ("ok", "invalid", "error", "crashed")  # invalid: outputs disagree with torch
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
 PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 5e-2}  # bf16: 8 mantissa bits, fp32 accumulation
@@ -52,6 +52,24 @@ class Interference:
 
     def noisy(self, max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL) -> bool:
         return self.other_cpu > max_other_cpu or self.steal > max_steal or bool(self.throttle_events)
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a run costs besides latency: start-up, size and memory (harness.measure.footprint). Each
+    figure is None where it was not measured (or a tool's log does not print it)."""
+    load_ms: float | None = None  # loading the artifact until it can run: session, compilation, allocation
+    load_warm_ms: float | None = None  # loading it again in the same process (OpenVINO: from its model cache)
+    export_ms: float | None = None  # exporting the artifact for this run: 0 when it came from the cache
+    build_ms: float | None = None  # the artifact's own export time, as the cache recorded it
+    artifact_bytes: int | None = None  # on disk, every file of the artifact
+    param_bytes: int | None = None  # the model's parameters and buffers, as exported
+    rss_before_mb: float | None = None  # the process before the model was loaded (interpreter, torch, runtime)
+    peak_load_mb: float | None = None  # the process's peak while loading
+    peak_timing_mb: float | None = None  # the process's peak while timing
+    model_peak_mb: float | None = None  # the model's own share: the higher peak less rss_before_mb
+    gpu_peak_mb: float | None = None  # device memory at its peak, on GPUs
+    peak_is_lifetime: bool = False  # the OS could not reset the peak: the two peaks are the process's so far
 
 
 class ProtocolError(ValueError):
@@ -205,6 +223,7 @@ class RunResult:
     coverage: list[CoverageRow] = field(default_factory=list)  # delegate runtimes only (ExecuTorch)
     interference: Interference | None = None  # None where the OS gives no counters (or nothing was timed)
     noisy: bool = False  # interference past the job's limits
+    footprint: Footprint | None = None  # load time, size, memory
     environment: dict = field(default_factory=dict)  # facts that can move the number
     started_at: float | None = None  # Unix time
     finished_at: float | None = None

@@ -129,6 +129,16 @@ def fmt_ms(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value:.2f}"
 
 
+FOOTPRINT_COLUMNS = ("load_ms", "model_mb", "artifact_mb")  # shown where a run has one
+FOOTPRINT_NOTE = ("load: the artifact loaded until it can run; mem: the model's own share of the process's peak "
+                 "memory (above what it held before loading); size: the artifact on disk")
+
+
+def _figure(value: float | None) -> str:
+    """A load time or a size: three significant figures are all these ever hold."""
+    return NO_VALUE if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
 def _ratio(value: float | None) -> str:
     return NO_VALUE if not value else f"{value:.2f}x"
 
@@ -141,7 +151,7 @@ def _paper(figure: float | None) -> str:
 
 RUN_COLUMNS = ["run", "host", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported", "origin",
                "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "noisy",
-               "other_cpu", "steal", "error"]
+               "other_cpu", "steal", "load_ms", "model_mb", "artifact_mb", "error"]
 
 
 def _spec_key(run: Run) -> tuple:
@@ -162,7 +172,8 @@ def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
             bool(r.imported), r.origin, r.median_ms if ok else None, r.mean_ms if ok else None, r.p90_ms if ok else None,
             r.median_ci_low_ms if ok else None, r.median_ci_high_ms if ok else None, r.cv if ok else None,
             r.iterations if ok else None, reference / latency if latency and reference else None, bool(r.noisy),
-            r.other_cpu, r.steal, r.error)
+            r.other_cpu, r.steal, r.load_ms, r.model_peak_mb,
+            r.artifact_bytes / 1e6 if r.artifact_bytes is not None else None, r.error)
 
 
 def _runs_listing(session: Session, runs: list[Run], baseline: str, title: str) -> Listing:
@@ -188,10 +199,13 @@ def runs_listing(engine, run_ids: list[int], baseline: str, title: str) -> Listi
 def _runs_table(listing: Listing) -> Table:
     """A compact terminal table; json/csv carry every column unrounded."""
     table = Table(title=listing.title)
-    several_hosts = len({dict(zip(listing.columns, row))["host"] for row in listing.rows}) > 1  # a lab sweep
+    # a lab's runs: a host column (published and imported runs say where they come from in their status)
+    several_hosts = len({r["host"] for r in (dict(zip(listing.columns, row)) for row in listing.rows)
+                         if r["origin"] == "measured"}) > 1
+    costs = any(dict(zip(listing.columns, row))[c] is not None for row in listing.rows for c in FOOTPRINT_COLUMNS)
     for heading in (("host",) if several_hosts else ()) + ("model", "res", "b", "form", "target", "prec", "thr",
                                                            "status", "median ms", "p90 ms", "median 95% CI", "CV", "n",
-                                                           "speedup"):
+                                                           "speedup") + (("load ms", "mem MiB", "size MB") if costs else ()):
         table.add_column(heading, justify="left" if heading in ("host", "model", "form", "target", "status")
                          else "right")
     mean_only = noisy = False
@@ -211,10 +225,11 @@ def _runs_table(listing: Listing) -> Table:
             status, latency, fmt_ms(r["p90_ms"]),
             f"{r['ci95_low_ms']:.2f}-{r['ci95_high_ms']:.2f}" if r["ci95_low_ms"] is not None else NO_VALUE,
             f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,
-            _ratio(r["speedup"]),
+            _ratio(r["speedup"]), *([_figure(r[c]) for c in FOOTPRINT_COLUMNS] if costs else []),
         )
     captions = ([f"{MEAN_ONLY} mean: the vendor tool reported no median"] if mean_only else []) + (
-        [NOISY_NOTE] if noisy else [])
+        [NOISY_NOTE] if noisy else []) + (
+        [FOOTPRINT_NOTE] if costs else [])
     table.caption = "\n".join(captions) or None
     return table
 
@@ -260,9 +275,9 @@ COMPARE_COLUMNS = ["kind", "name", "resolution", "host", "target", "origin", "va
 def compare_listing(found: Comparison) -> Listing:
     """Long rows: a latency per (model, column), then a speedup per (headline claim, column), then per claim
     and host the targets it cannot be computed on ("missing": what they lack and the command that adds it)."""
-    rows = [("latency_ms", m, found.resolution[m], c.host, c.target, c.origin, found.latency_ms[(m, c)], None, None,
+    rows = [(found.metric.kind, m, found.resolution[m], c.host, c.target, c.origin, found.values[(m, c)], None, None,
              c.citation, (m, c) in found.noisy, None) for m in found.models for c in found.columns
-            if (m, c) in found.latency_ms]
+            if (m, c) in found.values]
     rows += [("speedup", claim.key, None, c.host, c.target, c.origin, found.speedup(claim, c), claim.paper_mobile,
               claim.paper_gpu, c.citation, (claim.fast, c) in found.noisy or (claim.slow, c) in found.noisy, None)
              for claim in HEADLINE for c in found.columns if found.speedup(claim, c)]
@@ -271,8 +286,11 @@ def compare_listing(found: Comparison) -> Listing:
              for m in found.missing]
     if found.hint:
         rows.append(("hint", "published", None, None, None, None, None, None, None, None, False, found.hint))
-    return Listing(COMPARE_COLUMNS, rows, "latency per device and target, ms (fused form, batch 1, each model at its "
-                   "own resolution); below, the paper's claims as speedups on each", _compare_table)
+    title = (f"{found.metric.name} per device and target, {found.metric.unit} (fused form, batch 1, each model at its "
+             "own resolution)")
+    if found.metric.kind == "latency_ms":
+        title += "; below, the paper's claims as speedups on each"
+    return Listing(COMPARE_COLUMNS, rows, title, _compare_table)
 
 
 def _claim_label(claim) -> str:
@@ -306,17 +324,20 @@ def _compare_table(listing: Listing) -> Table:
         if r["noisy"]:
             noisy.add((r["kind"], r["name"], key))
     table = Table(title=listing.title)
-    table.add_column("model / claim")
+    table.add_column("model / claim" if "speedup" in listing.title else "model")
     for header in columns.values():
         table.add_column(header, justify="right")
-    models = dict.fromkeys(name for kind, name, _ in cells if kind == "latency_ms")
+    kinds = {kind for kind, _, _ in cells} - {"speedup"}
+    value_kind = next(iter(kinds), "latency_ms")  # one metric per comparison
+    models = dict.fromkeys(name for kind, name, _ in cells if kind == value_kind)
     for model in models:
-        table.add_row(escape(model), *[fmt_ms(cells.get(("latency_ms", model, key)))
-                                       + (" [yellow]noisy[/yellow]" if ("latency_ms", model, key) in noisy else "")
+        table.add_row(escape(model), *[fmt_ms(cells.get((value_kind, model, key)))
+                                       + (" [yellow]noisy[/yellow]" if (value_kind, model, key) in noisy else "")
                                        for key in columns])
-    if models:
+    latency = value_kind == "latency_ms"  # the claims are about latency: the other metrics have no claim rows
+    if models and latency:
         table.rows[len(models) - 1].end_section = True  # a rule between latencies and speedups
-    for claim in HEADLINE:  # every claim, so one that no target can compute yet shows with its missing runs
+    for claim in HEADLINE if latency else ():  # every claim, so one no target computes yet shows what it lacks
         paper = ", ".join(f"{label} {figure}x" for label, figure in (("mobile", claim.paper_mobile),
                                                                      ("GPU", claim.paper_gpu)) if figure)
         values = [cells.get(("speedup", claim.key, key)) for key in columns]
@@ -324,7 +345,8 @@ def _compare_table(listing: Listing) -> Table:
                for v in values]
         table.add_row(escape(_claim_label(claim) + (f" (paper: {paper})" if paper else " (faster?)")), *row)
     notes = [f"[{n}] {citation}" for citation, n in citations.items()]
-    notes.append("speedup = latency of the slower model / the faster; green: reaches the paper's figure")
+    if latency:
+        notes.append("speedup = latency of the slower model / the faster; green: reaches the paper's figure")
     if noisy:
         notes.append(NOISY_NOTE)
     if missing:

@@ -37,12 +37,12 @@ def rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def timed_result(samples_ms, status: str = "ok", warmup: int = 0, first_ms: float | None = None,
-                 op_profile=(), noisy: bool = False) -> RunResult:
+                 op_profile=(), noisy: bool = False, footprint=None) -> RunResult:
     """A result as the worker reports it, with these timed samples (milliseconds)."""
     samples = [int(ms * 1e6) for ms in samples_ms]
     return RunResult(status=status, samples_ns=samples, warmup_ns=samples[:warmup], summary=summarize(samples),
                      first_ns=int(first_ms * 1e6) if first_ms is not None else None, op_profile=list(op_profile),
-                     noisy=noisy)
+                     noisy=noisy, footprint=footprint)
 
 
 def save(engine, samples_ms=(1.0,) * 5, *, model: str = "t8", form: str = "reparam", resolution: int = 256,

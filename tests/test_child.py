@@ -109,6 +109,13 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
     assert sum(result.class_flops.values()) > 0
     assert (result.artifact_key is not None) == (backend != "torch")
     assert json.loads(result_file.read_text())["version"] == PROTOCOL_VERSION
+    # what the run costs besides latency, measured on the way
+    f = result.footprint
+    assert f.load_ms > 0 and f.load_warm_ms > 0 and f.rss_before_mb > 50 and f.model_peak_mb > 0
+    assert f.peak_load_mb >= f.rss_before_mb and f.peak_timing_mb > 0
+    assert f.param_bytes > 3_000_000  # t8: 4.0 M parameters at 4 bytes, BatchNorm buffers folded away
+    if backend == "onnxruntime":  # the .onnx holds every weight; a first export records its own time
+        assert f.artifact_bytes > 0.95 * f.param_bytes and f.export_ms == f.build_ms > 0
 
 
 # --- one kept worker for many small jobs (harness layers) -----------------------------------------------

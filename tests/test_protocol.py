@@ -10,7 +10,7 @@ from helpers import HOST
 from sqlalchemy.orm import Session
 
 from harness import store
-from harness.protocol import (PROTOCOL_VERSION, CoverageRow, Interference, Job, OpRow, PeakJob, PeakResult,
+from harness.protocol import (PROTOCOL_VERSION, CoverageRow, Footprint, Interference, Job, OpRow, PeakJob, PeakResult,
                               ProtocolError, RunResult, TimingPolicy, job_from_json, job_to_json)
 from harness.spec import ModelSpec, Target
 from harness.stats import Summary
@@ -30,6 +30,8 @@ def full_result() -> RunResult:
                      coverage=[CoverageRow("xnnpack", "aten.convolution.default", "conv_dw_7x7", 7, True, 13, 0, 99, 0),
                                CoverageRow("xnnpack", "aten.where.self", "other", None, False, 0, 2, 0, 0)],
                      interference=Interference(0.75, 0.02, 1.5, 2.25, 3, 2400.0), noisy=True,
+                     footprint=Footprint(**{f.name: (True if f.type == "bool" else 3 + i if "bytes" in f.name
+                                                     else 0.5 + i) for i, f in enumerate(fields(Footprint))}),
                      environment={"threads": 4, "versions": {"torch": "2.14.1"}}, started_at=1_700_000_000.0,
                      finished_at=1_700_000_010.0)
 
@@ -109,6 +111,7 @@ STORED_AS = {
     "interference": lambda run: Interference(run.other_cpu, run.steal, run.load_before, run.load_after,
                                              run.throttle_events, run.cpu_mhz),
     "noisy": lambda run: run.noisy,
+    "footprint": lambda run: Footprint(**{f.name: getattr(run, f.name) for f in fields(Footprint)}),
     "coverage": lambda run: [CoverageRow(c.partitioner, c.op_type, c.op_class, c.kernel or None, c.depthwise,
                                          c.delegated_nodes, c.portable_nodes, c.delegated_flops, c.portable_flops)
                              for c in sorted(coverage_of(run), key=lambda c: (-c.delegated_nodes, c.op_type))],

@@ -48,19 +48,40 @@ class Missing:
 PUBLISHED_HINT = "no published figures in this database: `harness published` adds the bundled ones"
 
 
+@dataclass(frozen=True)
+class Metric:
+    """What a comparison's cells hold: one figure of each model's latest valid run."""
+    name: str
+    unit: str
+    kind: str  # the name of its rows in `harness compare --format json`
+    of: object  # Run -> float | None
+
+
+METRICS = {
+    "latency": Metric("latency", "ms", "latency_ms", lambda run: run.latency_ms),
+    "load": Metric("load time", "ms", "load_ms", lambda run: run.load_ms),
+    "memory": Metric("the model's own peak memory", "MiB", "memory_mib", lambda run: run.model_peak_mb),
+    "size": Metric("artifact size", "MB", "size_mb",
+                   lambda run: run.artifact_bytes / 1e6 if run.artifact_bytes else None),
+}
+
+
 @dataclass
 class Comparison:
     columns: list[Column] = field(default_factory=list)
     models: list[str] = field(default_factory=list)
-    latency_ms: dict[tuple[str, Column], float] = field(default_factory=dict)
+    values: dict[tuple[str, Column], float] = field(default_factory=dict)  # of `metric`, per (model, column)
     resolution: dict[str, int] = field(default_factory=dict)
     noisy: set[tuple[str, Column]] = field(default_factory=set)  # (model, column) timed beside other work
     missing: list[Missing] = field(default_factory=list)
     hint: str | None = None  # what else would fill the table (PUBLISHED_HINT)
+    metric: Metric = METRICS["latency"]
 
     def speedup(self, claim: Claim, column: Column) -> float | None:
-        """latency(slow) / latency(fast) on one column, where it holds both."""
-        fast, slow = self.latency_ms.get((claim.fast, column)), self.latency_ms.get((claim.slow, column))
+        """latency(slow) / latency(fast) on one column, where it holds both (claims are about latency)."""
+        if self.metric is not METRICS["latency"]:
+            return None
+        fast, slow = self.values.get((claim.fast, column)), self.values.get((claim.slow, column))
         return slow / fast if fast and slow else None
 
 
@@ -71,25 +92,29 @@ def latest_fused(session: Session, resolution_of) -> list[Run]:
             if run.resolution == resolution_of(run.model) and run.latency_ms]
 
 
-def compare(engine, resolution_of) -> Comparison:
-    """The latest valid latency of each model (fused form, batch 1, at its own resolution) on each
-    (host, target); where several thread counts or precisions were timed, the newest run."""
-    found = Comparison()
+def compare(engine, resolution_of, metric: str = "latency") -> Comparison:
+    """The latest valid latency (or another METRICS figure) of each model (fused form, batch 1, at its own
+    resolution) on each (host, target); where several thread counts or precisions were timed, the newest run."""
+    found = Comparison(metric=METRICS[metric])
     with Session(engine) as session:
         hosts = {h.id: h.hostname for h in session.scalars(select(Host))}
+        published_any = session.scalar(select(Run.id).where(Run.published.is_(True)).limit(1)) is not None
         columns: dict[tuple, Column] = {}
         for run in latest_fused(session, resolution_of):
+            value = found.metric.of(run)
+            if value is None:
+                continue  # a run that did not record this figure (older, or a log that does not print it)
             column = columns.setdefault((run.host_id, run.target, run.origin), Column(
                 hosts[run.host_id], run.target, run.origin, run.citation, run.backend, run.device))
-            found.latency_ms[(run.model, column)] = run.latency_ms
-            if run.noisy:
+            found.values[(run.model, column)] = value
+            if run.noisy and metric == "latency":  # timed beside other work: its latency, not its size
                 found.noisy.add((run.model, column))
             found.resolution[run.model] = run.resolution
     origin_order = {"published": 0, "imported": 1, "measured": 2}
     found.columns = sorted(columns.values(), key=lambda c: (origin_order[c.origin], c.host, c.target))
-    found.models = sorted({m for m, _ in found.latency_ms}, key=model_sort_key)
-    found.missing = missing_claims(found, resolution_of)
-    if not any(c.origin == "published" for c in found.columns):
+    found.models = sorted({m for m, _ in found.values}, key=model_sort_key)
+    found.missing = missing_claims(found, resolution_of) if metric == "latency" else []
+    if metric == "latency" and not published_any:
         found.hint = PUBLISHED_HINT
     return found
 
@@ -102,7 +127,7 @@ def missing_claims(found: Comparison, resolution_of) -> list[Missing]:
         for column in found.columns:
             if found.speedup(claim, column) is None:
                 lacking = tuple((m, resolution_of(m)) for m in (claim.fast, claim.slow)
-                                if (m, column) not in found.latency_ms)
+                                if (m, column) not in found.values)
                 groups.setdefault((column.host, column.origin, column.device, lacking), []).append(column)
         for (host, origin, device, lacking), columns in groups.items():
             same_device = [c for c in found.columns if (c.host, c.origin, c.device) == (host, origin, device)]

@@ -1,8 +1,8 @@
 """Artifact cache: one directory per hash of everything that shaped the artifact.
 
 An entry is built in a temporary directory and renamed into place, and its manifest (written
-last) records each file's sha256; an entry without a manifest, or whose files no longer match
-it, is treated as corrupt, removed and rebuilt.
+last) records each file's sha256 and how long the export took; an entry without a manifest, or whose
+files no longer match it, is treated as corrupt, removed and rebuilt.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -50,10 +51,13 @@ def build(root: Path, key: str, artifact_name: str, export, parts: dict) -> Path
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=root))
     try:
+        began = time.perf_counter()
         export(tmp)
+        seconds = time.perf_counter() - began
         # recursive: some artifacts are bundles (an .mlpackage is a directory)
         files = {str(p.relative_to(tmp)): file_sha256(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
-        (tmp / MANIFEST).write_text(json.dumps({"key": parts, "files": files}, indent=1, sort_keys=True))
+        (tmp / MANIFEST).write_text(json.dumps({"key": parts, "files": files, "build_seconds": seconds}, indent=1,
+                                               sort_keys=True))
         entry = root / key
         try:
             os.rename(tmp, entry)
@@ -63,6 +67,14 @@ def build(root: Path, key: str, artifact_name: str, export, parts: dict) -> Path
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def build_seconds(artifact: Path) -> float | None:
+    """How long the export of a cached artifact took, as its manifest recorded (None: an older entry)."""
+    try:
+        return json.loads((Path(artifact).parent / MANIFEST).read_text()).get("build_seconds")
+    except (OSError, ValueError):
+        return None
 
 
 def get_or_build(root: Path, parts: dict, artifact_name: str, export) -> tuple[Path, bool]:

@@ -19,7 +19,7 @@ from backends.executorch_backend import parse_etdump
 from backends.trtexec import TrtexecResult, parse_export_times, parse_trtexec_log
 
 from ..opclass import classify_rows, xnnpack_class
-from ..protocol import OpRow, RunResult
+from ..protocol import Footprint, OpRow, RunResult
 from ..spec import ModelSpec, Target
 from ..stats import Summary, summarize
 from ..store import save_run
@@ -190,9 +190,13 @@ def from_etdump(request: ImportRequest) -> RunResult:
 
 
 def from_benchmark_app(parsed: BenchmarkAppResult) -> RunResult:
+    load = (parsed.read_ms or 0) + parsed.compile_ms if parsed.compile_ms is not None else None
     result = RunResult(status="ok", summary=Summary(count=parsed.count, min_ms=parsed.min_ms, median_ms=parsed.median_ms,
                                                     mean_ms=parsed.mean_ms, max_ms=parsed.max_ms, p99_ms=parsed.p99_ms),
-                       first_ns=int(parsed.first_ms * 1e6) if parsed.first_ms is not None else None)
+                       first_ns=int(parsed.first_ms * 1e6) if parsed.first_ms is not None else None,
+                       # reading and compiling the model is its load; "Compile model ram used" its memory
+                       footprint=Footprint(load_ms=load, rss_before_mb=parsed.peak_before_mb,
+                                           peak_load_mb=parsed.peak_after_mb, model_peak_mb=parsed.compile_ram_mb))
     if (parsed.requests or 1) > 1 or (parsed.streams or 1) > 1:
         # several requests in flight: a throughput run. Its latency is not single-stream latency, so it
         # gets a target of its own, named with the mode, and is never compared with one silently.
@@ -205,10 +209,15 @@ def from_trtexec(parsed: TrtexecResult, export_times: str | None) -> RunResult:
     g = parsed.gpu_compute
     environment = {"command": parsed.command, "timing": "trtexec GPU Compute Time",
                    "latency_with_copies_median_ms": parsed.latency.median_ms if parsed.latency else None}
+    # loading is deserializing the engine; the device memory is what TensorRT itself manages (weights,
+    # activations), not the CUDA context
+    footprint = Footprint(load_ms=parsed.deserialize_ms, build_ms=parsed.build_ms, gpu_peak_mb=parsed.gpu_mib,
+                          artifact_bytes=int(parsed.engine_mib * 2**20) if parsed.engine_mib is not None else None)
     if export_times is not None:
         samples = [int(ms * 1e6) for ms in parse_export_times(export_times)]
-        return RunResult(status="ok", samples_ns=samples, summary=summarize(samples), environment=environment)
-    return RunResult(status="ok", environment=environment, summary=Summary(
+        return RunResult(status="ok", samples_ns=samples, summary=summarize(samples), environment=environment,
+                         footprint=footprint)
+    return RunResult(status="ok", environment=environment, footprint=footprint, summary=Summary(
         count=parsed.iterations, min_ms=g.min_ms, median_ms=g.median_ms, mean_ms=g.mean_ms, p90_ms=g.p90_ms,
         p95_ms=g.p95_ms, p99_ms=g.p99_ms, max_ms=g.max_ms))
 
@@ -223,9 +232,13 @@ def from_benchmark_model(parsed: BenchmarkModelResult) -> RunResult:
     # the tool's [avg ms] is per inference, all calls of that row together
     ops = [OpRow(op_name=o.name, op_type=o.node_type, op_class=xnnpack_class(o.node_type), calls=o.calls,
                  total_ms=o.avg_ms) for o in parsed.ops]
+    # "Memory footprint delta from the start of the tool": the model's share after init and at the end
+    shares = [mb for mb in (parsed.memory_init_mb, parsed.memory_overall_mb) if mb is not None]
+    footprint = Footprint(load_ms=parsed.init_ms, model_peak_mb=max(shares) if shares else None,
+                          artifact_bytes=int(parsed.model_file_mb * 1e6) if parsed.model_file_mb is not None else None)
     return RunResult(status="ok", first_ns=int(parsed.warmup.first_us * 1e3), summary=summary, op_profile=ops,
-                     environment={"tool": "benchmark_model", "init_ms": parsed.init_ms,
-                                  "delegate_note": parsed.delegate_note})
+                     footprint=footprint, environment={"tool": "benchmark_model", "init_ms": parsed.init_ms,
+                                                       "delegate_note": parsed.delegate_note})
 
 
 def read_log(path: Path, tool: str | None = None) -> str:

@@ -12,12 +12,17 @@ the sweep down: the parent records it.
 """
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import os
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
+
+COMPILE_CACHE = ".compiled"  # beside a backend's artifacts: a runtime's own cache of compiled models
 
 
 def measure_job(job, result) -> None:
@@ -26,12 +31,14 @@ def measure_job(job, result) -> None:
     import torch
 
     from backends import BACKENDS
-    from harness.measure import environment, interference
+    from harness.measure import environment, footprint, interference
     from harness.measure.artifacts import coverage_of, example_input, model_artifact
+    from harness.measure.cache import build_seconds
     from harness.measure.flops import class_flops
     from harness.measure.layers import layer_model
     from harness.measure.timing import measure
     from harness.opclass import classify_rows
+    from harness.protocol import Footprint
     from harness.stats import summarize
 
     backend = BACKENDS[job.target.backend]
@@ -54,13 +61,17 @@ def measure_job(job, result) -> None:
     else:
         result.class_flops = flops
 
-    artifact = None
+    artifact, sizes = None, {"param_bytes": footprint.param_bytes(model)}
     if backend.artifact_name:
         artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir),
                                           layer=job.layer)
         result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
         result.environment["artifact_cached"] = cached
         result.coverage = coverage_of(backend, artifact)
+        built = build_seconds(artifact)
+        sizes.update(artifact_bytes=footprint.artifact_bytes(artifact), build_ms=built * 1e3 if built else None,
+                     export_ms=0.0 if cached else (built * 1e3 if built else None))
+    result.footprint = Footprint(**sizes)
 
     device = job.target.device
     if backend.is_remote(device):
@@ -72,21 +83,54 @@ def measure_job(job, result) -> None:
         take_tool_timing(result, backend.time_remote(artifact, device, job.threads, job.policy,
                                                      **job.target.option_dict()))
     else:
+        if backend.runtime_module:  # the runtime's own code is not the model's memory
+            importlib.import_module(backend.runtime_module)
+        gc.collect()  # nor is what the export left behind
+        rss_before = footprint.resident_mb()
+        own_window = footprint.reset_peak()
+        began = time.perf_counter()
         session = backend.load(model, artifact, device, job.threads, job.precision)
+        load_ms = (time.perf_counter() - began) * 1e3
+        peak_load = footprint.peak_mb()
         session.prepare(example.numpy())
+        footprint.reset_peak()
         before = interference.snapshot()
         measured = measure(session.infer, job.policy)
         result.interference = interference.between(before, interference.snapshot())
+        peak_timing = footprint.peak_mb()
         result.noisy = bool(result.interference and result.interference.noisy(job.max_other_cpu, job.max_steal))
         output = session.output()
         result.first_ns, result.warmup_ns, result.samples_ns = (measured.first_ns, measured.warmup_ns,
                                                                 measured.samples_ns)
         result.summary = summarize(measured.samples_ns)
         result.environment.update(session.facts())
+        result.footprint = replace(
+            result.footprint, load_ms=load_ms, rss_before_mb=rss_before, peak_load_mb=peak_load,
+            peak_timing_mb=peak_timing, peak_is_lifetime=not own_window, gpu_peak_mb=session.device_memory_mb(),
+            model_peak_mb=max(peak_load, peak_timing) - rss_before if rss_before is not None else None)
         if job.profile_iterations:  # after timing: profilers slow a runtime down
             result.op_profile = classify_rows(session.profile(job.profile_iterations) or [])
+        del session
+        result.footprint = replace(result.footprint, load_warm_ms=warm_load_ms(backend, model, artifact, device, job))
     result.finished_at = time.time()
     check_parity(result, reference, output, job.tolerance)
+
+
+def warm_load_ms(backend, model, artifact, device: str, job) -> float:
+    """Loading the artifact again in this process, the runtime already initialised and the file in the page
+    cache: what an app pays the second time. A runtime with a compiled-model cache (OpenVINO) fills it on
+    one load and is timed on the next."""
+    options = {}
+    if backend.compile_cache:
+        options["compile_cache"] = Path(artifact).parent.parent / COMPILE_CACHE / Path(artifact).parent.name
+        backend.load(model, artifact, device, job.threads, job.precision, **options)
+        gc.collect()
+    began = time.perf_counter()
+    session = backend.load(model, artifact, device, job.threads, job.precision, **options)
+    elapsed = (time.perf_counter() - began) * 1e3
+    del session
+    gc.collect()
+    return elapsed
 
 
 def measure_peak(job, result) -> None:
@@ -117,7 +161,20 @@ def take_tool_timing(result, timing) -> None:
 
     reported = from_benchmark_model(timing.tool_result)
     result.first_ns, result.summary, result.op_profile = reported.first_ns, reported.summary, reported.op_profile
+    result.footprint = merged_footprint(result.footprint, reported.footprint)
     result.environment.update(reported.environment, phone=timing.device_facts, tool_output_tail=timing.output_tail)
+
+
+def merged_footprint(ours, theirs):
+    """Our own figures (sizes measured here), and the device tool's where we have none (its load and memory)."""
+    from dataclasses import fields
+
+    from harness.protocol import Footprint
+
+    if ours is None or theirs is None:
+        return ours or theirs
+    return Footprint(**{f.name: getattr(ours, f.name) if getattr(ours, f.name) is not None else getattr(theirs, f.name)
+                        for f in fields(Footprint)})
 
 
 def relative_error(reference, output) -> tuple[float, float]:
@@ -173,8 +230,6 @@ def set_threads(threads: int) -> None:
 
 def serve(threads: int) -> int:
     """Run the jobs named on stdin, one per line, in this process; answer "done" after each."""
-    import gc
-
     set_threads(threads)
     reply = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # runtimes that print (C code included) go to stderr

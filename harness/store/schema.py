@@ -115,6 +115,20 @@ class Run(Base):
     noisy: Mapped[bool] = mapped_column(Boolean, default=False)  # past the sweep's limits
     # (max - min) / median of the medians of every fresh process of this job in its sweep (--repeats)
     process_spread: Mapped[float | None] = mapped_column(Float)
+    # what the run costs besides latency (protocol.Footprint); NULL where not measured or not in the log
+    load_ms: Mapped[float | None] = mapped_column(Float)  # loading the artifact until it can run
+    load_warm_ms: Mapped[float | None] = mapped_column(Float)  # loading it again in the same process
+    export_ms: Mapped[float | None] = mapped_column(Float)  # this run's export: 0 for a cache hit
+    build_ms: Mapped[float | None] = mapped_column(Float)  # the artifact's original export time
+    artifact_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    param_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    rss_before_mb: Mapped[float | None] = mapped_column(Float)  # the process before the model was loaded
+    peak_load_mb: Mapped[float | None] = mapped_column(Float)  # its peak while loading
+    peak_timing_mb: Mapped[float | None] = mapped_column(Float)  # its peak while timing
+    model_peak_mb: Mapped[float | None] = mapped_column(Float)  # the model's own share of the peak
+    gpu_peak_mb: Mapped[float | None] = mapped_column(Float)
+    # True where the OS could not reset the peak per phase: the two peaks are the process's lifetime peak
+    peak_is_lifetime: Mapped[bool | None] = mapped_column(Boolean)
     artifact_path: Mapped[str | None] = mapped_column(Text)
     artifact_key: Mapped[str | None] = mapped_column(String(64))
     environment: Mapped[dict | None] = mapped_column(JSON)
@@ -219,6 +233,13 @@ VIEWS = {
         SELECT r.* FROM runs r
         WHERE r.id IN (SELECT MAX(id) FROM runs WHERE status = 'ok' AND layer IS NOT NULL
                        GROUP BY {', '.join(RUN_KEY)})""",
+    # What each latest valid run costs besides latency: start-up, size, memory.
+    "footprints": """
+        SELECT r.id AS run_id, r.host_id, r.model, r.resolution, r.batch, r.form, r.target, r.threads, r.precision,
+               r.median_ms, r.load_ms, r.load_warm_ms, r.build_ms, r.artifact_bytes / 1e6 AS artifact_mb,
+               r.param_bytes / 1e6 AS param_mb, r.model_peak_mb, r.rss_before_mb, r.peak_load_mb, r.peak_timing_mb,
+               r.gpu_peak_mb, r.imported, r.published
+        FROM latest_valid_runs r""",
     # How much faster the fused form is than the multi-branch form, per model and target.
     "reparam_speedup": """
         SELECT t.host_id, t.model, t.resolution, t.batch, t.target, t.threads, t.precision,

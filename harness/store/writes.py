@@ -48,6 +48,11 @@ def find_or_add_host(session: Session, facts: dict) -> int:
         return session.scalar(select(Host.id).filter_by(**facts))
 
 
+def _environment(result: RunResult) -> dict | None:
+    """The run's facts, through JSON once, so what is stored is exactly what a reader gets back."""
+    return json.loads(json.dumps(result.environment, default=str)) if result.environment else None
+
+
 def _timestamp(unix: float | None) -> datetime:
     return datetime.fromtimestamp(unix, timezone.utc) if unix else now()
 
@@ -70,10 +75,9 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
             warmup_iterations=len(result.warmup_ns) or None,
             iterations=len(result.samples_ns) or (result.summary.count if result.summary else None),
             **summary,
-            **_interference(result.interference), noisy=result.noisy,
+            **_interference(result.interference), noisy=result.noisy, **_footprint(result.footprint),
             artifact_path=result.artifact_path, artifact_key=result.artifact_key,
-            # through JSON once, so what is stored is exactly what a reader gets back
-            environment=json.loads(json.dumps(result.environment, default=str)) if result.environment else None,
+            environment=_environment(result),
             started_at=_timestamp(result.started_at), finished_at=_timestamp(result.finished_at),
         )
         run.samples = [Sample(phase=p, iteration=i, latency_ns=int(ns)) for p, i, ns in samples]
@@ -85,6 +89,10 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
         session.add(run)
         session.flush()
         return run.id
+
+
+def _footprint(found) -> dict:
+    return asdict(found) if found is not None else {}
 
 
 def _interference(found) -> dict:
