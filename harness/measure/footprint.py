@@ -7,6 +7,9 @@ where the reset is refused) the peak is the process's lifetime peak (getrusage),
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import resource
 import sys
 from pathlib import Path
@@ -24,6 +27,18 @@ def _status_kb(field: str) -> int | None:
     except (OSError, ValueError, IndexError):
         return None
     return None
+
+
+def release_freed() -> None:
+    """Collect garbage and hand the heap's free pages back to the OS (glibc's malloc_trim), so memory an
+    export used and freed is not reused unseen by the model loaded next, and the baseline is what is held."""
+    gc.collect()
+    name = ctypes.util.find_library("c")
+    if sys.platform.startswith("linux") and name:
+        try:
+            ctypes.CDLL(name).malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+            pass
 
 
 def resident_mb() -> float | None:
