@@ -201,6 +201,8 @@ class ExecuTorchSession(Session):
         self.portable_lib, self.path = portable_lib, path
         # The host threadpool starts with one thread whatever the machine has; --threads sets it.
         portable_lib._unsafe_reset_threadpool(threads)
+        # maps the program; the method is initialised (XNNPACK packs its weights) on the first call, so that
+        # work lands in the first inference, not in the load time
         self.module = portable_lib._load_for_executorch(str(path))
         sidecar = path.parent / SIDECAR
         self.layers = json.loads(sidecar.read_text())["layers"] if sidecar.exists() else []
