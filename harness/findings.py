@@ -124,10 +124,13 @@ def render(engine, resolution_of) -> tuple[str, str]:
 CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
 
 
+METRIC_ORDER = ("latency", "load", "memory", "size")  # the columns of the footprint table
+
+
 def _footprint_section(engine, resolution_of, hostname: str) -> list[str]:
     """Per model and runtime here, what it costs besides latency: load time, the model's own peak memory,
     the artifact's size (harness compare --metric load|memory|size)."""
-    found = {metric: compare(engine, resolution_of, metric) for metric in ("latency", "load", "memory", "size")}
+    found = {metric: compare(engine, resolution_of, metric) for metric in METRIC_ORDER}
     cells: dict[tuple[str, str], dict[str, float]] = {}
     for metric, comparison in found.items():
         for (model, column), value in comparison.values.items():
@@ -142,8 +145,8 @@ def _footprint_section(engine, resolution_of, hostname: str) -> list[str]:
             "Load: the artifact loaded until it can run; memory: the model's own share of the process's peak "
             "(above what the process held before loading); size: the artifact on disk.", "",
             "| model | target | median ms | load ms | memory MiB | artifact MB |", "|---|---|---|---|---|---|",
-            *(f"| {model} | {target} | " + " | ".join(fmt_ms(figures.get(m)) for m in ("latency", "load", "memory", "size"))
-              + " |" for model, target, figures in rows)]
+            *(f"| {model} | {target} | " + " | ".join(fmt_ms(figures.get(m)) for m in METRIC_ORDER) + " |"
+              for model, target, figures in rows)]
 
 
 def _published_section(found: Comparison, hostname: str) -> list[str]:

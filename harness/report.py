@@ -203,9 +203,9 @@ def _runs_table(listing: Listing) -> Table:
     several_hosts = len({r["host"] for r in (dict(zip(listing.columns, row)) for row in listing.rows)
                          if r["origin"] == "measured"}) > 1
     costs = any(dict(zip(listing.columns, row))[c] is not None for row in listing.rows for c in FOOTPRINT_COLUMNS)
-    for heading in (("host",) if several_hosts else ()) + ("model", "res", "b", "form", "target", "prec", "thr",
-                                                           "status", "median ms", "p90 ms", "median 95% CI", "CV", "n",
-                                                           "speedup") + (("load ms", "mem MiB", "size MB") if costs else ()):
+    headings = ("model", "res", "b", "form", "target", "prec", "thr", "status", "median ms", "p90 ms", "median 95% CI",
+                "CV", "n", "speedup")
+    for heading in (("host",) if several_hosts else ()) + headings + (("load ms", "mem MiB", "size MB") if costs else ()):
         table.add_column(heading, justify="left" if heading in ("host", "model", "form", "target", "status")
                          else "right")
     mean_only = noisy = False

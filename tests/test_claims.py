@@ -111,7 +111,8 @@ def test_targets_lacking_the_same_run_are_one_row_with_one_command(db, engine):
     assert len(t8.targets) == 3 and t8.text == ("no valid run of t8 at 256px (train) on 3 targets: harness run "
                                                 "--device cpu --model t8 --resolution 256 --form train")
     (s12,) = [g for g in claims.missing_runs(found) if g.claim.key == "reparam_s12"]
-    assert s12.targets == ("torch/cpu",) and s12.text.endswith("--backend torch --model s12 --resolution 256 --form train")
+    assert s12.targets == ("torch/cpu",)
+    assert s12.text.endswith("--backend torch --model s12 --resolution 256 --form train")
     # the published table holds the fused form only: it is never asked for a training-form figure
     assert not [c for c in found if c.claim.key.startswith("reparam_") and "(published)" in c.target]
     table = " ".join(CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "250"}).output.split())

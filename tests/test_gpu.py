@@ -41,6 +41,12 @@ def test_gpu_sweep_end_to_end(tmp_path):
     assert [(r["model"], r["target"], r["status"]) for r in rows] == [("t8", "torch/gpu", "ok"),
                                                                       ("sa12", "torch/gpu", "ok")]
     assert all(0 < r["median_ms"] < 100 for r in rows)
-    env = json.loads(CliRunner().invoke(app, ["query", "SELECT environment FROM runs WHERE NOT published", "--format", "json",
+    env = json.loads(CliRunner().invoke(app, ["query", "SELECT environment FROM runs WHERE NOT published",
+                                              "--format", "json",
                                               "--db", str(db)]).stdout)
     assert "gpu" in json.loads(env[0]["environment"])["versions"]
+    memory = json.loads(CliRunner().invoke(app, ["query", "SELECT model, gpu_peak_mb, load_ms FROM runs WHERE NOT "
+                                                 "published ORDER BY id", "--format", "json", "--db", str(db)]).stdout)
+    # the session's own weights and activations on the device: sa12's 11.5 M parameters alone are 44 MiB
+    assert [m["model"] for m in memory] == ["t8", "sa12"] and all(m["load_ms"] > 0 for m in memory)
+    assert 15 < memory[0]["gpu_peak_mb"] < memory[1]["gpu_peak_mb"]

@@ -112,7 +112,8 @@ def measure_job(job, result) -> None:
             result.op_profile = classify_rows(session.profile(job.profile_iterations) or [])
         del session
         if not job.layer:  # a layer alone is timed for where its time goes, not for what it costs to start
-            result.footprint = replace(result.footprint, load_warm_ms=warm_load_ms(backend, model, artifact, device, job))
+            warm = warm_load_ms(backend, model, artifact, device, job)
+            result.footprint = replace(result.footprint, load_warm_ms=warm)
     result.finished_at = time.time()
     check_parity(result, reference, output, job.tolerance)
 
