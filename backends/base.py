@@ -76,12 +76,21 @@ class Backend(ABC):
     def versions(self) -> dict[str, str]:
         """Versions of the runtime packages, recorded with every run and in the cache key."""
 
-    def export(self, model: torch.nn.Module, example: torch.Tensor, out_dir: Path, precision: str = "fp32") -> Path | None:
-        """Write the artifact for `model` at `example`'s static shape into out_dir; return its path."""
+    def export(self, model: torch.nn.Module, example: torch.Tensor, out_dir: Path, precision: str = "fp32",
+               calibration: list[np.ndarray] | None = None) -> Path | None:
+        """Write the artifact for `model` at `example`'s static shape into out_dir; return its path.
+        calibration: for int8, input batches shaped like `example` (real photographs, harness.measure.images)
+        that the runtime's post-training quantizer observes activations on."""
         return None
 
     def precision_reason(self, device: str, precision: str) -> str | None:
         """None when this device can run `precision` (one of `precisions`), else a one-line reason."""
+        return None
+
+    def precision_coverage(self, artifact: Path) -> list[dict] | None:
+        """Which nodes of a low-precision (int8) artifact the runtime computes in int8 and which stay in
+        float, read from the runtime's own view of it: rows {op_type, kernel, depthwise, low_nodes,
+        float_nodes, low_flops, float_flops} (see tally_precision). None where the runtime gives no view."""
         return None
 
     def coverage(self, artifact: Path) -> list[dict] | None:
@@ -111,3 +120,43 @@ def module_version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+def tally_precision(rows: dict, op_type: str, low: bool, flops: int = 0, kernel: int | None = None,
+                    depthwise: bool = False) -> None:
+    """Count one node of an artifact's graph into `rows` (a Backend.precision_coverage result in the making):
+    `low` when the runtime computes it in the artifact's low precision (int8), else float."""
+    key = (op_type, kernel, depthwise)
+    row = rows.setdefault(key, {"op_type": op_type, "kernel": kernel, "depthwise": depthwise,
+                                "low_nodes": 0, "float_nodes": 0, "low_flops": 0, "float_flops": 0})
+    side = "low" if low else "float"
+    row[f"{side}_nodes"] += 1
+    row[f"{side}_flops"] += int(flops)
+
+
+def conv_facts(out_numel: int, weight_dims: list[int], in_channels: int | None) -> dict:
+    """{flops, kernel, depthwise} of a 2-D convolution from its output size and [O, I/groups, kh, kw] weights."""
+    kernel = int(weight_dims[-1])
+    depthwise = bool(weight_dims[1] == 1 and in_channels and in_channels > 1)
+    return {"flops": 2 * out_numel * int(np.prod(weight_dims[1:])), "kernel": kernel, "depthwise": depthwise}
+
+
+def calibration_batches(calibration: list[np.ndarray] | None, backend: str) -> list[np.ndarray]:
+    """The calibration batches an int8 export needs; a clear error when the caller gave none."""
+    if not calibration:
+        raise ValueError(f"an int8 {backend} export needs calibration images (harness.measure.images)")
+    return calibration
+
+
+def cpu_flags() -> set[str]:
+    """This CPU's feature flags (Linux /proc/cpuinfo); empty where unreadable."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    return set(next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), []))
+
+
+def cpu_has_bf16() -> bool:
+    """Does this CPU compute bf16 natively (AVX512-BF16 or AMX), as bf16 kernels of torch and OpenVINO need?"""
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags())

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Backend, Session, module_version
+from .base import Backend, Session, calibration_batches, module_version, tally_precision
 
 SIDECAR = "delegation.json"
 INSTALL = "executorch is not installed (pip install -e .[executorch])"
@@ -73,17 +73,40 @@ def _follows_convolution(node) -> bool:
             and len(source.users) == 1)
 
 
+QDQ = ("quantized_decomposed.", "torchao.quantize_affine", "torchao.dequantize_affine")
+
+
+def _is_dequantize(node) -> bool:
+    return getattr(node, "op", None) == "call_function" and "dequantize" in _op_name(node)
+
+
+def _computes_int8(node) -> bool:
+    """Are all of this node's tensor inputs dequantized int8 values (a dq -> op -> q group XNNPACK runs as one
+    quantized operator)?"""
+    name = _op_name(node)
+    if name.startswith(("aten.convolution", "aten.conv2d", "aten.linear")):  # input and weight; a bias stays int32/float
+        inputs = list(node.args[:2])
+    else:  # computed inputs (parameters and constants are placeholders)
+        inputs = [a for a in node.args if getattr(a, "op", None) == "call_function"]
+    return bool(inputs) and all(_is_dequantize(a) for a in inputs)
+
+
 def delegation(edge, partitioner: str) -> dict:
-    """The sidecar's content for a lowered edge program (see the module docstring)."""
+    """The sidecar's content for a lowered edge program (see the module docstring); for a quantized program
+    also which arithmetic nodes compute on int8 (`precision`, rows as Backend.precision_coverage)."""
     from executorch.exir.lowered_backend_module import LoweredBackendModule
 
     graph_module = edge.exported_program().graph_module
     rows: dict[tuple, dict] = {}
+    precision: dict[tuple, dict] = {}
 
     def count(node, delegated: bool) -> dict | None:
         described = describe_node(node)
         if described is None:
             return None
+        if not described["op_type"].startswith(QDQ):
+            tally_precision(precision, described["op_type"], _computes_int8(node), described["flops"],
+                            described["kernel"], described["depthwise"])
         key = (described["op_type"], described["kernel"], described["depthwise"])
         row = rows.setdefault(key, {"op_type": key[0], "kernel": key[1], "depthwise": key[2], "delegated_nodes": 0,
                                     "portable_nodes": 0, "delegated_flops": 0, "portable_flops": 0})
@@ -111,7 +134,8 @@ def delegation(edge, partitioner: str) -> dict:
                         layers.append({"kind": "conv", "kernel": None, "depthwise": False, "op_class": "norm"})
         else:
             count(node, delegated=False)
-    return {"partitioner": partitioner, "coverage": list(rows.values()), "layers": layers}
+    return {"partitioner": partitioner, "coverage": list(rows.values()), "layers": layers,
+            "precision": list(precision.values())}
 
 
 def profile_rows(events, layers: list[dict]) -> list[dict]:
@@ -194,6 +218,18 @@ def parse_etdump(etdump: Path, etrecord: Path | None = None, layers: list[dict] 
     return EtdumpRun([float(ms) for ms in execute[0].perf_data.raw], profile_rows(blocks[0].events, layers or []))
 
 
+def pt2e_quantized(model, example, quantizer, batches: list[np.ndarray]):
+    """`model` through PT2E post-training quantization: observers placed by `quantizer`, activation ranges
+    observed on the calibration batches, then quantize/dequantize pairs in the graph."""
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    graph = prepare_pt2e(torch.export.export(model.eval(), (example,)).module(), quantizer)
+    with torch.no_grad():
+        for batch in batches:
+            graph(torch.from_numpy(batch))
+    return convert_pt2e(graph)
+
+
 class ExecuTorchSession(Session):
     def __init__(self, path: Path, threads: int):
         from executorch.extension.pybindings import portable_lib
@@ -238,6 +274,7 @@ class ExecuTorchBackend(Backend):
     devices = ("cpu",)
     artifact_name = "model.pte"
     partitioner = "xnnpack"
+    precisions = ("fp32", "int8")
     timing = "host clock around one Module.run_method('forward') call"
 
     def unavailable_reason(self, device: str) -> str | None:
@@ -251,7 +288,14 @@ class ExecuTorchBackend(Backend):
 
         return XnnpackPartitioner()
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
+    def quantizer(self):
+        """The delegate's own PT2E quantizer: static int8, per-channel symmetric weights."""
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                             get_symmetric_quantization_config)
+
+        return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
         if not _importable():
             raise RuntimeError(INSTALL)
         import logging
@@ -260,7 +304,9 @@ class ExecuTorchBackend(Backend):
 
         for noisy in ("executorch", "coremltools"):  # partitioners log every node they skip at INFO
             logging.getLogger(noisy).setLevel(logging.WARNING)
-        program = torch.export.export(model.eval(), (example,))
+        if precision == "int8":
+            model = pt2e_quantized(model, example, self.quantizer(), calibration_batches(calibration, self.name))
+        program = torch.export.export(model.eval() if precision != "int8" else model, (example,))
         edge = to_edge_transform_and_lower(program, partitioner=[self.make_partitioner()])
         (out_dir / SIDECAR).write_text(json.dumps(delegation(edge, self.partitioner)))
         path = out_dir / self.artifact_name
@@ -273,6 +319,10 @@ class ExecuTorchBackend(Backend):
             return None
         found = json.loads(sidecar.read_text())
         return [{**row, "partitioner": found["partitioner"]} for row in found["coverage"]]
+
+    def precision_coverage(self, artifact: Path) -> list[dict] | None:
+        sidecar = Path(artifact).parent / SIDECAR
+        return json.loads(sidecar.read_text()).get("precision") if sidecar.exists() else None
 
     def load(self, model, artifact, device, threads, precision="fp32") -> Session:
         return ExecuTorchSession(Path(artifact), threads)
@@ -299,3 +349,14 @@ class ExecuTorchCoreMlBackend(ExecuTorchBackend):
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
 
         return CoreMLPartitioner()
+
+    def quantizer(self):
+        """coremltools' PT2E quantizer: int8 weights and activations (W8A8), per-channel symmetric weights."""
+        from coremltools.optimize.torch.quantization.quantization_config import (LinearQuantizerConfig,
+                                                                                 QuantizationScheme)
+        from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
+
+        config = LinearQuantizerConfig.from_dict({"global_config": {
+            "quantization_scheme": QuantizationScheme.symmetric, "activation_dtype": torch.quint8,
+            "weight_dtype": torch.qint8, "weight_per_channel": True}})
+        return CoreMLQuantizer(config)

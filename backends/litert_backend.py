@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import adb
-from .base import Backend, RemoteTiming, Session, module_version
+from .base import Backend, RemoteTiming, Session, calibration_batches, conv_facts, module_version, tally_precision
 from .benchmark_model import benchmark_model_args, parse_benchmark_model
 
 BENCHMARK_MODEL_ENV = "HARNESS_BENCHMARK_MODEL"
@@ -37,17 +37,84 @@ class LiteRtSession(Session):
         interpreter, _ = interpreter_class()
         self.interpreter = interpreter(model_path=str(path), num_threads=threads)  # XNNPACK is the default
         self.interpreter.allocate_tensors()
-        self.input_index = self.interpreter.get_input_details()[0]["index"]
-        self.output_index = self.interpreter.get_output_details()[0]["index"]
+        self.input, self.output_details = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
 
     def prepare(self, x: np.ndarray) -> None:
-        self.interpreter.set_tensor(self.input_index, np.ascontiguousarray(x))  # copied into the arena
+        # an int8 model takes int8 input: quantized here, outside the timed region, as a camera pipeline
+        # would hand it over already quantized
+        value = quantize(x, *self.input["quantization"], self.input["dtype"])
+        self.interpreter.set_tensor(self.input["index"], value)  # copied into the arena
 
     def infer(self) -> None:
         self.interpreter.invoke()
 
     def output(self) -> np.ndarray:
-        return np.array(self.interpreter.get_tensor(self.output_index), copy=True)
+        value = np.array(self.interpreter.get_tensor(self.output_details["index"]), copy=True)
+        return dequantize(value, *self.output_details["quantization"])
+
+
+def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
+    """A float array as the (u)int8 tensor of this scale and zero point; float tensors pass through."""
+    if not np.issubdtype(dtype, np.integer):
+        return np.ascontiguousarray(x, dtype=dtype)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(value: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    if not np.issubdtype(value.dtype, np.integer):
+        return value.astype(np.float32, copy=False)
+    return ((value.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def pt2e_int8(model, example, batches: list[np.ndarray]):
+    """litert-torch's own PT2E quantizer (per-channel symmetric int8 weights, int8 activations observed on the
+    calibration batches) applied to the exported graph; returns (quantized module, its quantizer)."""
+    import torch
+    from litert_torch.quantize import pt2e_quantizer
+    from torchao.quantization.pt2e import quantize_pt2e
+
+    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+        pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
+    graph = quantize_pt2e.prepare_pt2e(torch.export.export(model.eval(), (example,)).module(), quantizer)
+    with torch.no_grad():
+        for batch in batches:
+            graph(torch.from_numpy(batch))
+    return quantize_pt2e.convert_pt2e(graph, fold_quantize=False), quantizer
+
+
+DATA_MOVEMENT = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "SPLIT", "GATHER",
+                 "SLICE", "STRIDED_SLICE", "SQUEEZE", "EXPAND_DIMS", "CAST", "DELEGATE"}
+LOW_TYPES = (np.int8, np.uint8, np.int16)
+
+
+def tflite_precisions(path: Path) -> list[dict]:
+    """Coverage rows from the .tflite's own tensor types: an op whose data input is an integer tensor runs
+    integer kernels; FLOPs of convolutions and fully connected layers from their tensors' shapes."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    # the model's own graph, before a delegate replaces parts of it
+    interpreter = Interpreter(model_path=str(path),
+                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+    rows: dict = {}
+    for op in interpreter._get_ops_details():  # the interpreter's only listing of ops and their tensors
+        name = op["op_name"]
+        if name in DATA_MOVEMENT or not len(op["inputs"]) or op["inputs"][0] < 0:
+            continue
+        data, out = tensors[op["inputs"][0]], tensors[op["outputs"][0]]
+        out_numel = int(np.prod(out["shape"]))
+        facts = {"flops": 0, "kernel": None, "depthwise": False}
+        if name == "CONV_2D":  # weights [O, kh, kw, I]
+            o, kh, kw, i = tensors[op["inputs"][1]]["shape"]
+            facts = conv_facts(out_numel, [o, i, kh, kw], int(data["shape"][-1]))
+        elif name == "DEPTHWISE_CONV_2D":  # weights [1, kh, kw, C]
+            _, kh, kw, c = tensors[op["inputs"][1]]["shape"]
+            facts = conv_facts(out_numel, [c, 1, kh, kw], int(data["shape"][-1]))
+        elif name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
+            facts["flops"] = 2 * out_numel * int(data["shape"][-1])
+        tally_precision(rows, name, data["dtype"] in LOW_TYPES, **facts)
+    return list(rows.values())
 
 
 def fp16_weights(tflite: Path) -> None:
@@ -67,7 +134,7 @@ class LiteRtBackend(Backend):
     runtime_module = "ai_edge_litert.interpreter"
     devices = ("cpu", "android")
     artifact_name = "model.tflite"
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")  # fp16: float16 weights; int8: static PT2E, int8 input and output
 
     def unavailable_reason(self, device: str) -> str | None:
         if device == "cpu":
@@ -91,16 +158,26 @@ class LiteRtBackend(Backend):
                  if (v := module_version(k))}
         return {**found, "interpreter": interpreter or "none"}
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
         try:
             import litert_torch
         except ImportError as exc:
             raise RuntimeError("exporting .tflite needs litert-torch (pip install -e .[litert])") from exc
         path = out_dir / self.artifact_name
-        litert_torch.convert(model.eval(), (example,)).export(str(path))  # keeps the NCHW input layout
+        if precision == "int8":
+            from litert_torch.quantize.quant_config import QuantConfig
+
+            quantized, quantizer = pt2e_int8(model, example, calibration_batches(calibration, self.name))
+            converted = litert_torch.convert(quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
+        else:
+            converted = litert_torch.convert(model.eval(), (example,))
+        converted.export(str(path))  # keeps the NCHW input layout
         if precision == "fp16":
             fp16_weights(path)
         return path
+
+    def precision_coverage(self, artifact: Path) -> list[dict] | None:
+        return tflite_precisions(Path(artifact))
 
     def load(self, model, artifact, device, threads, precision="fp32") -> Session:
         return LiteRtSession(artifact, threads)

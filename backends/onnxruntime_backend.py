@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Backend, Session, module_version
+from .base import Backend, Session, calibration_batches, module_version
 from .onnx_export import INPUT_NAME, export_onnx
+from .onnx_quantize import qdq_coverage, quantize_qdq
 from .tensorrt_backend import cuda_reason
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "gpu": "CUDAExecutionProvider"}
@@ -121,6 +122,12 @@ class OnnxRuntimeBackend(Backend):
     runtime_module = "onnxruntime"
     devices = ("cpu", "gpu")
     artifact_name = "model.onnx"
+    precisions = ("fp32", "int8")  # int8: static QDQ from onnxruntime.quantization
+
+    def precision_reason(self, device: str, precision: str) -> str | None:
+        if precision == "int8" and device == "gpu":
+            return "ONNX Runtime's CUDA provider runs few int8 kernels; int8 on NVIDIA GPUs is the tensorrt target"
+        return None
 
     def provider(self, device: str) -> str:
         return PROVIDERS[device]
@@ -137,8 +144,13 @@ class OnnxRuntimeBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {k: v for k in ("onnxruntime", "onnxruntime-gpu", "onnx", "onnxscript") if (v := module_version(k))}
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
+        if precision == "int8":
+            return quantize_qdq(model, example, out_dir / self.artifact_name, calibration_batches(calibration, self.name))
         return export_onnx(model, example, out_dir / self.artifact_name)
+
+    def precision_coverage(self, artifact: Path) -> list[dict] | None:
+        return qdq_coverage(Path(artifact))
 
     def load(self, model, artifact, device, threads, precision="fp32") -> Session:
         return OrtSession(artifact, provider_list(self.provider(device), precision, None), threads)
@@ -150,6 +162,9 @@ class OrtTensorRtBackend(OnnxRuntimeBackend):
     name = "ort-tensorrt"
     devices = ("gpu",)
     precisions = ("fp32", "fp16")
+
+    def precision_reason(self, device: str, precision: str) -> str | None:
+        return None
 
     def provider(self, device: str) -> str:
         return "TensorrtExecutionProvider"

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Backend, Session, module_version
+from .base import Backend, Session, calibration_batches, conv_facts, cpu_has_bf16, module_version, tally_precision
 
 OV_DEVICES = {"cpu": "CPU", "intel-gpu": "GPU", "npu": "NPU"}
+# the CPU plugin's OPTIMIZATION_CAPABILITIES word for each half precision it computes natively
+CAPABILITY = {"bf16": "BF16", "fp16": "FP16"}
 
 
 class OpenVinoSession(Session):
@@ -22,8 +24,9 @@ class OpenVinoSession(Session):
         if ov_device == "CPU":
             self.config[props.inference_num_threads] = threads
             # Asked for explicitly either way: left alone, OpenVINO runs bf16 on CPUs that have it, so an
-            # fp32 target would silently be bf16 on one machine and f32 on the next.
-            self.config[hints.inference_precision] = ov.Type.bf16 if precision == "bf16" else ov.Type.f32
+            # fp32 target would silently be bf16 on one machine and f32 on the next. An int8 IR runs its
+            # quantized layers in int8 and the rest in f32.
+            self.config[hints.inference_precision] = {"bf16": ov.Type.bf16, "fp16": ov.Type.f16}.get(precision, ov.Type.f32)
         if compile_cache is not None:  # OpenVINO's model cache: a compiled blob read back on the next load
             self.config[props.cache_dir] = str(compile_cache)
         self.compiled = self.core.compile_model(self.core.read_model(str(path)), ov_device, self.config)
@@ -85,14 +88,19 @@ class OpenVinoBackend(Backend):
     runtime_module = "openvino"
     devices = tuple(OV_DEVICES)
     artifact_name = "model.xml"
-    precisions = ("fp32", "bf16")  # bf16: the same IR, run in bf16 by the CPU plugin (AVX512-BF16 or AMX)
+    # bf16/fp16: the fp32 IR, run in that precision by the CPU plugin where the CPU computes it;
+    # int8: an IR quantized by NNCF (FakeQuantize before each quantized op)
+    precisions = ("fp32", "bf16", "fp16", "int8")
     compile_cache = True
 
     def precision_reason(self, device: str, precision: str) -> str | None:
-        if precision == "bf16" and device != "cpu":
-            return "bf16 is a CPU precision here"
-        if precision == "bf16" and not cpu_has_bf16():
-            return "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"
+        if precision in CAPABILITY and device != "cpu":
+            return f"{precision} is asked of the CPU plugin here; other devices choose their own precision"
+        if precision in CAPABILITY:
+            capabilities = cpu_capabilities()
+            if CAPABILITY[precision] not in capabilities:
+                return (f"this CPU does not compute {precision} (OpenVINO's CPU plugin lists "
+                        f"{', '.join(capabilities)})")
         return None
 
     def unavailable_reason(self, device: str) -> str | None:
@@ -108,25 +116,73 @@ class OpenVinoBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {"openvino": module_version("openvino") or "?"}
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
         import openvino as ov
 
-        # precision is a runtime hint (bf16 runs the fp32 IR); the IR itself is always fp32
         # A static input shape: dynamic-shape IR is slower and benchmark_app refuses it.
         converted = ov.convert_model(model.eval(), example_input=example, input=[tuple(example.shape)])
+        if precision == "int8":
+            converted = nncf_int8(converted, calibration_batches(calibration, self.name))
         path = out_dir / self.artifact_name
         ov.save_model(converted, str(path), compress_to_fp16=False)  # default would halve weights to fp16
         return path
+
+    def precision_coverage(self, artifact: Path) -> list[dict] | None:
+        """What the CPU plugin compiled each node to (the runtime model's runtimePrecision)."""
+        import openvino as ov
+
+        core = ov.Core()
+        compiled = core.compile_model(core.read_model(str(artifact)), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+        return runtime_precisions(compiled.get_runtime_model())
 
     def load(self, model, artifact, device, threads, precision="fp32", compile_cache: Path | None = None) -> Session:
         return OpenVinoSession(artifact, OV_DEVICES[device], threads, precision, compile_cache)
 
 
-def cpu_has_bf16() -> bool:
-    """Does this CPU compute bf16 natively (what OpenVINO's CPU plugin needs for bf16 inference)?"""
+def cpu_capabilities() -> list[str]:
+    """What OpenVINO's CPU plugin says this CPU computes natively (FP32, BF16, FP16, INT8, ...)."""
+    import openvino as ov
+
+    return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def nncf_int8(model, batches: list):
+    """NNCF's post-training quantization (per-channel symmetric int8 weights, activation ranges observed on
+    the calibration batches). The transformer model type keeps its quantization recipe for attention."""
     try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags))
+        import nncf
+    except ImportError as exc:
+        raise RuntimeError("int8 OpenVINO IR needs NNCF (pip install nncf)") from exc
+    return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches),
+                         model_type=nncf.ModelType.TRANSFORMER)
+
+
+LOW = ("i8", "u8", "i4", "u4")
+SKIPPED = ("Input", "Output", "Const", "Reorder", "Reshape", "Transpose", "Concatenation", "Split", "Gather")
+
+
+def runtime_precisions(runtime_model) -> list[dict]:
+    """Coverage rows from a compiled model's runtime graph: a node is int8 when the plugin's runtimePrecision
+    says so; FLOPs of convolutions and matrix products from their input and output shapes."""
+    rows: dict = {}
+    for op in runtime_model.get_ordered_ops():
+        info = op.get_rt_info()
+        layer = info["layerType"].astype(str)
+        if layer in SKIPPED:
+            continue
+        shapes = [op.input(i).get_partial_shape() for i in range(op.get_input_size())]
+        dims = [[d.get_length() for d in s] if s.is_static else None for s in shapes]
+        out = op.get_output_partial_shape(0)
+        out_numel = int(np.prod([d.get_length() for d in out])) if out.is_static else 0
+        facts = {"flops": 0, "kernel": None, "depthwise": False}
+        if layer == "Convolution" and len(dims) > 1 and dims[0] and dims[1]:
+            weights = dims[1] if len(dims[1]) == 4 else [dims[1][0] * dims[1][1], *dims[1][2:]]  # [G, O/G, ...]
+            facts = conv_facts(out_numel, weights, dims[0][1])
+        elif layer in ("FullyConnected", "MatMul") and dims and dims[0]:
+            facts["flops"] = 2 * out_numel * dims[0][-1]
+        op_type = {"FullyConnected": "FullyConnected", "MatMul": "MatMul"}.get(layer, layer)
+        tally_precision(rows, op_type, info["runtimePrecision"].astype(str) in LOW, **facts)
+    return list(rows.values())
+
+
+__all__ = ["OpenVinoBackend", "OpenVinoSession", "cpu_capabilities", "cpu_has_bf16"]

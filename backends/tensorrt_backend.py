@@ -11,8 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Backend, Session, module_version
+from .base import Backend, Session, calibration_batches, module_version
 from .onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
+from .onnx_quantize import qdq_coverage, quantize_qdq
 
 WORKSPACE_BYTES = 1 << 30
 TIMING_NOTE = "CUDA-event time of execute_async_v3 on device buffers; host<->device copies excluded"
@@ -23,13 +24,16 @@ def builder_flags(precision: str) -> tuple[list[str], list[str]]:
 
     fp32 clears TF32, which TensorRT otherwise uses for fp32 convolutions and matmuls on Ampere
     and newer: an "fp32" number must be fp32 arithmetic. fp16 lets TensorRT pick fp16 kernels
-    (fp32 where faster or needed), as the paper's GPU numbers did.
+    (fp32 where faster or needed), as the paper's GPU numbers did. int8 builds a QDQ graph (explicit
+    quantization): the quantized layers run in int8, the others in fp16 where TensorRT finds it faster.
     """
     if precision == "fp32":
         return [], ["TF32"]
     if precision == "fp16":
         return ["FP16"], []
-    raise ValueError(f"TensorRT precision must be fp32 or fp16, got {precision!r}")
+    if precision == "int8":
+        return ["INT8", "FP16"], []
+    raise ValueError(f"TensorRT precision must be fp32, fp16 or int8, got {precision!r}")
 
 
 def trtexec_args(onnx: str, precision: str, export_times: str | None = None) -> list[str]:
@@ -37,10 +41,17 @@ def trtexec_args(onnx: str, precision: str, export_times: str | None = None) -> 
     set_flags, cleared = builder_flags(precision)
     args = ["trtexec", f"--onnx={onnx}", "--useCudaGraph=false", "--noDataTransfers",
             f"--memPoolSize=workspace:{WORKSPACE_BYTES >> 20}M"]
+    args += ["--int8"] if "INT8" in set_flags else []
     args += ["--fp16"] if "FP16" in set_flags else []
     args += ["--noTF32"] if "TF32" in cleared else []
     args += [f"--exportTimes={export_times}"] if export_times else []
     return args
+
+
+def tensorrt_qdq_onnx(model, example, path: Path, calibration: list) -> Path:
+    """The QDQ ONNX TensorRT builds an int8 engine from: ONNX Runtime's static quantizer with symmetric int8
+    activations (zero point 0), the only kind TensorRT's explicit quantization accepts."""
+    return quantize_qdq(model, example, path, calibration, symmetric=True)
 
 
 def cuda_reason() -> str | None:
@@ -120,7 +131,7 @@ class TensorRtBackend(Backend):
     runtime_module = "tensorrt"
     devices = ("gpu",)
     artifact_name = "model.engine"
-    precisions = ("fp32", "fp16")
+    precisions = ("fp32", "fp16", "int8")
     timing = TIMING_NOTE
     export_needs_device = True  # an engine is compiled for the GPU it will run on
 
@@ -140,9 +151,18 @@ class TensorRtBackend(Backend):
             pass
         return found
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32") -> Path:
-        onnx = export_onnx(model, example, out_dir / "model.onnx")
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
+        if precision == "int8":
+            onnx = tensorrt_qdq_onnx(model, example, out_dir / "model.onnx", calibration_batches(calibration, self.name))
+        else:
+            onnx = export_onnx(model, example, out_dir / "model.onnx")
         return build_engine(onnx, out_dir / self.artifact_name, precision)
+
+    def precision_coverage(self, artifact: Path) -> list[dict] | None:
+        """From the QDQ graph the engine was built from (TensorRT fuses each DequantizeLinear -> op ->
+        QuantizeLinear group into an int8 kernel, as ONNX Runtime does)."""
+        onnx = Path(artifact).parent / "model.onnx"
+        return qdq_coverage(onnx) if onnx.exists() else None
 
     def load(self, model, artifact, device, threads, precision="fp32") -> Session:
         return TensorRtSession(artifact)

@@ -6,14 +6,16 @@ import copy
 import numpy as np
 import torch
 
-from .base import Backend, Session
+from .base import Backend, Session, cpu_flags, cpu_has_bf16
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 ATTENTION = "Attention (SDPA and reshapes)"  # op type of an attention module's own time
 
 
 class TorchSession(Session):
-    def __init__(self, model: torch.nn.Module, device: torch.device, threads: int):
+    def __init__(self, model: torch.nn.Module, device: torch.device, threads: int, precision: str = "fp32"):
         torch.set_num_threads(threads)
         if device.type == "cuda":
             # fp32 means fp32: torch lets cuDNN convolutions run in TF32 by default (TensorRT's
@@ -23,13 +25,14 @@ class TorchSession(Session):
             torch.cuda.reset_peak_memory_stats(device)
         # the session's own copy of the weights, made here: loading a torch model is materializing them (and
         # the caller's module is not moved to the GPU under it)
-        self.model = copy.deepcopy(model).to(device).eval()
+        self.dtype = DTYPES[precision]  # fp16/bf16: weights and activations in that type, as .half() apps do
+        self.model = copy.deepcopy(model).to(device=device, dtype=self.dtype).eval()
         self.device = device
         self.x = None
         self.y = None
 
     def prepare(self, x: np.ndarray) -> None:
-        self.x = torch.from_numpy(x).to(self.device)
+        self.x = torch.from_numpy(x).to(self.device, self.dtype)
 
     @torch.inference_mode()
     def infer(self) -> None:
@@ -39,6 +42,9 @@ class TorchSession(Session):
 
     def output(self) -> np.ndarray:
         return self.y.float().cpu().numpy()
+
+    def facts(self) -> dict:
+        return {"runtime_precision": str(next(self.model.parameters()).dtype).removeprefix("torch.")}
 
     def device_memory_mb(self) -> float | None:
         if self.device.type != "cuda":
@@ -103,6 +109,20 @@ class TorchBackend(Backend):
     name = "torch"
     devices = ("cpu", "gpu")
     artifact_name = None
+    precisions = ("fp32", "fp16", "bf16")
+
+    def precision_reason(self, device: str, precision: str) -> str | None:
+        if precision == "fp32":
+            return None
+        if device == "gpu":
+            if precision == "bf16" and torch.cuda.is_available() and not torch.cuda.is_bf16_supported():
+                return f"{torch.cuda.get_device_name(0)} does not compute bf16"
+            return None
+        if precision == "bf16" and not cpu_has_bf16():
+            return "this CPU has no bf16 instructions (AVX512-BF16 or AMX); torch would emulate bf16 in fp32"
+        if precision == "fp16" and not {"avx512_fp16", "amx_fp16"} & cpu_flags():
+            return "this CPU has no fp16 arithmetic (AVX512-FP16 or AMX-FP16); torch would emulate fp16 in fp32"
+        return None
 
     def unavailable_reason(self, device: str) -> str | None:
         if device == "gpu" and not torch.cuda.is_available():
@@ -116,4 +136,4 @@ class TorchBackend(Backend):
         return found
 
     def load(self, model, artifact, device, threads, precision="fp32") -> Session:
-        return TorchSession(model, torch.device("cuda" if device == "gpu" else "cpu"), threads)
+        return TorchSession(model, torch.device("cuda" if device == "gpu" else "cpu"), threads, precision)

@@ -39,7 +39,7 @@ err = Console(stderr=True)
 
 BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
 Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
-Precision = Enum("Precision", {p: p for p in ("fp32", "fp16", "bf16")}, type=str)
+Precision = Enum("Precision", {p: p for p in ("fp32", "fp16", "bf16", "int8")}, type=str)
 Delegate = Enum("Delegate", {d: d for d in DELEGATES}, type=str)
 CompareMetric = Enum("CompareMetric", {m: m for m in ("latency", "load", "memory", "size")}, type=str)
 DEFAULT_MODELS = ["t8", "s12", "sa12"]
@@ -50,6 +50,9 @@ DbOption = Annotated[Optional[str], typer.Option(
 FormatOption = Annotated[Format, typer.Option(
     "--format", help="table (rounded, for a terminal), json or csv (every column, unrounded)")]
 CacheOption = Annotated[Path, typer.Option("--cache", help="artifact cache directory")]
+CalibrationOption = Annotated[Optional[Path], typer.Option(
+    "--calibration", help="int8: a folder of images to calibrate on (default: photographs that scikit-image and "
+    "matplotlib ship)")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
     "--threads", min=1, help="threads per runtime (default: all cores; on a phone, 4)")]
 
@@ -139,7 +142,11 @@ def run(
                                              "(default: FastViT 256, baselines 224, as the paper compared them)"),
     batch: int = typer.Option(1, "--batch", min=1),
     form: Form = typer.Option(Form.reparam, "--form", help="train, reparam, or both"),
-    precision: Precision = typer.Option(Precision.fp32, "--precision", help="precision of the exported artifact"),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="precision of the exported artifact "
+                                        "(int8: each runtime's own post-training quantization, calibrated on photos)"),
+    calibration: CalibrationOption = None,
+    eval_dir: Optional[Path] = typer.Option(None, "--eval", help="a labelled folder (one sub-folder per class, in "
+                                            "the model's class order): top-1 accuracy of every run, with --weights"),
     weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
     delegate: Delegate = typer.Option(Delegate.xnnpack, "--delegate", help="LiteRT delegate on Android phones"),
     threads: ThreadsOption = None,
@@ -173,6 +180,7 @@ def run(
                  for m in (model or DEFAULT_MODELS) for f in forms]
         sweep.check_specs(specs)
         sweep.check_cache(cache)
+        sweep.check_images(specs, precision.value, calibration, eval_dir)
     except ValueError as exc:
         fail(str(exc))
     policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time)
@@ -180,7 +188,7 @@ def run(
     if cluster:
         run_on_cluster(cluster, agent, device, [b.value for b in backend] if backend else None, precision.value,
                        delegate.value, specs, threads, policy, profile, max_other_cpu, max_steal, repeat, db, cache,
-                       fmt)
+                       fmt, images=(calibration, eval_dir))
         return
     if agent:
         fail("--agent needs --cluster")
@@ -191,7 +199,8 @@ def run(
     if not targets:
         fail(f"no available target on device {device!r}; see `harness devices`")
     jobs = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision.value,
-                           policy=policy, profile_iterations=profile, max_other_cpu=max_other_cpu, max_steal=max_steal)
+                           policy=policy, profile_iterations=profile, max_other_cpu=max_other_cpu, max_steal=max_steal,
+                           calibration=calibration, eval_dir=eval_dir)
     engine = open_db_for_runs(db)
     with report.SweepProgress(err, len(jobs) * (repeat.count or repeat.window)) as progress:
         outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
@@ -203,8 +212,9 @@ def run(
 def run_on_cluster(address: str, names: list[str] | None, device: str, backends: list[str] | None, precision: str,
                    delegate: str, specs: list[ModelSpec], threads: int, policy: TimingPolicy, profile: int,
                    max_other_cpu: float, max_steal: float, repeat: sweep.Repeats, db: Optional[str], cache: Path,
-                   fmt: Format) -> None:
-    """`harness run --cluster`: plan on each agent, run there, store here."""
+                   fmt: Format, images: tuple[Optional[Path], Optional[Path]] = (None, None)) -> None:
+    """`harness run --cluster`: plan on each agent, run there, store here. images: --calibration and --eval
+    folders, which each agent must have at the same path."""
     from .lab import controller
 
     try:
@@ -224,7 +234,7 @@ def run_on_cluster(address: str, names: list[str] | None, device: str, backends:
             if targets:
                 jobs[name] = sweep.plan_jobs(specs, targets, threads=threads, cache_dir=cache, precision=precision,
                                              policy=policy, profile_iterations=profile, max_other_cpu=max_other_cpu,
-                                             max_steal=max_steal)
+                                             max_steal=max_steal, calibration=images[0], eval_dir=images[1])
         engine = open_db_for_runs(db)
         totals = {name: len(j) * (repeat.count or repeat.window) for name, j in jobs.items()}
         with report.LabProgress(err, totals) as progress:
@@ -466,6 +476,9 @@ def layers(
     max_iterations: int = typer.Option(LAYER_POLICY.max_iterations, "--max-iterations", min=1,
                                        help="stop timing a layer at this many calls, even before --min-time"),
     delegate: Delegate = typer.Option(Delegate.xnnpack, "--delegate", help="LiteRT delegate on Android phones"),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="each layer exported alone in this "
+                                        "precision (int8: calibrated on what it receives inside the model)"),
+    calibration: CalibrationOption = None,
     only: Optional[str] = typer.Option(None, "--only", help="only the layers whose signature contains this "
                                        "(e.g. dwconv7x7)"),
     show_only: bool = typer.Option(False, "--show", help="print the stored layer table, time nothing"),
@@ -488,10 +501,11 @@ def layers(
             spec = ModelSpec(name, spec_resolution)
             sweep.check_specs([spec])
             sweep.check_cache(cache)
+            sweep.check_images([spec], precision.value, calibration, None)
         except ValueError as exc:
             fail(str(exc))
         targets, skipped = devices_module.plan_targets(device, [b.value for b in backend] if backend else None,
-                                                       "fp32", delegate.value)
+                                                       precision.value, delegate.value)
         for target, reason in skipped:
             report.skipped(err, target, reason)
         if not targets:
@@ -500,17 +514,18 @@ def layers(
         if not found:
             fail(f"no layer of {name} matches --only {only!r}")
         policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time, LAYER_POLICY.max_seconds, max_iterations)
-        jobs = sweep.plan_layer_jobs(spec, found, targets, threads=threads, policy=policy, cache_dir=cache)
+        jobs = sweep.plan_layer_jobs(spec, found, targets, threads=threads, policy=policy, cache_dir=cache,
+                                     precision=precision.value, calibration=calibration)
         engine = open_db(db, create=True)
         with report.SweepProgress(err, len(jobs)) as progress, WorkerPerTarget() as kept_workers:
             outcome = sweep.run_sweep(engine, jobs, shlex.join(["harness", *sys.argv[1:]]),
                                       on_start=progress.started, on_done=progress.done, measure=kept_workers)
     else:
         engine = open_db_with_runs(db)
-    table = layer_table(engine, name, spec_resolution, "reparam", device)
+    table = layer_table(engine, name, spec_resolution, "reparam", device, precision.value)
     if not table.rows:
-        fail(f"no layer runs of {name} at {spec_resolution}px on {device!r}; `harness layers --device {device} "
-             f"--model {model}` makes them")
+        fail(f"no {precision.value} layer runs of {name} at {spec_resolution}px on {device!r}; `harness layers "
+             f"--device {device} --model {model} --precision {precision.value}` makes them")
     report.show(console, report.layers_listing(table, name, spec_resolution), fmt)
     if not show_only:
         finished(outcome.statuses, "layer runs")

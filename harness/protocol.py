@@ -15,10 +15,20 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 6  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint
-STATUSES = ("ok", "invalid", "error", "crashed")  # invalid: outputs disagree with torch
-# max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3
-PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 5e-2}  # bf16: 8 mantissa bits, fp32 accumulation
+PROTOCOL_VERSION = 7  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
+# 7: precision axis (int8, calibration, agreement, precision coverage)
+# ok | invalid: outputs disagree with torch | inaccurate: a low-precision artifact whose agreement with fp32 torch
+# on held-out photographs is below AGREEMENT_FLOOR (timed, stored, never used by a claim) | error | crashed
+STATUSES = ("ok", "invalid", "inaccurate", "error", "crashed")
+# max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3. int8 is
+# judged by agreement instead (its error on one input says little): its tolerance here only catches a broken
+# artifact (wrong layout, wrong scale), which lands orders of magnitude further off.
+PARITY_TOLERANCE = {"fp32": 1e-3, "fp16": 2e-2, "bf16": 5e-2, "int8": 1.0}
+LOW_PRECISIONS = ("int8",)  # quantized with calibration images; judged by agreement
+# The floor an int8 artifact's mean logit cosine similarity with fp32 torch must reach on the held-out
+# photographs. Post-training int8 of these models lands at 0.93-0.999 (measured: ORT, OpenVINO, LiteRT,
+# ExecuTorch on t8); below 0.9 the artifact is computing another function.
+AGREEMENT_FLOOR = 0.9
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,33 @@ class Footprint:
     model_peak_mb: float | None = None  # the model's own share: the higher peak less rss_before_mb
     gpu_peak_mb: float | None = None  # device memory at its peak, on GPUs
     peak_is_lifetime: bool = False  # the OS could not reset the peak: the two peaks are the process's so far
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How the run's artifact agrees with the fp32 PyTorch model on held-out photographs (harness.measure.images):
+    the question a low precision raises, asked of every run."""
+    images: int
+    top1: float  # share of images whose top-1 class matches fp32 torch's
+    cosine: float  # mean cosine similarity of the logits
+    cosine_min: float
+    held_out: str  # the held-out set's identity
+    accuracy_top1: float | None = None  # on a labelled --eval folder, with real weights
+    eval_images: int | None = None
+
+
+@dataclass(frozen=True)
+class PrecisionRow:
+    """How many nodes (and FLOPs) of one op type a low-precision artifact computes in int8 and how many in float,
+    from the runtime's own view of the artifact (Backend.precision_coverage)."""
+    op_type: str
+    op_class: str
+    kernel: int | None
+    depthwise: bool
+    low_nodes: int
+    float_nodes: int
+    low_flops: int
+    float_flops: int
 
 
 class ProtocolError(ValueError):
@@ -132,6 +169,9 @@ class Job:
     layer: str | None = None
     layer_signature: str | None = None
     layer_count: int | None = None
+    # int8: the folder of calibration images (None: the bundled photographs), and --eval's labelled folder
+    calibration: str | None = None
+    eval_dir: str | None = None
     version: int = PROTOCOL_VERSION
 
     @property
@@ -221,6 +261,9 @@ class RunResult:
     class_flops: dict[str, int] = field(default_factory=dict)  # the model's FLOPs per op class
     op_profile: list[OpRow] = field(default_factory=list)
     coverage: list[CoverageRow] = field(default_factory=list)  # delegate runtimes only (ExecuTorch)
+    precision_coverage: list[PrecisionRow] = field(default_factory=list)  # low-precision artifacts only
+    agreement: Agreement | None = None  # with fp32 torch on held-out photographs (whole models)
+    calibration: str | None = None  # the calibration set's identity (int8 artifacts)
     interference: Interference | None = None  # None where the OS gives no counters (or nothing was timed)
     noisy: bool = False  # interference past the job's limits
     footprint: Footprint | None = None  # load time, size, memory

@@ -77,8 +77,9 @@ def test_bf16_is_offered_only_where_the_cpu_has_it(monkeypatch):
     from backends import openvino_backend
     from harness import devices
 
-    monkeypatch.setattr(openvino_backend, "cpu_has_bf16", lambda: False)
+    monkeypatch.setattr(openvino_backend, "cpu_capabilities", lambda: ["FP32", "INT8", "BIN", "EXPORT_IMPORT"])
     targets, skipped = devices.plan_targets("cpu", ["openvino", "onnxruntime"], precision="bf16")
     reasons = {t.name: reason for t, reason in skipped}
-    assert targets == [] and reasons["openvino/cpu"] == "this CPU has no bf16 instructions (AVX512-BF16 or AMX)"
-    assert reasons["onnxruntime/cpu"] == "no bf16 export (it offers fp32)"
+    assert targets == [] and reasons["openvino/cpu"] == ("this CPU does not compute bf16 (OpenVINO's CPU plugin "
+                                                         "lists FP32, INT8, BIN, EXPORT_IMPORT)")
+    assert reasons["onnxruntime/cpu"] == "no bf16 export (it offers fp32, int8)"

@@ -89,12 +89,13 @@ class LayerTable:
         return sorted(found, key=lambda o: -o.share)
 
 
-def layer_table(engine, model: str, resolution: int, form: str, device: str) -> LayerTable:
-    """The latest valid layer runs of one model spec on each target of `device` (newest host)."""
+def layer_table(engine, model: str, resolution: int, form: str, device: str, precision: str = "fp32") -> LayerTable:
+    """The latest valid layer runs of one model spec in one precision on each target of `device` (newest host)."""
     found = LayerTable()
     rows: dict[str, LayerRow] = {}
     with Session(engine) as session:
-        spec = (Run.model == model, Run.resolution == resolution, Run.form == form, Run.batch == 1)
+        spec = (Run.model == model, Run.resolution == resolution, Run.form == form, Run.batch == 1,
+                Run.precision == precision)
         for run in latest_runs(session, *spec, layers=True):
             if not device_matches(device, run.device):
                 continue

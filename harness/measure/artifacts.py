@@ -12,9 +12,10 @@ from backends import Backend
 
 from .. import baselines
 from ..opclass import op_class
-from ..protocol import CoverageRow
+from ..protocol import LOW_PRECISIONS, CoverageRow, PrecisionRow
 from ..spec import ModelSpec, fastvit_source_hash
 from . import cache
+from .images import ImageSet
 
 EXAMPLE_SEED = 1234  # the input every export is traced with and every parity check runs on
 
@@ -46,23 +47,41 @@ def exporter_hash(backend: Backend) -> str:
 
 
 def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: torch.nn.Module,
-                   example: torch.Tensor, cache_dir: Path, layer: str | None = None) -> tuple[Path, bool]:
+                   example: torch.Tensor, cache_dir: Path, layer: str | None = None,
+                   calibration: ImageSet | None = None) -> tuple[Path, bool]:
     """(path, came from the cache) of `backend`'s artifact for the built `model` of `spec` (or for one
-    `layer` of it, harness.measure.layers)."""
+    `layer` of it, harness.measure.layers). calibration: the images an int8 artifact is calibrated on; its
+    identity is part of the key, so another set makes another artifact."""
     parts = {"spec": spec.as_dict(), "weights": spec.weights_id(), "fastvit": fastvit_source_hash(),
              **_key_parts(backend, precision)}
     if layer:
         parts["layer"] = layer
     if spec.is_baseline:
         parts["baseline_init"] = baselines.INIT
-    return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name,
-                              lambda out: backend.export(model, example, out, precision))
+    if precision in LOW_PRECISIONS:
+        if calibration is None:
+            raise ValueError(f"a {precision} artifact needs calibration images")
+        parts["calibration"] = calibration.identity
+
+    def export(out: Path):
+        batches = None
+        if precision in LOW_PRECISIONS:
+            batches = calibration.batches(spec.batch)
+            if layer:  # what the layer receives inside the model on those images
+                from .layers import layer_calibration  # layers imports this module
+
+                batches = layer_calibration(spec, layer, batches)
+        return backend.export(model, example, out, precision, calibration=batches)
+
+    return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name, export)
 
 
-def spec_artifact(spec: ModelSpec, backend: Backend, precision: str, cache_dir: Path) -> tuple[Path, bool]:
+def spec_artifact(spec: ModelSpec, backend: Backend, precision: str, cache_dir: Path,
+                  calibration: ImageSet | None = None) -> tuple[Path, bool]:
     """`harness export`: build the model of `spec`, then as model_artifact."""
     check_exportable(backend, precision)
-    return model_artifact(spec, backend, precision, spec.build(), example_input(spec), cache_dir)
+    return model_artifact(spec, backend, precision, spec.build(), example_input(spec), cache_dir,
+                          calibration=calibration)
 
 
 def gemm_artifact(backend: Backend, gemm: torch.nn.Module, example: torch.Tensor, size: int,
@@ -72,6 +91,12 @@ def gemm_artifact(backend: Backend, gemm: torch.nn.Module, example: torch.Tensor
     path, _ = cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name,
                                  lambda out: backend.export(gemm, example, out, "fp32"))
     return path
+
+
+def precision_coverage_of(backend: Backend, artifact: Path) -> list[PrecisionRow]:
+    """Which ops of a low-precision `artifact` the runtime computes in int8, and which in float."""
+    return [PrecisionRow(**row, op_class=op_class(row["op_type"], row["kernel"], row["depthwise"]))
+            for row in backend.precision_coverage(artifact) or []]
 
 
 def coverage_of(backend: Backend, artifact: Path) -> list[CoverageRow]:

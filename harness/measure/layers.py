@@ -149,3 +149,20 @@ def layer_model(spec: ModelSpec, path: str) -> tuple[torch.nn.Module, torch.Tens
     if path not in units:
         raise ValueError(f"{spec.model} has no layer {path!r}")
     return copy.deepcopy(units[path]).eval(), inputs[path][0].clone()
+
+
+def layer_calibration(spec: ModelSpec, path: str, batches: list) -> list:
+    """The inputs a layer receives when the whole model runs on calibration batches (numpy), as numpy: what
+    an int8 layer alone is calibrated on, so its ranges are the ones it has inside the model. The overhead
+    probe, no layer of any model, is calibrated on its own input."""
+    import numpy as np
+
+    if path == OVERHEAD:
+        return [layer_model(spec, path)[1].numpy()]
+    model = spec.build()
+    if path not in dict(model.named_modules()):
+        raise ValueError(f"{spec.model} has no layer {path!r}")
+    found = []
+    for batch in batches:
+        found.append(_inputs(model, {path: dict(model.named_modules())[path]}, torch.from_numpy(batch))[path][0])
+    return [np.ascontiguousarray(x.numpy()) for x in found]

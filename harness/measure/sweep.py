@@ -61,25 +61,54 @@ def check_checkpoint(spec: ModelSpec) -> None:
         raise ValueError(f"--weights {spec.weights}: {exc}") from exc
 
 
+def _absolute(folder: Path | None) -> str | None:
+    return str(Path(folder).resolve()) if folder is not None else None
+
+
 def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
               cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0,
-              max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL) -> list[Job]:
+              max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL, calibration: Path | None = None,
+              eval_dir: Path | None = None) -> list[Job]:
     """One job per (model spec, target); run_sweep repeats them."""
     cache = str(Path(cache_dir).resolve())
-    return [Job(spec, target, threads, policy, cache, precision, profile_iterations, max_other_cpu, max_steal)
+    return [Job(spec, target, threads, policy, cache, precision, profile_iterations, max_other_cpu, max_steal,
+                calibration=_absolute(calibration), eval_dir=_absolute(eval_dir))
             for spec in specs for target in targets]
 
 
 def plan_layer_jobs(spec: ModelSpec, layers: list, targets: list[Target], *, threads: int, policy: TimingPolicy,
-                    cache_dir: Path) -> list[Job]:
+                    cache_dir: Path, precision: str = "fp32", calibration: Path | None = None) -> list[Job]:
     """`harness layers`: per target, the runtime's empty-model probe first, then each distinct layer
     of `spec` (harness.measure.layers.Layer) alone."""
     from .layers import OVERHEAD, OVERHEAD_SIGNATURE
 
     cache = str(Path(cache_dir).resolve())
     probes = [(OVERHEAD, OVERHEAD_SIGNATURE, 0), *((layer.path, layer.signature, layer.count) for layer in layers)]
-    return [Job(spec, target, threads, policy, cache, layer=path, layer_signature=sig, layer_count=count)
+    return [Job(spec, target, threads, policy, cache, precision, layer=path, layer_signature=sig, layer_count=count,
+                calibration=_absolute(calibration))
             for target in targets for path, sig, count in probes]
+
+
+def check_images(specs: list[ModelSpec], precision: str, calibration: Path | None, eval_dir: Path | None) -> None:
+    """ValueError, in one line, when the images a sweep needs are missing or unreadable: the calibration set of
+    a low precision, the --eval folder (which only means something with real weights)."""
+    from ..protocol import LOW_PRECISIONS
+    from .images import ImageSetError, calibration_set, held_out_set, labelled_set
+
+    resolution = specs[0].resolution if specs else 256
+    try:
+        held_out_set(resolution)
+        if precision in LOW_PRECISIONS:
+            calibration_set(resolution, calibration)
+        elif calibration is not None:
+            raise ValueError(f"--calibration is for int8; --precision {precision} calibrates nothing")
+        if eval_dir is not None:
+            if any(spec.weights.startswith("random:") for spec in specs):
+                raise ValueError("--eval measures accuracy, which random weights do not have: pass --weights "
+                                 "CHECKPOINT too")
+            labelled_set(eval_dir, resolution)
+    except ImageSetError as exc:
+        raise ValueError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,14 @@ def measure_job(job, result) -> None:
 
     from backends import BACKENDS
     from harness.measure import environment, footprint, interference
-    from harness.measure.artifacts import coverage_of, example_input, model_artifact
+    from harness.measure import images
+    from harness.measure.artifacts import coverage_of, example_input, model_artifact, precision_coverage_of
     from harness.measure.cache import build_seconds
     from harness.measure.flops import class_flops
     from harness.measure.layers import layer_model
     from harness.measure.timing import measure
     from harness.opclass import classify_rows
-    from harness.protocol import Footprint
+    from harness.protocol import LOW_PRECISIONS, Footprint
     from harness.stats import summarize
 
     backend = BACKENDS[job.target.backend]
@@ -61,13 +62,22 @@ def measure_job(job, result) -> None:
     else:
         result.class_flops = flops
 
+    calibration = None
+    if job.precision in LOW_PRECISIONS:
+        calibration = images.calibration_set(job.spec.resolution, job.calibration)
+        result.calibration = calibration.identity
+        result.environment["calibration"] = {"source": calibration.source, "images": len(calibration.names),
+                                             "samples": len(calibration.images)}
     artifact, sizes = None, {"param_bytes": footprint.param_bytes(model)}
     if backend.artifact_name:
         artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir),
-                                          layer=job.layer)
+                                          layer=job.layer, calibration=calibration)
         result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
         result.environment["artifact_cached"] = cached
-        result.coverage = coverage_of(backend, artifact)
+        if job.precision == "fp32":  # the delegation table holds each spec's fp32 artifact
+            result.coverage = coverage_of(backend, artifact)
+        if job.precision in LOW_PRECISIONS:
+            result.precision_coverage = precision_coverage_of(backend, artifact)
         built = build_seconds(artifact)
         sizes.update(artifact_bytes=footprint.artifact_bytes(artifact), build_ms=built * 1e3 if built else None,
                      export_ms=0.0 if cached else (built * 1e3 if built else None))
@@ -80,6 +90,8 @@ def measure_job(job, result) -> None:
         session.prepare(example.numpy())
         session.infer()
         output = session.output()
+        if not job.layer:
+            result.agreement = measure_agreement(session, model, job)
         take_tool_timing(result, backend.time_remote(artifact, device, job.threads, job.policy,
                                                      **job.target.option_dict()))
     else:
@@ -110,12 +122,43 @@ def measure_job(job, result) -> None:
             model_peak_mb=max(peak_load, peak_timing) - rss_before if rss_before is not None else None)
         if job.profile_iterations:  # after timing: profilers slow a runtime down
             result.op_profile = classify_rows(session.profile(job.profile_iterations) or [])
+        if not job.layer:  # after timing too: the held-out photographs through the same session
+            result.agreement = measure_agreement(session, model, job)
         del session
         if not job.layer:  # a layer alone is timed for where its time goes, not for what it costs to start
             warm = warm_load_ms(backend, model, artifact, device, job)
             result.footprint = replace(result.footprint, load_warm_ms=warm)
     result.finished_at = time.time()
     check_parity(result, reference, output, job.tolerance)
+    if job.precision in LOW_PRECISIONS:
+        check_agreement(result)
+
+
+def measure_agreement(session, model, job):
+    """The session against fp32 torch on the held-out photographs (and the --eval folder, where given)."""
+    from harness.measure import agreement, images
+
+    from harness import baselines
+    from harness.measure.cache import cache_key
+    from harness.spec import fastvit_source_hash
+
+    held_out = images.held_out_set(job.spec.resolution)
+    labelled = images.labelled_set(job.eval_dir, job.spec.resolution) if job.eval_dir else None
+    key = cache_key({"spec": job.spec.as_dict(), "weights": job.spec.weights_id(), "fastvit": fastvit_source_hash(),
+                     "baseline_init": baselines.INIT, "held_out": held_out.identity})
+    return agreement.agreement(session, model, held_out, job.spec.batch, labelled,
+                               reference_path=Path(job.cache_dir) / "reference-logits" / f"{key}.npy")
+
+
+def check_agreement(result) -> None:
+    """A low-precision run that computes its answers too far from fp32 torch's is stored as inaccurate."""
+    from harness.protocol import AGREEMENT_FLOOR
+
+    found = result.agreement
+    if result.status == "ok" and found is not None and found.cosine < AGREEMENT_FLOOR:
+        result.status = "inaccurate"
+        result.error = (f"agreement with fp32 torch below the floor: mean logit cosine {found.cosine:.3f} < "
+                        f"{AGREEMENT_FLOOR} on {found.images} held-out photographs (top-1 {found.top1:.0%})")
 
 
 def warm_load_ms(backend, model, artifact, device: str, job) -> float:
@@ -171,7 +214,7 @@ def merged_footprint(ours, theirs):
     """Our own figures (sizes measured here), and the device tool's where we have none (its load and memory)."""
     from dataclasses import fields
 
-    from harness.protocol import Footprint
+    from harness.protocol import LOW_PRECISIONS, Footprint
 
     if ours is None or theirs is None:
         return ours or theirs

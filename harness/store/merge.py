@@ -37,6 +37,7 @@ from .schema import (
     Meta,
     ModelFlops,
     OpProfile,
+    PrecisionCoverage,
     Run,
     Sample,
     Sweep,
@@ -117,7 +118,7 @@ def merge(source: Engine, dest: Engine) -> Merged:
         sweeps = _by_uuid(src, dst, Sweep, {}, merged, "sweeps")
         _by_uuid(src, dst, HostPeak, {"host_id": hosts}, merged, "peaks")
         merged.flop_rows = _by_key(src, dst, ModelFlops)
-        merged.coverage_rows = _by_key(src, dst, DelegationCoverage)
+        merged.coverage_rows = _by_key(src, dst, DelegationCoverage) + _by_key(src, dst, PrecisionCoverage)
     with source.connect() as src:
         with dest.connect() as dst:
             present = set(dst.scalars(select(Run.uuid)))

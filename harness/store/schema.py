@@ -78,7 +78,8 @@ class Run(Base):
     device: Mapped[str] = mapped_column(String(64))
     precision: Mapped[str] = mapped_column(String(8), default="fp32")  # of the exported artifact
     threads: Mapped[int]
-    # outcome: ok | invalid (outputs disagree with torch) | error | crashed
+    # outcome: ok | invalid (outputs disagree with torch) | inaccurate (int8 below the agreement floor) | error
+    # | crashed
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     log: Mapped[str | None] = mapped_column(Text)  # worker traceback or a crashed worker's stderr tail
@@ -129,6 +130,15 @@ class Run(Base):
     gpu_peak_mb: Mapped[float | None] = mapped_column(Float)
     # True where the OS could not reset the peak per phase: the two peaks are the process's lifetime peak
     peak_is_lifetime: Mapped[bool | None] = mapped_column(Boolean)
+    # agreement with fp32 torch on held-out photographs (protocol.Agreement); NULL for layers and imports
+    agreement_images: Mapped[int | None]
+    agreement_top1: Mapped[float | None] = mapped_column(Float)  # share of matching top-1 classes
+    agreement_cosine: Mapped[float | None] = mapped_column(Float)  # mean logit cosine similarity
+    agreement_cosine_min: Mapped[float | None] = mapped_column(Float)
+    held_out: Mapped[str | None] = mapped_column(String(64))  # the held-out set's identity
+    accuracy_top1: Mapped[float | None] = mapped_column(Float)  # on --eval's labelled folder
+    eval_images: Mapped[int | None]
+    calibration: Mapped[str | None] = mapped_column(String(64))  # the calibration set's identity (int8)
     artifact_path: Mapped[str | None] = mapped_column(Text)
     artifact_key: Mapped[str | None] = mapped_column(String(64))
     environment: Mapped[dict | None] = mapped_column(JSON)
@@ -205,6 +215,27 @@ class DelegationCoverage(Base):
     portable_flops: Mapped[int] = mapped_column(BigInteger)
 
 
+class PrecisionCoverage(Base):
+    """Which ops of a model spec's low-precision artifact a runtime computes in int8 and which stay in float,
+    from the runtime's own view of it (its compiled model, graph or tensor types)."""
+    __tablename__ = "precision_coverage"
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    resolution: Mapped[int] = mapped_column(primary_key=True)
+    batch: Mapped[int] = mapped_column(primary_key=True)
+    form: Mapped[str] = mapped_column(String(16), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(32), primary_key=True)
+    precision: Mapped[str] = mapped_column(String(8), primary_key=True)
+    op_type: Mapped[str] = mapped_column(String(128), primary_key=True)  # the runtime's own op type
+    kernel: Mapped[int] = mapped_column(primary_key=True)  # convolutions: k of k x k; 0 otherwise
+    depthwise: Mapped[bool] = mapped_column(Boolean, primary_key=True)
+    op_class: Mapped[str] = mapped_column(String(64), index=True)
+    calibration: Mapped[str | None] = mapped_column(String(64))
+    low_nodes: Mapped[int]
+    float_nodes: Mapped[int]
+    low_flops: Mapped[int] = mapped_column(BigInteger)
+    float_flops: Mapped[int] = mapped_column(BigInteger)
+
+
 class HostPeak(Base):
     """A runtime's measured dense-GEMM throughput on a host: the roof of the roofline."""
     __tablename__ = "host_peaks"
@@ -240,6 +271,16 @@ VIEWS = {
                r.param_bytes / 1e6 AS param_mb, r.model_peak_mb, r.rss_before_mb, r.peak_load_mb, r.peak_timing_mb,
                r.gpu_peak_mb, r.imported, r.published
         FROM latest_valid_runs r""",
+    # Each latest low-precision run beside the latest fp32 run of the same spec on the same target: what
+    # the precision buys in latency and costs in agreement.
+    "precision_speedup": """
+        SELECT q.host_id, q.model, q.resolution, q.batch, q.form, q.target, q.threads, q.precision,
+               f.median_ms AS fp32_median_ms, q.median_ms, f.median_ms / q.median_ms AS speedup,
+               q.agreement_top1, q.agreement_cosine, q.accuracy_top1, f.accuracy_top1 AS fp32_accuracy_top1
+        FROM latest_valid_runs q JOIN latest_valid_runs f
+          ON f.host_id = q.host_id AND f.model = q.model AND f.resolution = q.resolution AND f.batch = q.batch
+         AND f.form = q.form AND f.weights = q.weights AND f.target = q.target AND f.threads = q.threads
+        WHERE f.precision = 'fp32' AND q.precision != 'fp32'""",
     # How much faster the fused form is than the multi-branch form, per model and target.
     "reparam_speedup": """
         SELECT t.host_id, t.model, t.resolution, t.batch, t.target, t.threads, t.precision,

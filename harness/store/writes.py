@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 
 from ..protocol import RunResult
 from ..spec import ModelSpec, Target
-from .schema import DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, Run, Sample, Sweep
+from .schema import (DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Run, Sample,
+                     Sweep)
 
 
 def now() -> datetime:
@@ -76,6 +77,7 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
             iterations=len(result.samples_ns) or (result.summary.count if result.summary else None),
             **summary,
             **_interference(result.interference), noisy=result.noisy, **_footprint(result.footprint),
+            **_agreement(result.agreement), calibration=result.calibration,
             artifact_path=result.artifact_path, artifact_key=result.artifact_key,
             environment=_environment(result),
             started_at=_timestamp(result.started_at), finished_at=_timestamp(result.finished_at),
@@ -86,6 +88,9 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
             save_model_flops(session, spec, result.class_flops)
         if result.coverage:
             save_coverage(session, spec, target.backend, result.coverage)
+        if result.precision_coverage:
+            save_precision_coverage(session, spec, target.backend, precision, result.calibration,
+                                    result.precision_coverage)
         session.add(run)
         session.flush()
         return run.id
@@ -93,6 +98,14 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
 
 def _footprint(found) -> dict:
     return asdict(found) if found is not None else {}
+
+
+def _agreement(found) -> dict:
+    if found is None:
+        return {}
+    return {"agreement_images": found.images, "agreement_top1": found.top1, "agreement_cosine": found.cosine,
+            "agreement_cosine_min": found.cosine_min, "held_out": found.held_out,
+            "accuracy_top1": found.accuracy_top1, "eval_images": found.eval_images}
 
 
 def _interference(found) -> dict:
@@ -115,6 +128,17 @@ def save_coverage(session: Session, spec: ModelSpec, backend: str, rows) -> None
     session.query(DelegationCoverage).filter_by(**key).delete()
     for row in rows:
         session.add(DelegationCoverage(**key, **{**asdict(row), "kernel": row.kernel or 0}))
+
+
+def save_precision_coverage(session: Session, spec: ModelSpec, backend: str, precision: str, calibration: str | None,
+                            rows) -> None:
+    """Record (or refresh) which ops of `backend`'s `precision` artifact of a spec compute in int8
+    (protocol.PrecisionRow)."""
+    key = dict(model=spec.model, resolution=spec.resolution, batch=spec.batch, form=spec.form, backend=backend,
+               precision=precision)
+    session.query(PrecisionCoverage).filter_by(**key).delete()
+    for row in rows:
+        session.add(PrecisionCoverage(**key, calibration=calibration, **{**asdict(row), "kernel": row.kernel or 0}))
 
 
 def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: float, gemm_size: int) -> int:
