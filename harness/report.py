@@ -134,6 +134,18 @@ FOOTPRINT_NOTE = ("load: the artifact loaded until it can run; mem: the model's 
                  "memory (above what it held before loading); size: the artifact on disk")
 
 
+AGREEMENT_NOTE = ("top-1 agree, cosine: against fp32 torch on held-out photographs (matching top-1 classes, mean "
+                  "logit cosine similarity); an int8 run below the floor is 'inaccurate' and used by no claim")
+
+
+def fmt_share(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value:.0%}"
+
+
+def fmt_cosine(value: float | None) -> str:
+    return NO_VALUE if value is None else f"{value:.4f}"
+
+
 def _figure(value: float | None) -> str:
     """A load time or a size: three significant figures are all these ever hold."""
     return NO_VALUE if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
@@ -151,7 +163,8 @@ def _paper(figure: float | None) -> str:
 
 RUN_COLUMNS = ["run", "host", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported", "origin",
                "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "noisy",
-               "other_cpu", "steal", "load_ms", "model_mb", "artifact_mb", "error"]
+               "other_cpu", "steal", "load_ms", "model_mb", "artifact_mb", "agreement_top1", "agreement_cosine",
+               "accuracy_top1", "error"]
 
 
 def _spec_key(run: Run) -> tuple:
@@ -173,7 +186,8 @@ def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
             r.median_ci_low_ms if ok else None, r.median_ci_high_ms if ok else None, r.cv if ok else None,
             r.iterations if ok else None, reference / latency if latency and reference else None, bool(r.noisy),
             r.other_cpu, r.steal, r.load_ms, r.model_peak_mb,
-            r.artifact_bytes / 1e6 if r.artifact_bytes is not None else None, r.error)
+            r.artifact_bytes / 1e6 if r.artifact_bytes is not None else None, r.agreement_top1, r.agreement_cosine,
+            r.accuracy_top1, r.error)
 
 
 def _runs_listing(session: Session, runs: list[Run], baseline: str, title: str) -> Listing:
@@ -203,9 +217,12 @@ def _runs_table(listing: Listing) -> Table:
     several_hosts = len({r["host"] for r in (dict(zip(listing.columns, row)) for row in listing.rows)
                          if r["origin"] == "measured"}) > 1
     costs = any(dict(zip(listing.columns, row))[c] is not None for row in listing.rows for c in FOOTPRINT_COLUMNS)
+    # agreement with fp32 torch is the question a lower precision raises: shown where one was timed
+    agreement = any(dict(zip(listing.columns, row))["precision"] not in ("fp32", "n/a") for row in listing.rows)
     headings = ("model", "res", "b", "form", "target", "prec", "thr", "status", "median ms", "p90 ms", "median 95% CI",
                 "CV", "n", "speedup")
-    for heading in (("host",) if several_hosts else ()) + headings + (("load ms", "mem MiB", "size MB") if costs else ()):
+    for heading in ((("host",) if several_hosts else ()) + headings + (("load ms", "mem MiB", "size MB") if costs else ())
+                    + (("top-1 agree", "cosine") if agreement else ())):
         table.add_column(heading, justify="left" if heading in ("host", "model", "form", "target", "status")
                          else "right")
     mean_only = noisy = False
@@ -226,10 +243,11 @@ def _runs_table(listing: Listing) -> Table:
             f"{r['ci95_low_ms']:.2f}-{r['ci95_high_ms']:.2f}" if r["ci95_low_ms"] is not None else NO_VALUE,
             f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,
             _ratio(r["speedup"]), *([_figure(r[c]) for c in FOOTPRINT_COLUMNS] if costs else []),
+            *([fmt_share(r["agreement_top1"]), fmt_cosine(r["agreement_cosine"])] if agreement else []),
         )
     captions = ([f"{MEAN_ONLY} mean: the vendor tool reported no median"] if mean_only else []) + (
         [NOISY_NOTE] if noisy else []) + (
-        [FOOTPRINT_NOTE] if costs else [])
+        [FOOTPRINT_NOTE] if costs else []) + ([AGREEMENT_NOTE] if agreement else [])
     table.caption = "\n".join(captions) or None
     return table
 

@@ -134,7 +134,8 @@ def check_all(engine) -> list[Check]:
             for key in sorted(set(fast) | set(slow), key=str):
                 host_id, _target, threads, precision = key
                 runs = fast.get(key, slow.get(key))
-                check = Check(claim, hosts.get(host_id, str(host_id)), runs[-1].labelled_target, threads, precision)
+                check = Check(claim, hosts.get(host_id, str(host_id)), runs[-1].labelled_precise_target, threads,
+                              precision)
                 if key in fast and key in slow:
                     f, s = fast[key], slow[key]
                     check.runs = (len(f), len(s))
@@ -166,10 +167,12 @@ def _side(claim: Claim, side: str) -> tuple[str, int, str]:
             else (claim.slow, claim.slow_resolution, claim.slow_form))
 
 
-def _run_command(device: str, backends: list[str], model: str, resolution: int, form: str) -> str:
+def _run_command(device: str, backends: list[str], model: str, resolution: int, form: str,
+                 precision: str = "fp32") -> str:
     return " ".join(["harness run", f"--device {device}", *(f"--backend {b}" for b in backends),
                      f"--model {model.removeprefix(baselines.PREFIX)}", f"--resolution {resolution}",
-                     *(["--form train"] if form == "train" else [])])
+                     *(["--form train"] if form == "train" else []),
+                     *([f"--precision {precision}"] if precision not in ("fp32", "n/a") else [])])
 
 
 def _missing(session: Session, claim: Claim, side: str, present: Run) -> str:
@@ -180,10 +183,10 @@ def _missing(session: Session, claim: Claim, side: str, present: Run) -> str:
         return f"{present.origin} figures of {present.target} hold none for {model} at {resolution}px ({form})"
     elsewhere = sorted(set(session.scalars(select(Run.resolution).where(
         Run.model == model, Run.form == form, Run.status == "ok", Run.host_id == present.host_id,
-        Run.target == present.target, Run.threads == present.threads))))
+        Run.target == present.target, Run.threads == present.threads, Run.precision == present.precision))))
     found = f" (found one at {', '.join(f'{r}px' for r in elsewhere)})" if elsewhere else ""
-    return (f"no valid run of {model} at {resolution}px ({form}) on {present.target}{found}: "
-            + _run_command(present.device, [present.backend], model, resolution, form))
+    return (f"no valid run of {model} at {resolution}px ({form}) on {present.precise_target}{found}: "
+            + _run_command(present.device, [present.backend], model, resolution, form, present.precision))
 
 
 @dataclass(frozen=True)
@@ -201,20 +204,20 @@ def missing_runs(checks: list[Check]) -> list[MissingRuns]:
     groups: dict[tuple, list[Check]] = {}
     for c in checks:
         if c.verdict == "not enough data" and c.lacks is not None:
-            groups.setdefault((c.claim.key, c.host, c.origin, c.device, c.lacks), []).append(c)
+            groups.setdefault((c.claim.key, c.host, c.origin, c.device, c.precision, c.lacks), []).append(c)
     found = []
-    for (key, host, origin, device, (model, resolution, form)), group in groups.items():
+    for (key, host, origin, device, precision, (model, resolution, form)), group in groups.items():
         targets = tuple(c.target for c in group)
         if len(group) == 1:
             text = group[0].missing
         elif origin != "measured":
             text = f"{origin} figures of these targets hold none for {model} at {resolution}px ({form})"
         else:
-            tried = {c.target for c in checks if c.claim.key == key and (c.host, c.origin, c.device) ==
-                     (host, origin, device)}
+            tried = {c.target for c in checks if c.claim.key == key and (c.host, c.origin, c.device, c.precision) ==
+                     (host, origin, device, precision)}
             backends = [] if tried == set(targets) else list(dict.fromkeys(c.backend for c in group))
             text = (f"no valid run of {model} at {resolution}px ({form}) on {len(group)} targets: "
-                    + _run_command(device, backends, model, resolution, form))
+                    + _run_command(device, backends, model, resolution, form, precision))
         found.append(MissingRuns(group[0].claim, host, targets, text))
     return found
 

@@ -27,6 +27,7 @@ class Column:
     citation: str | None = None
     backend: str = ""
     device: str = ""
+    precision: str = "fp32"
 
     @property
     def label(self) -> str:
@@ -104,8 +105,9 @@ def compare(engine, resolution_of, metric: str = "latency") -> Comparison:
             value = found.metric.of(run)
             if value is None:
                 continue  # a run that did not record this figure (older, or a log that does not print it)
-            column = columns.setdefault((run.host_id, run.target, run.origin), Column(
-                hosts[run.host_id], run.target, run.origin, run.citation, run.backend, run.device))
+            column = columns.setdefault((run.host_id, run.target, run.origin, run.precision), Column(
+                hosts[run.host_id], run.precise_target, run.origin, run.citation, run.backend, run.device,
+                run.precision))
             found.values[(run.model, column)] = value
             if run.noisy and metric == "latency":  # timed beside other work: its latency, not its size
                 found.noisy.add((run.model, column))
@@ -128,16 +130,19 @@ def missing_claims(found: Comparison, resolution_of) -> list[Missing]:
             if found.speedup(claim, column) is None:
                 lacking = tuple((m, resolution_of(m)) for m in (claim.fast, claim.slow)
                                 if (m, column) not in found.values)
-                groups.setdefault((column.host, column.origin, column.device, lacking), []).append(column)
-        for (host, origin, device, lacking), columns in groups.items():
-            same_device = [c for c in found.columns if (c.host, c.origin, c.device) == (host, origin, device)]
+                key = (column.host, column.origin, column.device, column.precision, lacking)
+                groups.setdefault(key, []).append(column)
+        for (host, origin, device, precision, lacking), columns in groups.items():
+            same_device = [c for c in found.columns
+                           if (c.host, c.origin, c.device, c.precision) == (host, origin, device, precision)]
             missing.append(Missing(claim, host, origin, tuple(c.target for c in columns), lacking,
-                                   _remedy(origin, device, lacking, columns, len(columns) == len(same_device))))
+                                   _remedy(origin, device, lacking, columns, len(columns) == len(same_device),
+                                           precision)))
     return missing
 
 
 def _remedy(origin: str, device: str, lacking: tuple[tuple[str, int], ...], columns: list[Column],
-            every_target: bool) -> str:
+            every_target: bool, precision: str = "fp32") -> str:
     names = " and ".join(f"{m} at {r}px" for m, r in lacking)
     if origin == "published":
         return "not in the published figures"
@@ -149,6 +154,7 @@ def _remedy(origin: str, device: str, lacking: tuple[tuple[str, int], ...], colu
         default = resolution == baselines.own_resolution()(model)
         by_resolution.setdefault(None if default else resolution, []).append(model)
     backends = [] if every_target else [f"--backend {b}" for b in dict.fromkeys(c.backend for c in columns)]
+    backends += [f"--precision {precision}"] if precision not in ("fp32", "n/a") else []
     return " && ".join(" ".join(["harness run", f"--device {device}", *backends,
                                  *(f"--model {m.removeprefix(baselines.PREFIX)}" for m in models),
                                  *([f"--resolution {resolution}"] if resolution else [])])

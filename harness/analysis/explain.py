@@ -27,7 +27,7 @@ def breakdown(engine, model: str, resolution: int, form: str, device: str) -> Br
         for run in latest_runs(session, Run.model == model, Run.resolution == resolution, Run.form == form,
                                Run.op_profiles.any()):
             if device_matches(device, run.device):
-                latest[run.target] = run  # several hosts or thread counts: the newest
+                latest[run.precise_target] = run  # several hosts or thread counts: the newest
         for target, run in sorted(latest.items()):
             totals: dict[str, float] = {}
             for op in run.op_profiles:
@@ -62,6 +62,6 @@ def kernels(engine, model: str, resolution: int, form: str, device: str,
                     cell = per_class.setdefault(op.op_class, {}).setdefault(op.op_type or "?", [0, 0.0])
                     cell[0] += op.calls
                     cell[1] += op.total_ms
-            found[run.target] = per_class  # several hosts or thread counts: the newest
+            found[run.precise_target] = per_class  # several hosts or thread counts: the newest
     return {target: {cls: sorted(((t, n, ms) for t, (n, ms) in types.items()), key=lambda x: -x[2])
                      for cls, types in per_class.items()} for target, per_class in sorted(found.items())}

@@ -159,6 +159,16 @@ class Run(Base):
         return self.target if self.origin == "measured" else f"{self.target} ({self.origin})"
 
     @property
+    def precise_target(self) -> str:
+        """The target with its precision where that is not fp32: an int8 and an fp32 run of one target are two
+        columns of a table, never one."""
+        return self.target if self.precision in ("fp32", "n/a") else f"{self.target} {self.precision}"
+
+    @property
+    def labelled_precise_target(self) -> str:
+        return self.labelled_target if self.precision in ("fp32", "n/a") else f"{self.labelled_target} {self.precision}"
+
+    @property
     def latency_ms(self) -> float | None:
         """The median, or the mean where a vendor tool reported no median."""
         return self.median_ms if self.median_ms is not None else self.mean_ms
