@@ -283,7 +283,7 @@ class ExecuTorchBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {"executorch": module_version("executorch") or "none"}
 
-    def make_partitioner(self):
+    def make_partitioner(self, precision: str = "fp32"):
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
 
         return XnnpackPartitioner()
@@ -307,7 +307,7 @@ class ExecuTorchBackend(Backend):
         if precision == "int8":
             model = pt2e_quantized(model, example, self.quantizer(), calibration_batches(calibration, self.name))
         program = torch.export.export(model.eval() if precision != "int8" else model, (example,))
-        edge = to_edge_transform_and_lower(program, partitioner=[self.make_partitioner()])
+        edge = to_edge_transform_and_lower(program, partitioner=[self.make_partitioner(precision)])
         (out_dir / SIDECAR).write_text(json.dumps(delegation(edge, self.partitioner)))
         path = out_dir / self.artifact_name
         path.write_bytes(edge.to_executorch().buffer)
@@ -345,10 +345,16 @@ class ExecuTorchCoreMlBackend(ExecuTorchBackend):
             return "this executorch build has no Core ML backend registered"
         return None
 
-    def make_partitioner(self):
+    def make_partitioner(self, precision: str = "fp32"):
+        import coremltools as ct
+        from executorch.backends.apple.coreml.compiler import CoreMLBackend
         from executorch.backends.apple.coreml.partition import CoreMLPartitioner
 
-        return CoreMLPartitioner()
+        if precision != "int8":
+            return CoreMLPartitioner()
+        # activation quantize/dequantize ops exist from iOS 17's ML program opset on
+        return CoreMLPartitioner(compile_specs=CoreMLBackend.generate_compile_specs(
+            minimum_deployment_target=ct.target.iOS17))
 
     def quantizer(self):
         """coremltools' PT2E quantizer: int8 weights and activations (W8A8), per-channel symmetric weights."""

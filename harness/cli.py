@@ -26,9 +26,9 @@ from .baselines import own_resolution
 from .measure import artifacts, sweep
 from .measure.layers import LAYER_POLICY
 from .measure.importers import TOOL_BACKENDS, ImportRequest, import_result, store_import
-from .protocol import MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
+from .protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
 from .report import Format
-from .spec import FORMS, ModelSpec, canonical_model
+from .spec import FORMS, ModelSpec, Target, canonical_model
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Time FastViT on every runtime of a device; every run and sample in SQL.")
@@ -438,12 +438,19 @@ def coverage(
     backend: list[BackendName] = typer.Option(None, "--backend", help="delegating backends (default: all of them)"),
     resolution: int = typer.Option(256, "--resolution"),
     form: Form = typer.Option(Form.reparam, "--form"),
+    precision: Precision = typer.Option(Precision.fp32, "--precision", help="int8: which ops each runtime's "
+                                        "quantized artifact computes in int8 and which stay in float"),
+    calibration: CalibrationOption = None,
     db: DbOption = None,
     cache: CacheOption = sweep.DEFAULT_CACHE,
     fmt: FormatOption = Format.table,
 ):
     """Which ops each delegate (ExecuTorch's XNNPACK, Core ML) takes into its program and which fall back
-    to portable kernels, with their FLOPs; stored in delegation_coverage. Needs no device."""
+    to portable kernels, with their FLOPs; stored in delegation_coverage. With --precision int8: which ops each
+    runtime computes in int8, read from its own view of the quantized artifact; stored in precision_coverage.
+    Needs no device."""
+    if precision.value in LOW_PRECISIONS:
+        return precision_coverage_command(model, backend, resolution, form, precision.value, calibration, db, cache, fmt)
     chosen = [BACKENDS[b.value] for b in backend] if backend else [b for b in BACKENDS.values() if b.partitioner]
     if refused := [b.name for b in chosen if not b.partitioner]:
         fail(f"{', '.join(refused)} run whole graphs themselves; delegation applies to "
@@ -459,6 +466,41 @@ def coverage(
     except (RuntimeError, ImportError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
     report.show(console, report.coverage_listing(engine, spec.model, resolution, spec.form), fmt)
+
+
+def precision_coverage_command(model: str, backend: list, resolution: int, form: Form, precision: str,
+                               calibration: Optional[Path], db: Optional[str], cache: Path, fmt: Format) -> None:
+    """`harness coverage --precision int8`: export (or find) each runtime's quantized artifact, store and show
+    which op classes it computes in int8."""
+    from .analysis.precision import coverage as precision_coverage
+    from .measure.artifacts import check_exportable
+    from .measure.images import ImageSetError, calibration_set
+
+    candidates = ([BACKENDS[b.value] for b in backend] if backend
+                  else [b for b in BACKENDS.values() if precision in b.precisions])
+    chosen = []
+    for candidate in candidates:
+        try:
+            check_exportable(candidate, precision)
+            chosen.append(candidate)
+        except ValueError as exc:
+            report.skipped(err, Target(candidate.name, candidate.devices[0]), str(exc))
+    if not chosen:
+        fail(f"no backend here can export {precision}")
+    try:
+        spec = ModelSpec(model, resolution, 1, single_form(form, "coverage"))
+        sweep.check_specs([spec])
+        sweep.check_cache(cache)
+        images = calibration_set(spec.resolution, calibration)
+        engine = open_db(db, create=True)
+        sweep.measure_precision_coverage(engine, spec, chosen, precision, images, cache)
+    except (ValueError, ImageSetError) as exc:
+        fail(str(exc))
+    except (RuntimeError, ImportError) as exc:
+        fail(f"{type(exc).__name__}: {exc}")
+    found = [c for c in precision_coverage(engine, spec.model, resolution, spec.form)
+             if c.precision == precision and c.backend in {b.name for b in chosen}]
+    report.show(console, report.precision_coverage_listing(found, spec.model, resolution, spec.form), fmt)
 
 
 @app.command()
@@ -558,6 +600,11 @@ def explain(
     delegation = report.coverage_listing(engine, name, resolution, form_name)
     if fmt == Format.table and delegation.rows:  # the delegates' coverage beside it, where any was stored
         report.show(console, delegation, fmt)
+    from .analysis.precision import coverage as precision_coverage
+
+    quantized = precision_coverage(engine, name, resolution, form_name)
+    if fmt == Format.table and quantized:  # and what int8 artifacts compute in int8
+        report.show(console, report.precision_coverage_listing(quantized, name, resolution, form_name), fmt)
 
 
 @app.command()

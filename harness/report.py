@@ -610,6 +610,37 @@ def _coverage_table(listing: Listing) -> Table:
     return table
 
 
+# --- low-precision coverage -----------------------------------------------------------------------
+
+PRECISION_COVERAGE_COLUMNS = ["backend", "precision", "op_class", "low_nodes", "float_nodes", "low_flops",
+                              "float_flops"]
+
+
+def precision_coverage_listing(found, model: str, resolution: int, form: str) -> Listing:
+    """harness.analysis.precision.coverage(): which op classes each runtime computes in int8."""
+    rows = [(b.backend, b.precision, c.op_class, c.low_nodes, c.float_nodes, c.low_flops, c.float_flops)
+            for b in found for c in sorted(b.classes.values(), key=lambda c: -(c.low_flops + c.float_flops))]
+    return Listing(PRECISION_COVERAGE_COLUMNS, rows,
+                   f"which ops of {model} ({form}, {resolution}px) each runtime computes in low precision",
+                   lambda listing: _precision_coverage_table(listing, found))
+
+
+def _precision_coverage_table(listing: Listing, found) -> Table:
+    table = Table(title=listing.title)
+    for col in ("backend", "precision", "op class", "int8 nodes", "float nodes", "FLOPs in int8"):
+        table.add_column(col, justify="left" if col in ("backend", "precision", "op class") else "right")
+    for backend, precision, op_class, low, floating, low_flops, float_flops in listing.rows:
+        total = low_flops + float_flops
+        table.add_row(escape(backend), precision, op_class, str(low), f"[red]{floating}[/red]" if floating else "0",
+                      f"{low_flops / total:.1%}" if total else NO_VALUE)
+    table.caption = "\n".join(
+        f"{escape(b.backend)} {b.precision}: {b.low_nodes} of {b.nodes} nodes"
+        + (f", {b.flop_share:.1%} of FLOPs" if b.flop_share is not None else "") + " in int8"
+        + (f"; kept in float: {', '.join(b.kept_float)}" if b.kept_float else "")
+        for b in found)
+    return table
+
+
 # --- harness doctor -----------------------------------------------------------------------------
 
 def doctor_listing(findings) -> Listing:

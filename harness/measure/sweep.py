@@ -235,6 +235,22 @@ def measure_peaks(engine, targets: list[Target], threads: int, size: int, cache_
     return outcomes
 
 
+def measure_precision_coverage(engine, spec: ModelSpec, backends: list[Backend], precision: str, calibration,
+                               cache_dir: Path) -> None:
+    """Export `spec` in `precision` for each backend (or find it in the cache), calibrated on `calibration`
+    (harness.measure.images.ImageSet), and store which ops its runtime computes in low precision."""
+    from sqlalchemy.orm import Session
+
+    from ..store.writes import save_precision_coverage
+    from .artifacts import precision_coverage_of
+
+    for backend in backends:
+        path, _ = spec_artifact(spec, backend, precision, cache_dir, calibration)
+        with Session(engine) as session, session.begin():
+            save_precision_coverage(session, spec, backend.name, precision, calibration.identity,
+                                    precision_coverage_of(backend, path))
+
+
 def measure_coverage(engine, spec: ModelSpec, backends: list[Backend], cache_dir: Path) -> None:
     """Export `spec` for each delegating backend (or find it in the cache) and store which ops its
     partitioner took. Needs no device: a Core ML lowering is made here and only runs on a Mac."""

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .database import QueryError, QueryTimeout, WriteRefused, is_write_refused
-from .schema import RUN_KEY, DelegationCoverage, Run
+from .schema import RUN_KEY, DelegationCoverage, PrecisionCoverage, Run
 
 QUERY_TIMEOUT_S = 60.0  # `harness query --timeout` default
 
@@ -49,6 +49,15 @@ def coverage(session: Session, model: str, resolution: int, form: str, batch: in
         model=model, resolution=resolution, form=form, batch=batch).order_by(
         DelegationCoverage.backend, (DelegationCoverage.delegated_flops + DelegationCoverage.portable_flops).desc(),
         DelegationCoverage.op_type)))
+
+
+def precision_coverage(session: Session, model: str, resolution: int, form: str, batch: int = 1
+                       ) -> list[PrecisionCoverage]:
+    """Every backend's int8 coverage of one model spec, by backend then largest FLOPs first."""
+    return list(session.scalars(select(PrecisionCoverage).filter_by(
+        model=model, resolution=resolution, form=form, batch=batch).order_by(
+        PrecisionCoverage.backend, PrecisionCoverage.precision,
+        (PrecisionCoverage.low_flops + PrecisionCoverage.float_flops).desc(), PrecisionCoverage.op_type)))
 
 
 def count_runs(engine: Engine, *criteria) -> int:

@@ -1,0 +1,122 @@
+"""What a lower precision buys and costs: per target, the int8 (or half-precision) run beside the fp32 run of the
+same model spec, with its agreement with fp32 torch and the share of the model the runtime really computes in
+int8 (and which op classes it keeps in float). Computed once here; `harness coverage`, `explain` and
+`findings` render it."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..spec import model_sort_key
+from ..store import Host, Run, latest_runs, precision_coverage
+
+# the op classes whose place in int8 or float the question turns on (FastViT's token mixers and CPE)
+WATCHED = ("conv_dw_7x7", "conv_dw_3x3", "attention_matmul", "linear", "conv_pointwise")
+
+
+@dataclass
+class ClassCoverage:
+    op_class: str
+    low_nodes: int = 0
+    float_nodes: int = 0
+    low_flops: int = 0
+    float_flops: int = 0
+
+    @property
+    def flop_share(self) -> float | None:
+        total = self.low_flops + self.float_flops
+        return self.low_flops / total if total else None
+
+
+@dataclass
+class BackendCoverage:
+    """One backend's low-precision artifact of one model spec."""
+    backend: str
+    precision: str
+    classes: dict[str, ClassCoverage] = field(default_factory=dict)
+
+    @property
+    def low_nodes(self) -> int:
+        return sum(c.low_nodes for c in self.classes.values())
+
+    @property
+    def nodes(self) -> int:
+        return sum(c.low_nodes + c.float_nodes for c in self.classes.values())
+
+    @property
+    def flop_share(self) -> float | None:
+        low = sum(c.low_flops for c in self.classes.values())
+        total = low + sum(c.float_flops for c in self.classes.values())
+        return low / total if total else None
+
+    @property
+    def kept_float(self) -> list[str]:
+        """Op classes with nodes left in float, largest FLOPs first (those with FLOPs), then by node count."""
+        return [c.op_class for c in sorted(self.classes.values(), key=lambda c: (-c.float_flops, -c.float_nodes))
+                if c.float_nodes]
+
+
+def coverage(engine, model: str, resolution: int, form: str) -> list[BackendCoverage]:
+    """Every stored low-precision coverage of one model spec, per backend and precision."""
+    found: dict[tuple[str, str], BackendCoverage] = {}
+    with Session(engine) as session:
+        for row in precision_coverage(session, model, resolution, form):
+            entry = found.setdefault((row.backend, row.precision), BackendCoverage(row.backend, row.precision))
+            cell = entry.classes.setdefault(row.op_class, ClassCoverage(row.op_class))
+            cell.low_nodes += row.low_nodes
+            cell.float_nodes += row.float_nodes
+            cell.low_flops += row.low_flops
+            cell.float_flops += row.float_flops
+    return list(found.values())
+
+
+@dataclass(frozen=True)
+class PrecisionEffect:
+    """A low-precision run beside the fp32 run of the same spec on the same target, host and threads."""
+    host: str
+    device: str
+    target: str
+    model: str
+    resolution: int
+    precision: str
+    fp32_ms: float | None
+    low_ms: float | None
+    status: str  # of the low-precision run: ok, or inaccurate (below the agreement floor)
+    agreement_top1: float | None
+    agreement_cosine: float | None
+    flop_share: float | None  # of the artifact's FLOPs computed in int8 (int8 only)
+    kept_float: tuple[str, ...]  # op classes with nodes left in float
+
+    @property
+    def speedup(self) -> float | None:
+        return self.fp32_ms / self.low_ms if self.fp32_ms and self.low_ms else None
+
+
+def effects(engine) -> list[PrecisionEffect]:
+    """Every latest low-precision run (whole model, batch 1, fused form, any status but failures) beside its fp32
+    twin, with its agreement and int8 coverage."""
+    found = []
+    with Session(engine) as session:
+        hosts = {h.id: h.hostname for h in session.scalars(select(Host))}
+        runs = [r for r in latest_runs(session, Run.form == "reparam", Run.batch == 1, Run.published.is_(False),
+                                       valid_only=False) if r.status in ("ok", "inaccurate")]
+        fp32 = {(r.host_id, r.target, r.threads, r.model, r.resolution, r.weights): r for r in runs
+                if r.precision == "fp32" and r.status == "ok"}
+        covered: dict[tuple, BackendCoverage] = {}
+        for run in runs:
+            if run.precision == "fp32":
+                continue
+            twin = fp32.get((run.host_id, run.target, run.threads, run.model, run.resolution, run.weights))
+            key = (run.model, run.resolution, run.backend, run.precision)
+            if key not in covered:
+                covered.update({(run.model, run.resolution, c.backend, c.precision): c
+                                for c in coverage(engine, run.model, run.resolution, "reparam")})
+            cover = covered.get(key)
+            found.append(PrecisionEffect(
+                hosts.get(run.host_id, str(run.host_id)), run.device, run.target, run.model, run.resolution,
+                run.precision, twin.latency_ms if twin else None, run.latency_ms, run.status, run.agreement_top1,
+                run.agreement_cosine, cover.flop_share if cover else None,
+                tuple(cover.kept_float) if cover else ()))
+    return sorted(found, key=lambda e: (e.host, e.device, model_sort_key(e.model), e.precision, e.target))
