@@ -14,7 +14,9 @@ from .analysis.compare import Comparison, compare
 from .analysis.explain import breakdown, kernels
 from .published import PUBLISHED_HOST_PREFIX
 from .analysis.layers import layer_table
-from .report import coverage_listing, coverage_summary, fmt_ms
+from .analysis.precision import effects as precision_effects
+from .analysis.precision import verdicts_by_precision
+from .report import coverage_listing, coverage_summary, fmt_cosine, fmt_ms, fmt_share
 from .spec import model_sort_key
 from .store import Host, Run, Sweep, latest_repeats, read_only_query
 
@@ -44,7 +46,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
             versions.update((r.environment or {}).get("versions") or {})
         latest = {}  # (model, form, target) -> the medians of the latest sweep's processes
         for group in latest_repeats(session, Run.host_id == host.id, Run.batch == 1, Run.imported.is_(False),
-                                    Run.published.is_(False)):
+                                    Run.published.is_(False), Run.precision == "fp32"):  # others: their section
             r = group[-1]
             if r.resolution == resolution_of(r.model) and all(x.median_ms for x in group):
                 latest[(r.model, r.form, r.target)] = [x.median_ms for x in group]  # several: the newest
@@ -97,6 +99,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
         lines += [f"- `{m.claim.key}` needs {' and '.join(f'{n} at {r}px' for n, r in m.models)}: `{m.remedy}`"
                   for m in lacking]
     lines += _published_section(across, host.hostname)
+    lines += _precision_section(engine, checks, host.hostname)
     lines += _footprint_section(engine, resolution_of, host.hostname)
     for model in ("sa12", "t8"):
         found = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
@@ -125,6 +128,34 @@ CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
 
 
 METRIC_ORDER = ("latency", "load", "memory", "size")  # the columns of the footprint table
+
+
+def _precision_section(engine, checks, hostname: str) -> list[str]:
+    """What int8 and half precision buy and cost on this host: each runtime's low-precision run beside its fp32
+    run, with agreement and the share of FLOPs it really computes in int8; and the claims under that precision."""
+    found = [e for e in precision_effects(engine) if e.host == hostname]
+    if not found:
+        return []
+    isa = read_only_query(engine, f"SELECT isa FROM hosts WHERE hostname = '{hostname.replace(chr(39), '')}'")[1]
+    lines = ["", "## Lower precision: what it buys, what it costs", "",
+             f"This CPU's instruction set: {isa[0][0] or 'not recorded'}. Speedup: fp32 median / low-precision "
+             "median on the same runtime. Agreement: against fp32 torch on held-out photographs (top-1 matches, "
+             "mean logit cosine). int8 FLOPs: the share the runtime's own view of the artifact computes in int8.", "",
+             "| model | target | precision | fp32 ms | ms | speedup | top-1 agree | cosine | int8 FLOPs | kept in float |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for e in found:
+        lines.append(
+            f"| {e.model} | {e.target} | {e.precision}{' (inaccurate)' if e.status != 'ok' else ''} | "
+            f"{fmt_ms(e.fp32_ms)} | {fmt_ms(e.low_ms)} | {f'{e.speedup:.2f}x' if e.speedup else '—'} | "
+            f"{fmt_share(e.agreement_top1)} | {fmt_cosine(e.agreement_cosine)} | {fmt_share(e.flop_share)} | "
+            f"{', '.join(e.kept_float) or '—'} |")
+    verdicts = [v for v in verdicts_by_precision(checks) if v.host == hostname]
+    if verdicts:
+        lines += ["", "The paper's claims in fp32 and in the precision a device would ship:", "",
+                  "| claim | target | precision | fp32 | that precision |", "|---|---|---|---|---|"]
+        lines += [f"| {v.claim} | {v.target} | {v.precision} | {v.fp32} | "
+                  f"{'**' + v.low + '**' if v.changed else v.low} |" for v in verdicts]
+    return lines
 
 
 def _footprint_section(engine, resolution_of, hostname: str) -> list[str]:

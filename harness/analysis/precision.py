@@ -120,3 +120,37 @@ def effects(engine) -> list[PrecisionEffect]:
                 run.agreement_cosine, cover.flop_share if cover else None,
                 tuple(cover.kept_float) if cover else ()))
     return sorted(found, key=lambda e: (e.host, e.device, model_sort_key(e.model), e.precision, e.target))
+
+
+@dataclass(frozen=True)
+class VerdictUnderPrecision:
+    """A paper claim checked on one target both in fp32 and in a lower precision (harness.analysis.claims)."""
+    claim: str
+    host: str
+    target: str  # without the precision
+    precision: str
+    fp32: str  # verdict, with its speedup
+    low: str
+
+    @property
+    def changed(self) -> bool:
+        return self.fp32.split(" (")[0] != self.low.split(" (")[0]
+
+
+def verdicts_by_precision(checks) -> list[VerdictUnderPrecision]:
+    """Claims with a verdict in fp32 and in another precision on the same host, target and threads."""
+    def shown(check) -> str:
+        return check.verdict + (f" ({check.speedup:.2f}x)" if check.speedup else "")
+
+    decided = [c for c in checks if c.verdict != "not enough data"]
+    fp32 = {(c.claim.key, c.host, c.target, c.threads): c for c in decided if c.precision == "fp32"}
+    found = []
+    for check in decided:
+        if check.precision in ("fp32", "n/a"):
+            continue
+        plain = check.target.removesuffix(f" {check.precision}")
+        twin = fp32.get((check.claim.key, check.host, plain, check.threads))
+        if twin is not None:
+            found.append(VerdictUnderPrecision(check.claim.key, check.host, plain, check.precision, shown(twin),
+                                               shown(check)))
+    return found
