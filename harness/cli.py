@@ -328,16 +328,21 @@ def export(
     batch: int = typer.Option(1, "--batch", min=1),
     form: Form = typer.Option(Form.reparam, "--form"),
     precision: Precision = typer.Option(Precision.fp32, "--precision"),
+    calibration: CalibrationOption = None,
     weights: str = typer.Option("random:0", "--weights"),
     cache: CacheOption = sweep.DEFAULT_CACHE,
 ):
     """Write (or find in the cache) a backend's artifact and print its path."""
+    from .measure.images import ImageSetError, calibration_set
+
     try:
         spec = ModelSpec(model, resolution, batch, single_form(form, "export"), weights)
         sweep.check_specs([spec])
         sweep.check_cache(cache)
-        path, cached = artifacts.spec_artifact(spec, BACKENDS[backend.value], precision.value, cache)
-    except ValueError as exc:
+        sweep.check_images([spec], precision.value, calibration, None)
+        images = calibration_set(spec.resolution, calibration) if precision.value in LOW_PRECISIONS else None
+        path, cached = artifacts.spec_artifact(spec, BACKENDS[backend.value], precision.value, cache, images)
+    except (ValueError, ImageSetError) as exc:
         fail(str(exc))
     except (RuntimeError, ImportError, fastvit.CheckpointError) as exc:
         fail(f"{type(exc).__name__}: {exc}")

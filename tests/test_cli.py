@@ -25,7 +25,7 @@ def invoke(*args, env=None):
     (["run", "--device", "tpu"], "unknown device 'tpu'; choose one of: cpu, gpu"),
     (["run", "--device", "android:"], "unknown device 'android:'"),
     (["run", "--device", "cpu", "--backend", "coreml", "--precision", "fp32"], "no available target"),
-    (["export", "--model", "t8", "--backend", "onnxruntime", "--precision", "fp16"], "exports fp32, not fp16"),
+    (["export", "--model", "t8", "--backend", "onnxruntime", "--precision", "fp16"], "exports fp32, int8, not fp16"),
     (["run", "--device", "cpu", "--backend", "tflite"], "'tflite' is not one of 'torch'"),
     (["run", "--device", "cpu", "--model", "t9"], "unknown model 't9'; choose a FastViT variant (t8, t12"),
     (["run", "--device", "cpu", "--model", "timm:no_such_net", "--backend", "torch"], "timm has no model"),
