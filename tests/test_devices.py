@@ -40,5 +40,5 @@ def test_android_targets_carry_the_delegate(monkeypatch):
 
 def test_unavailable_targets_say_why():
     targets, skipped = devices.plan_targets("cpu", ["onnxruntime"], precision="fp16")
-    assert targets == [] and skipped[0][1] == "no fp16 export (it offers fp32)"
+    assert targets == [] and skipped[0][1] == "no fp16 export (it offers fp32, int8)"
     assert all(reason is None or "\n" not in reason for _, reason in devices.target_status())
