@@ -84,7 +84,8 @@ def _computes_int8(node) -> bool:
     """Are all of this node's tensor inputs dequantized int8 values (a dq -> op -> q group XNNPACK runs as one
     quantized operator)?"""
     name = _op_name(node)
-    if name.startswith(("aten.convolution", "aten.conv2d", "aten.linear")):  # input and weight; a bias stays int32/float
+    # a convolution or linear layer: its input and weight (a bias stays int32 or float)
+    if name.startswith(("aten.convolution", "aten.conv2d", "aten.linear")):
         inputs = list(node.args[:2])
     else:  # computed inputs (parameters and constants are placeholders)
         inputs = [a for a in node.args if getattr(a, "op", None) == "call_function"]

@@ -37,7 +37,8 @@ class LiteRtSession(Session):
         interpreter, _ = interpreter_class()
         self.interpreter = interpreter(model_path=str(path), num_threads=threads)  # XNNPACK is the default
         self.interpreter.allocate_tensors()
-        self.input, self.output_details = self.interpreter.get_input_details()[0], self.interpreter.get_output_details()[0]
+        self.input = self.interpreter.get_input_details()[0]
+        self.output_details = self.interpreter.get_output_details()[0]
 
     def prepare(self, x: np.ndarray) -> None:
         # an int8 model takes int8 input: quantized here, outside the timed region, as a camera pipeline

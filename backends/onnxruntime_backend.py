@@ -146,7 +146,8 @@ class OnnxRuntimeBackend(Backend):
 
     def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
         if precision == "int8":
-            return quantize_qdq(model, example, out_dir / self.artifact_name, calibration_batches(calibration, self.name))
+            batches = calibration_batches(calibration, self.name)
+            return quantize_qdq(model, example, out_dir / self.artifact_name, batches)
         return export_onnx(model, example, out_dir / self.artifact_name)
 
     def precision_coverage(self, artifact: Path) -> list[dict] | None:

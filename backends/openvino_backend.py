@@ -26,7 +26,8 @@ class OpenVinoSession(Session):
             # Asked for explicitly either way: left alone, OpenVINO runs bf16 on CPUs that have it, so an
             # fp32 target would silently be bf16 on one machine and f32 on the next. An int8 IR runs its
             # quantized layers in int8 and the rest in f32.
-            self.config[hints.inference_precision] = {"bf16": ov.Type.bf16, "fp16": ov.Type.f16}.get(precision, ov.Type.f32)
+            wanted = {"bf16": ov.Type.bf16, "fp16": ov.Type.f16}.get(precision, ov.Type.f32)
+            self.config[hints.inference_precision] = wanted
         if compile_cache is not None:  # OpenVINO's model cache: a compiled blob read back on the next load
             self.config[props.cache_dir] = str(compile_cache)
         self.compiled = self.core.compile_model(self.core.read_model(str(path)), ov_device, self.config)

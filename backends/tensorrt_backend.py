@@ -153,7 +153,8 @@ class TensorRtBackend(Backend):
 
     def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
         if precision == "int8":
-            onnx = tensorrt_qdq_onnx(model, example, out_dir / "model.onnx", calibration_batches(calibration, self.name))
+            batches = calibration_batches(calibration, self.name)
+            onnx = tensorrt_qdq_onnx(model, example, out_dir / "model.onnx", batches)
         else:
             onnx = export_onnx(model, example, out_dir / "model.onnx")
         return build_engine(onnx, out_dir / self.artifact_name, precision)

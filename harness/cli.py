@@ -455,7 +455,8 @@ def coverage(
     runtime computes in int8, read from its own view of the quantized artifact; stored in precision_coverage.
     Needs no device."""
     if precision.value in LOW_PRECISIONS:
-        return precision_coverage_command(model, backend, resolution, form, precision.value, calibration, db, cache, fmt)
+        return precision_coverage_command(model, backend, resolution, form, precision.value, calibration, db, cache,
+                                          fmt)
     chosen = [BACKENDS[b.value] for b in backend] if backend else [b for b in BACKENDS.values() if b.partitioner]
     if refused := [b.name for b in chosen if not b.partitioner]:
         fail(f"{', '.join(refused)} run whole graphs themselves; delegation applies to "

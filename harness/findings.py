@@ -141,7 +141,8 @@ def _precision_section(engine, checks, hostname: str) -> list[str]:
              f"This CPU's instruction set: {isa[0][0] or 'not recorded'}. Speedup: fp32 median / low-precision "
              "median on the same runtime. Agreement: against fp32 torch on held-out photographs (top-1 matches, "
              "mean logit cosine). int8 FLOPs: the share the runtime's own view of the artifact computes in int8.", "",
-             "| model | target | precision | fp32 ms | ms | speedup | top-1 agree | cosine | int8 FLOPs | kept in float |",
+             "| model | target | precision | fp32 ms | ms | speedup | top-1 agree | cosine | int8 FLOPs "
+             "| kept in float |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for e in found:
         lines.append(

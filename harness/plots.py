@@ -22,7 +22,7 @@ def _latest_valid(engine, resolution_of) -> dict[tuple[str, str], Run]:
     found = {}
     with Session(engine) as session:
         for run in latest_fused(session, resolution_of):
-            found[(run.model, run.labelled_target)] = run  # several hosts or thread counts: the newest
+            found[(run.model, run.labelled_precise_target)] = run  # several hosts or thread counts: the newest
     return found
 
 

@@ -35,8 +35,9 @@ def test_trtexec_failures():
 def test_tensorrt_build_options():
     assert builder_flags("fp32") == ([], ["TF32"])
     assert builder_flags("fp16") == (["FP16"], [])
+    assert builder_flags("int8") == (["INT8", "FP16"], [])  # explicit quantization: int8 where QDQ says, else fp16
     with pytest.raises(ValueError):
-        builder_flags("int8")
+        builder_flags("int4")
     assert "--fp16" in trtexec_args("m.onnx", "fp16") and "--noTF32" not in trtexec_args("m.onnx", "fp16")
     assert "--noTF32" in trtexec_args("m.onnx", "fp32")
     assert trtexec_args("m.onnx", "fp32", "t.json")[-1] == "--exportTimes=t.json"

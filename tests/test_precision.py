@@ -346,3 +346,33 @@ def test_result_round_trips_the_precision_fields():
                        calibration="sha256:c")
     back = RunResult.from_json(result.to_json())
     assert back.agreement == result.agreement and back.calibration == "sha256:c" and back.status == "inaccurate"
+
+
+def test_layers_int8_quantizes_each_layer_alone(tmp_path):
+    db = tmp_path / "r.db"
+    result = invoke("layers", "--device", "cpu", "--model", "t8", "--resolution", RES, "--backend", "onnxruntime",
+                    "--precision", "int8", "--only", "dwconv7x7", "--warmup", 1, "--warmup-time", 0,
+                    "--min-iterations", 5, "--min-time", 0, "--cache", tmp_path / "cache", "--db", db)
+    assert result.exit_code == 0, result.output
+    engine = store.open_engine(f"sqlite:///{db}")
+    _, rows = store.read_only_query(engine, "SELECT layer, precision, status, calibration, artifact_path FROM runs "
+                                            "WHERE layer IS NOT NULL ORDER BY id")
+    assert len(rows) >= 2 and all(r[1] == "int8" and r[2] == "ok" for r in rows), rows
+    import onnx
+
+    quantized = next(r for r in rows if "dwconv7x7" in r[0])
+    ops = {node.op_type for node in onnx.load(quantized[4]).graph.node}
+    assert "QuantizeLinear" in ops and quantized[3] == images.calibration_set(RES).identity
+
+
+def test_eval_folder_gives_top1_accuracy(tmp_path, t8, held_out):
+    for index, name in enumerate(("chelsea.png", "coffee.png", "rocket.jpg")):
+        (tmp_path / f"class{index}").mkdir()
+        shutil.copy(images.package_dir("skimage") / name, tmp_path / f"class{index}" / name)
+    labelled = images.labelled_set(tmp_path, RES)
+    session = BACKENDS["torch"].load(t8, None, "cpu", 1)
+    with torch.inference_mode():
+        predicted = t8(torch.from_numpy(labelled[0].images)).argmax(1).numpy()
+    found = agreement(session, t8, held_out, 1, labelled)
+    assert found.eval_images == 3
+    assert found.accuracy_top1 == pytest.approx(float((predicted == labelled[1]).mean()))

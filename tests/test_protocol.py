@@ -10,8 +10,9 @@ from helpers import HOST
 from sqlalchemy.orm import Session
 
 from harness import store
-from harness.protocol import (PROTOCOL_VERSION, CoverageRow, Footprint, Interference, Job, OpRow, PeakJob, PeakResult,
-                              ProtocolError, RunResult, TimingPolicy, job_from_json, job_to_json)
+from harness.protocol import (PROTOCOL_VERSION, Agreement, CoverageRow, Footprint, Interference, Job, OpRow, PeakJob,
+                              PeakResult, PrecisionRow, ProtocolError, RunResult, TimingPolicy, job_from_json,
+                              job_to_json)
 from harness.spec import ModelSpec, Target
 from harness.stats import Summary
 
@@ -32,6 +33,9 @@ def full_result() -> RunResult:
                      interference=Interference(0.75, 0.02, 1.5, 2.25, 3, 2400.0), noisy=True,
                      footprint=Footprint(**{f.name: (True if f.type == "bool" else 3 + i if "bytes" in f.name
                                                      else 0.5 + i) for i, f in enumerate(fields(Footprint))}),
+                     precision_coverage=[PrecisionRow("Conv", "conv_dw_7x7", 7, True, 13, 0, 99, 0),
+                                         PrecisionRow("Erf", "activation", None, False, 0, 17, 0, 0)],
+                     agreement=Agreement(8, 0.875, 0.98, 0.92, "sha256:held", 0.75, 50), calibration="sha256:cal",
                      environment={"threads": 4, "versions": {"torch": "2.14.1"}}, started_at=1_700_000_000.0,
                      finished_at=1_700_000_010.0)
 
@@ -115,6 +119,12 @@ STORED_AS = {
     "coverage": lambda run: [CoverageRow(c.partitioner, c.op_type, c.op_class, c.kernel or None, c.depthwise,
                                          c.delegated_nodes, c.portable_nodes, c.delegated_flops, c.portable_flops)
                              for c in sorted(coverage_of(run), key=lambda c: (-c.delegated_nodes, c.op_type))],
+    "precision_coverage": lambda run: [
+        PrecisionRow(c.op_type, c.op_class, c.kernel or None, c.depthwise, c.low_nodes, c.float_nodes, c.low_flops,
+                     c.float_flops) for c in sorted(precision_coverage_of(run), key=lambda c: (-c.low_nodes, c.op_type))],
+    "agreement": lambda run: Agreement(run.agreement_images, run.agreement_top1, run.agreement_cosine,
+                                       run.agreement_cosine_min, run.held_out, run.accuracy_top1, run.eval_images),
+    "calibration": lambda run: run.calibration,
     "started_at": lambda run: run.started_at.timestamp(),
     "finished_at": lambda run: run.finished_at.timestamp(),
     "version": lambda run: PROTOCOL_VERSION,  # the wire format's, not the run's
@@ -127,6 +137,15 @@ def coverage_of(run):
 
     return object_session(run).query(store.DelegationCoverage).filter_by(
         model=run.model, resolution=run.resolution, batch=run.batch, form=run.form, backend=run.backend).all()
+
+
+def precision_coverage_of(run):
+    """The int8 coverage stored for the run's model spec, backend and precision."""
+    from sqlalchemy.orm import object_session
+
+    return object_session(run).query(store.PrecisionCoverage).filter_by(
+        model=run.model, resolution=run.resolution, batch=run.batch, form=run.form, backend=run.backend,
+        precision=run.precision).all()
 
 
 def test_every_result_field_is_stored(engine):

@@ -9,6 +9,7 @@ from .writes import (finish_sweep, save_coverage, save_model_flops, save_peak, s
                      start_sweep)
 
 __all__ = ["QUERY_TIMEOUT_S", "RUN_KEY", "DatabaseMissing", "DelegationCoverage", "Host", "HostPeak", "ModelFlops",
-           "PrecisionCoverage", "precision_coverage", "OpProfile", "QueryError", "QueryTimeout", "Run", "Sample", "StorageError", "Sweep", "WriteRefused",
+           "PrecisionCoverage", "precision_coverage", "OpProfile", "QueryError", "QueryTimeout", "Run", "Sample",
+           "StorageError", "Sweep", "WriteRefused",
            "count_runs", "coverage", "database_url", "finish_sweep", "latest_repeats", "latest_runs", "open_engine",
            "read_only_query", "save_coverage", "save_model_flops", "save_peak", "save_run", "set_process_spread", "start_sweep"]
