@@ -134,6 +134,7 @@ FOOTPRINT_NOTE = ("load: the artifact loaded until it can run; mem: the model's 
                  "memory (above what it held before loading); size: the artifact on disk")
 
 
+TIMED = ("ok", "inaccurate")  # statuses whose run holds a latency
 AGREEMENT_NOTE = ("top-1 agree, cosine: against fp32 torch on held-out photographs (matching top-1 classes, mean "
                   "logit cosine similarity); an int8 run below the floor is 'inaccurate' and used by no claim")
 
@@ -178,7 +179,7 @@ def _baseline_latencies(session: Session, baseline: str) -> dict[tuple, float]:
 
 
 def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
-    ok = r.status == "ok"
+    ok = r.status in TIMED  # an inaccurate run was timed like any other: its latency shows, no claim uses it
     latency = r.latency_ms if ok else None
     reference = base.get(_spec_key(r))
     return (r.id, r.host.hostname, r.model, r.resolution, r.batch, r.form, r.target, r.precision, r.threads, r.status,
@@ -228,12 +229,12 @@ def _runs_table(listing: Listing) -> Table:
     mean_only = noisy = False
     for row in listing.rows:
         r = dict(zip(listing.columns, row))
-        ok = r["status"] == "ok"
+        ok = r["status"] in TIMED
         if ok and r["median_ms"] is None and r["mean_ms"] is not None:
             latency, mean_only = f"{r['mean_ms']:.2f}{MEAN_ONLY}", True
         else:
             latency = fmt_ms(r["median_ms"])
-        status = ("[green]ok[/green]" if ok else f"[red]{r['status']}[/red]") + (f" ({r['origin']})" if r["origin"] != "measured" else "")
+        status = ("[green]ok[/green]" if r["status"] == "ok" else f"[red]{r['status']}[/red]") + (f" ({r['origin']})" if r["origin"] != "measured" else "")
         if r["noisy"]:
             status += " [yellow]noisy[/yellow]"
             noisy = True
