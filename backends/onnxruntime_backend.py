@@ -105,12 +105,14 @@ def _node_facts(optimized: Path) -> dict[str, dict]:
     found = {}
     for node in graph.node:
         if "MatMul" in node.op_type or "Gemm" in node.op_type:
-            found[node.name] = {"weights": any(name in weights for name in node.input)}
+            b = 3 if node.op_type in ("QLinearMatMul", "QGemm") else 1  # int8 kernels: (a, a_scale, a_zp, b, ...)
+            found[node.name] = {"weights": len(node.input) > b and node.input[b] in weights}
         if "Conv" not in node.op_type:
             continue
         attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-        kernel = attrs.get("kernel_shape") or (weights.get(node.input[1], [None])[-1:] if len(node.input) > 1 else None)
-        dims = weights.get(node.input[1]) if len(node.input) > 1 else None
+        w = 3 if node.op_type == "QLinearConv" else 1  # QLinearConv(x, x_scale, x_zero_point, w, ...)
+        kernel = attrs.get("kernel_shape") or (weights.get(node.input[w], [None])[-1:] if len(node.input) > w else None)
+        dims = weights.get(node.input[w]) if len(node.input) > w else None
         group = attrs.get("group", 1)
         found[node.name] = {"kernel": (kernel or [None])[-1],
                             "depthwise": bool(dims) and group > 1 and dims[1] == 1}

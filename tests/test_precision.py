@@ -119,6 +119,14 @@ def test_onnxruntime_int8_is_a_qdq_graph_with_int8_weights(tmp_path_factory, t8,
     assert sum(r["low_nodes"] for r in convs) == ops["Conv"] and low_share(rows) == 1.0
     erf = next(r for r in rows if r["op_type"] == "Erf")  # GELU's erf has no integer kernel: float
     assert erf["low_nodes"] == 0 and erf["float_nodes"] == 17
+    # ORT's profile names the fused integer kernels, each classed by its own weights (input 3 of QLinearConv)
+    from harness.opclass import classify_rows
+
+    session = BACKENDS["onnxruntime"].load(t8, path, "cpu", 1, "int8")
+    session.prepare(example().numpy())
+    profiled = classify_rows(session.profile(2))
+    kernels = {(row.op_type, row.op_class) for row in profiled}
+    assert ("QLinearConv", "conv_dw_7x7") in kernels and ("QLinearConv", "conv_pointwise") in kernels, kernels
 
 
 def test_tensorrt_int8_qdq_is_symmetric(tmp_path, t8, calibration):
