@@ -38,7 +38,8 @@ def test_a_phase_peak_sees_what_the_phase_allocated_and_not_before():
     after = footprint.peak_mb()
     assert 44 < after - before < 60 and footprint.resident_mb() >= before + 44
     del held
-    footprint.reset_peak()
+    footprint.release_freed()  # as the worker does before each window: a library that raised malloc's mmap
+    footprint.reset_peak()  # threshold (mallopt) leaves a freed block in the heap until it is trimmed
     assert footprint.peak_mb() < after - 40  # a new window starts at what is resident now
 
 

@@ -371,6 +371,8 @@ def test_layers_int8_quantizes_each_layer_alone(tmp_path):
     quantized = next(r for r in rows if "dwconv7x7" in r[0])
     ops = {node.op_type for node in onnx.load(quantized[4]).graph.node}
     assert "QuantizeLinear" in ops and quantized[3] == images.calibration_set(RES).identity
+    _, stored = store.read_only_query(engine, "SELECT COUNT(*) FROM precision_coverage")
+    assert stored[0][0] == 0  # a layer's artifact never stands in for the whole model's coverage
 
 
 def test_eval_folder_gives_top1_accuracy(tmp_path, t8, held_out):

@@ -74,9 +74,10 @@ def measure_job(job, result) -> None:
                                           layer=job.layer, calibration=calibration)
         result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
         result.environment["artifact_cached"] = cached
-        if job.precision == "fp32":  # the delegation table holds each spec's fp32 artifact
+        # the coverage tables hold each whole-model spec's artifact (fp32 for delegation), never a layer's
+        if job.precision == "fp32" and not job.layer:
             result.coverage = coverage_of(backend, artifact)
-        if job.precision in LOW_PRECISIONS:
+        if job.precision in LOW_PRECISIONS and not job.layer:
             result.precision_coverage = precision_coverage_of(backend, artifact)
         built = build_seconds(artifact)
         sizes.update(artifact_bytes=footprint.artifact_bytes(artifact), build_ms=built * 1e3 if built else None,
