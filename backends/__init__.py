@@ -8,10 +8,11 @@ from .litert_backend import LiteRtBackend
 from .onnxruntime_backend import OnnxRuntimeBackend, OrtTensorRtBackend
 from .openvino_backend import OpenVinoBackend
 from .tensorrt_backend import TensorRtBackend
+from .torch_compile import TorchCompileBackend
 from .torch_eager import TorchBackend
 
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
-    TorchBackend(), OnnxRuntimeBackend(), OpenVinoBackend(), LiteRtBackend(), CoreMlBackend(),
+    TorchBackend(), TorchCompileBackend(), OnnxRuntimeBackend(), OpenVinoBackend(), LiteRtBackend(), CoreMlBackend(),
     TensorRtBackend(), OrtTensorRtBackend(), ExecuTorchBackend(), ExecuTorchCoreMlBackend(),
 )}
 

@@ -43,6 +43,11 @@ class Session(ABC):
         """The accelerator memory this session took at its peak (GPUs); None on a CPU."""
         return None
 
+    def compilation(self) -> dict | None:
+        """How a compiling runtime (torch.compile) captured the model: {mode, compile_ms, graphs, graph_breaks,
+        break_reasons, recompiles (since loading)}. None for runtimes that load a finished artifact."""
+        return None
+
     def profile(self, iterations: int) -> list[dict] | None:
         """Per-op time of one inference, averaged over `iterations` profiled runs made after timing:
         rows {op_name, op_type, kernel, depthwise, calls, total_ms}. None when the runtime has no profiler."""
@@ -67,6 +72,10 @@ class Backend(ABC):
     partitioner: str | None = None  # the delegate that takes subgraphs (ExecuTorch: xnnpack, coreml)
     compile_cache: bool = False  # load() takes compile_cache=DIR: a runtime cache of compiled models
     runtime_module: str | None = None  # what load() imports: imported before a model's memory is measured
+    cache_filled_by_load: bool = False  # with compile_cache: every load compiles into that cache (torch.compile), so
+    # the cold load fills what the warm one reuses (OpenVINO's cache is filled by a load of its own first)
+    load_needs_example: bool = False  # load() takes example=ARRAY: it compiles for that input's shape and layout
+    option_names: tuple[str, ...] = ()  # target options load() takes (torch-compile: mode)
 
     @abstractmethod
     def unavailable_reason(self, device: str) -> str | None:
@@ -98,6 +107,10 @@ class Backend(ABC):
         {partitioner, op_type, kernel, depthwise, delegated_nodes, portable_nodes, delegated_flops,
         portable_flops}. None for runtimes that run the whole graph themselves."""
         return None
+
+    def target_options(self, device: str, asked: dict[str, str]) -> str:
+        """The target options ("k=v,...") for what a sweep asked of this backend's `option_names`."""
+        return ""
 
     def is_remote(self, device: str) -> bool:
         """True when the target is driven through a vendor tool (a phone over adb) instead of a Session."""

@@ -63,8 +63,9 @@ def target_status() -> list[tuple[Target, str | None]]:
 
 
 def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32", delegate: str = "xnnpack",
-                 ) -> tuple[list[Target], list[tuple[Target, str]]]:
-    """(targets to run, [(target, reason skipped)]) on `device`, optionally narrowed to `backends`."""
+                 compile_mode: str | None = None) -> tuple[list[Target], list[tuple[Target, str]]]:
+    """(targets to run, [(target, reason skipped)]) on `device`, optionally narrowed to `backends`.
+    compile_mode: torch.compile's mode for torch-compile targets (None: the device's default)."""
     runnable, skipped = [], []
     for candidate in all_targets():
         concrete = _selects(device, candidate.device)
@@ -72,6 +73,8 @@ def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32
             continue
         backend = BACKENDS[candidate.backend]
         options = f"delegate={delegate}" if backend.is_remote(concrete) else ""
+        if "mode" in backend.option_names:
+            options = backend.target_options(concrete, {"mode": compile_mode} if compile_mode else {})
         target = Target(candidate.backend, concrete, options)
         reason = backend.unavailable_reason(concrete)
         if reason is None and precision not in backend.precisions:

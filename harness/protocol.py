@@ -15,11 +15,14 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 7  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
-# 7: precision axis (int8, calibration, agreement, precision coverage)
+PROTOCOL_VERSION = 8  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
+# 7: precision axis (int8, calibration, agreement, precision coverage); 8: compilation (torch.compile)
 # ok | invalid: outputs disagree with torch | inaccurate: a low-precision artifact whose agreement with fp32 torch
-# on held-out photographs is below AGREEMENT_FLOOR (timed, stored, never used by a claim) | error | crashed
-STATUSES = ("ok", "invalid", "inaccurate", "error", "crashed")
+# on held-out photographs is below AGREEMENT_FLOOR (timed, stored, never used by a claim) | recompiled: a compiled
+# model (torch.compile) compiled again while it was timed, so samples include compilation (timed, stored, never
+# used by a claim) | error | crashed
+STATUSES = ("ok", "invalid", "inaccurate", "recompiled", "error", "crashed")
+TIMED_STATUSES = ("ok", "inaccurate", "recompiled")  # runs that hold a latency, valid for claims or not
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3. A whole
 # int8 model is judged by its agreement on photographs instead (its error on one random input says little);
 # the int8 tolerance applies to a layer timed alone, and only catches a broken artifact (wrong layout, scale).
@@ -93,6 +96,19 @@ class Agreement:
     held_out: str  # the held-out set's identity
     accuracy_top1: float | None = None  # on a labelled --eval folder, with real weights
     eval_images: int | None = None
+
+
+@dataclass(frozen=True)
+class Compilation:
+    """How a compiling runtime (torch.compile) built the model the run timed: what a user pays before the first
+    inference, and whether the number is a clean one (one graph, no recompilation while timing)."""
+    mode: str  # torch.compile's mode
+    compile_ms: float  # cold: compiling into an empty cache, up to the first inferences
+    graphs: int  # graphs dynamo compiled while loading (1 + graph breaks, more if it recompiled then)
+    graph_breaks: int
+    break_reasons: list[str] = field(default_factory=list)  # dynamo's reason per break (first few)
+    recompiles: int = 0  # graphs compiled after loading, while the run was warmed up and timed
+    compile_warm_ms: float | None = None  # compiling again from the cache the cold compile filled
 
 
 @dataclass(frozen=True)
@@ -267,6 +283,7 @@ class RunResult:
     interference: Interference | None = None  # None where the OS gives no counters (or nothing was timed)
     noisy: bool = False  # interference past the job's limits
     footprint: Footprint | None = None  # load time, size, memory
+    compilation: Compilation | None = None  # compiling runtimes (torch.compile) only
     environment: dict = field(default_factory=dict)  # facts that can move the number
     started_at: float | None = None  # Unix time
     finished_at: float | None = None

@@ -23,7 +23,7 @@ from .analysis.claims import Check, MissingRuns, missing_runs
 from .analysis.compare import HEADLINE, Comparison
 from .analysis.explain import Breakdown
 from .analysis.layers import LayerTable
-from .protocol import PeakResult
+from .protocol import TIMED_STATUSES, PeakResult
 from .spec import Target, model_sort_key
 from .store import Run, coverage, latest_runs
 
@@ -134,7 +134,10 @@ FOOTPRINT_NOTE = ("load: the artifact loaded until it can run; mem: the model's 
                  "memory (above what it held before loading); size: the artifact on disk")
 
 
-TIMED = ("ok", "inaccurate")  # statuses whose run holds a latency
+TIMED = TIMED_STATUSES  # statuses whose run holds a latency (inaccurate and recompiled ones are used by no claim)
+COMPILE_NOTE = ("compile s: torch.compile's cold compile (an empty cache) / warm (from that cache), seconds, before "
+                "any timing; breaks: graph breaks (each runs the code between graphs in Python); a run that "
+                "compiled again while timed is 'recompiled' and used by no claim")
 AGREEMENT_NOTE = ("top-1 agree, cosine: against fp32 torch on held-out photographs (matching top-1 classes, mean "
                   "logit cosine similarity); an int8 run below the floor is 'inaccurate' and used by no claim")
 
@@ -152,6 +155,12 @@ def _figure(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
+def _compile_seconds(cold_ms: float | None, warm_ms: float | None) -> str:
+    if cold_ms is None:
+        return NO_VALUE
+    return f"{cold_ms / 1e3:.1f}" + (f" / {warm_ms / 1e3:.1f}" if warm_ms is not None else "")
+
+
 def _ratio(value: float | None) -> str:
     return NO_VALUE if not value else f"{value:.2f}x"
 
@@ -165,7 +174,7 @@ def _paper(figure: float | None) -> str:
 RUN_COLUMNS = ["run", "host", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported", "origin",
                "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "noisy",
                "other_cpu", "steal", "load_ms", "model_mb", "artifact_mb", "agreement_top1", "agreement_cosine",
-               "accuracy_top1", "error"]
+               "accuracy_top1", "compile_ms", "compile_warm_ms", "graph_breaks", "recompiles", "error"]
 
 
 def _spec_key(run: Run) -> tuple:
@@ -188,7 +197,7 @@ def _run_row(r: Run, base: dict[tuple, float]) -> tuple:
             r.iterations if ok else None, reference / latency if latency and reference else None, bool(r.noisy),
             r.other_cpu, r.steal, r.load_ms, r.model_peak_mb,
             r.artifact_bytes / 1e6 if r.artifact_bytes is not None else None, r.agreement_top1, r.agreement_cosine,
-            r.accuracy_top1, r.error)
+            r.accuracy_top1, r.compile_ms, r.compile_warm_ms, r.graph_breaks, r.recompiles, r.error)
 
 
 def _runs_listing(session: Session, runs: list[Run], baseline: str, title: str) -> Listing:
@@ -220,10 +229,11 @@ def _runs_table(listing: Listing) -> Table:
     costs = any(dict(zip(listing.columns, row))[c] is not None for row in listing.rows for c in FOOTPRINT_COLUMNS)
     # agreement with fp32 torch is the question a lower precision raises: shown where one was timed
     agreement = any(dict(zip(listing.columns, row))["precision"] not in ("fp32", "n/a") for row in listing.rows)
+    compiled = any(dict(zip(listing.columns, row))["compile_ms"] is not None for row in listing.rows)
     headings = ("model", "res", "b", "form", "target", "prec", "thr", "status", "median ms", "p90 ms", "median 95% CI",
                 "CV", "n", "speedup")
     for heading in ((("host",) if several_hosts else ()) + headings + (("load ms", "mem MiB", "size MB") if costs else ())
-                    + (("top-1 agree", "cosine") if agreement else ())):
+                    + (("top-1 agree", "cosine") if agreement else ()) + (("compile s", "breaks") if compiled else ())):
         table.add_column(heading, justify="left" if heading in ("host", "model", "form", "target", "status")
                          else "right")
     mean_only = noisy = False
@@ -245,10 +255,13 @@ def _runs_table(listing: Listing) -> Table:
             f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,
             _ratio(r["speedup"]), *([_figure(r[c]) for c in FOOTPRINT_COLUMNS] if costs else []),
             *([fmt_share(r["agreement_top1"]), fmt_cosine(r["agreement_cosine"])] if agreement else []),
+            *([_compile_seconds(r["compile_ms"], r["compile_warm_ms"]),
+               str(r["graph_breaks"]) if r["graph_breaks"] is not None else NO_VALUE] if compiled else []),
         )
     captions = ([f"{MEAN_ONLY} mean: the vendor tool reported no median"] if mean_only else []) + (
         [NOISY_NOTE] if noisy else []) + (
-        [FOOTPRINT_NOTE] if costs else []) + ([AGREEMENT_NOTE] if agreement else [])
+        [FOOTPRINT_NOTE] if costs else []) + ([AGREEMENT_NOTE] if agreement else []) + (
+        [COMPILE_NOTE] if compiled else [])
     table.caption = "\n".join(captions) or None
     return table
 

@@ -10,7 +10,7 @@ from helpers import HOST
 from sqlalchemy.orm import Session
 
 from harness import store
-from harness.protocol import (PROTOCOL_VERSION, Agreement, CoverageRow, Footprint, Interference, Job, OpRow, PeakJob,
+from harness.protocol import (PROTOCOL_VERSION, Agreement, Compilation, CoverageRow, Footprint, Interference, Job, OpRow, PeakJob,
                               PeakResult, PrecisionRow, ProtocolError, RunResult, TimingPolicy, job_from_json,
                               job_to_json)
 from harness.spec import ModelSpec, Target
@@ -36,6 +36,8 @@ def full_result() -> RunResult:
                      precision_coverage=[PrecisionRow("Conv", "conv_dw_7x7", 7, True, 13, 0, 99, 0),
                                          PrecisionRow("Erf", "activation", None, False, 0, 17, 0, 0)],
                      agreement=Agreement(8, 0.875, 0.98, 0.92, "sha256:held", 0.75, 50), calibration="sha256:cal",
+                     compilation=Compilation("reduce-overhead", 31000.5, 3, 2, ["Call to `print`", "data-dependent"],
+                                             1, 1800.25),
                      environment={"threads": 4, "versions": {"torch": "2.14.1"}}, started_at=1_700_000_000.0,
                      finished_at=1_700_000_010.0)
 
@@ -125,6 +127,8 @@ STORED_AS = {
     "agreement": lambda run: Agreement(run.agreement_images, run.agreement_top1, run.agreement_cosine,
                                        run.agreement_cosine_min, run.held_out, run.accuracy_top1, run.eval_images),
     "calibration": lambda run: run.calibration,
+    "compilation": lambda run: Compilation(run.compile_mode, run.compile_ms, run.graphs, run.graph_breaks,
+                                           run.break_reasons, run.recompiles, run.compile_warm_ms),
     "started_at": lambda run: run.started_at.timestamp(),
     "finished_at": lambda run: run.finished_at.timestamp(),
     "version": lambda run: PROTOCOL_VERSION,  # the wire format's, not the run's

@@ -28,6 +28,14 @@ COMPILE_CACHE = ".compiled"  # beside a backend's artifacts: a runtime's own cac
 def measure_job(job, result) -> None:
     """Time `job` (a protocol.Job), filling `result` (a protocol.RunResult) as it goes, so a failure
     half way keeps what was learnt before it."""
+    import tempfile
+
+    # a compiling runtime's cache, empty at the start of every job: its cold compile is a first compile
+    with tempfile.TemporaryDirectory(prefix="harness-compile-") as compile_dir:
+        _measure_job(job, result, Path(compile_dir))
+
+
+def _measure_job(job, result, compile_dir: Path) -> None:
     import torch
 
     from backends import BACKENDS
@@ -39,7 +47,7 @@ def measure_job(job, result) -> None:
     from harness.measure.layers import layer_model
     from harness.measure.timing import measure
     from harness.opclass import classify_rows
-    from harness.protocol import LOW_PRECISIONS, Footprint
+    from harness.protocol import LOW_PRECISIONS, Compilation, Footprint
     from harness.stats import summarize
 
     backend = BACKENDS[job.target.backend]
@@ -99,10 +107,11 @@ def measure_job(job, result) -> None:
         if backend.runtime_module:  # the runtime's own code is not the model's memory
             importlib.import_module(backend.runtime_module)
         footprint.release_freed()  # nor is what the export left behind
+        options = load_options(backend, job.target, example, compile_dir)
         rss_before = footprint.resident_mb()
         own_window = footprint.reset_peak()
         began = time.perf_counter()
-        session = backend.load(model, artifact, device, job.threads, job.precision)
+        session = backend.load(model, artifact, device, job.threads, job.precision, **options)
         load_ms = (time.perf_counter() - began) * 1e3
         peak_load = footprint.peak_mb()
         session.prepare(example.numpy())
@@ -112,6 +121,7 @@ def measure_job(job, result) -> None:
         result.interference = interference.between(before, interference.snapshot())
         peak_timing = footprint.peak_mb()
         result.noisy = bool(result.interference and result.interference.noisy(job.max_other_cpu, job.max_steal))
+        compiled = session.compilation()  # now: a recompilation during timing is counted, none after it
         output = session.output()
         result.first_ns, result.warmup_ns, result.samples_ns = (measured.first_ns, measured.warmup_ns,
                                                                 measured.samples_ns)
@@ -126,9 +136,12 @@ def measure_job(job, result) -> None:
         if not job.layer:  # after timing too: the held-out photographs through the same session
             result.agreement = measure_agreement(session, model, job)
         del session
+        warm, warm_compiled = None, None
         if not job.layer:  # a layer alone is timed for where its time goes, not for what it costs to start
-            warm = warm_load_ms(backend, model, artifact, device, job)
+            warm, warm_compiled = warm_load(backend, model, artifact, device, job, options)
             result.footprint = replace(result.footprint, load_warm_ms=warm)
+        if compiled is not None:
+            result.compilation = Compilation(**compiled, compile_warm_ms=(warm_compiled or {}).get("compile_ms"))
     result.finished_at = time.time()
     if job.precision in LOW_PRECISIONS and result.agreement is not None:
         # one random input's error is recorded, but a quantized model is judged by its answers on photographs
@@ -136,6 +149,28 @@ def measure_job(job, result) -> None:
         check_agreement(result)
     else:  # and a layer alone (no answers to compare) by its error, within the precision's tolerance
         check_parity(result, reference, output, job.tolerance)
+    check_steady(result)
+
+
+def check_steady(result) -> None:
+    """A compiled model that compiled again while it was timed is stored as recompiled: its samples include
+    compilation, so the number is not the model's latency."""
+    found = result.compilation
+    if result.status == "ok" and found is not None and found.recompiles:
+        result.status = "recompiled"
+        result.error = (f"torch.compile compiled {found.recompiles} more graph(s) while the run was timed (a guard "
+                        "failed): the samples include compilation")
+
+
+def load_options(backend, target, example, compile_dir: Path | None) -> dict:
+    """What `backend.load` takes besides the model: the target's options, the example input a compiling runtime
+    compiles for, and (torch.compile) the job's own empty compile cache, which the cold load fills."""
+    options = {k: v for k, v in target.option_dict().items() if k in backend.option_names}
+    if backend.load_needs_example:
+        options["example"] = example.numpy()
+    if backend.cache_filled_by_load:
+        options["compile_cache"] = compile_dir
+    return options
 
 
 def measure_agreement(session, model, job):
@@ -165,25 +200,28 @@ def check_agreement(result) -> None:
                         f"{AGREEMENT_FLOOR} on {found.images} held-out photographs (top-1 {found.top1:.0%})")
 
 
-def warm_load_ms(backend, model, artifact, device: str, job) -> float:
-    """Loading the artifact again in this process, the runtime already initialised and the file in the page
-    cache: what an app pays the second time. A runtime with a compiled-model cache (OpenVINO) fills it on
-    one load and is timed on the next."""
-    options = {}
-    if backend.compile_cache:
+def warm_load(backend, model, artifact, device: str, job, options: dict) -> tuple[float, dict | None]:
+    """(ms, the session's compilation) of loading the artifact again in this process, the runtime already
+    initialised and the file in the page cache: what an app pays the second time. A runtime with a compiled-model
+    cache (OpenVINO) fills it on one load and is timed on the next; torch.compile's cold load filled its cache."""
+    options = dict(options)
+    if backend.compile_cache and not backend.cache_filled_by_load:
         options["compile_cache"] = Path(artifact).parent.parent / COMPILE_CACHE / Path(artifact).parent.name
         backend.load(model, artifact, device, job.threads, job.precision, **options)
         gc.collect()
     began = time.perf_counter()
     session = backend.load(model, artifact, device, job.threads, job.precision, **options)
     elapsed = (time.perf_counter() - began) * 1e3
+    compiled = session.compilation()
     del session
     gc.collect()
-    return elapsed
+    return elapsed, compiled
 
 
 def measure_peak(job, result) -> None:
     """A runtime's dense GEMM throughput on this host (protocol.PeakJob -> protocol.PeakResult)."""
+    import tempfile
+
     import torch
 
     from backends import BACKENDS
@@ -197,7 +235,9 @@ def measure_peak(job, result) -> None:
     backend, size = BACKENDS[job.target.backend], job.gemm_size
     gemm, example = Gemm(size).eval(), torch.randn(size, size)
     artifact = gemm_artifact(backend, gemm, example, size, Path(job.cache_dir)) if backend.artifact_name else None
-    session = backend.load(gemm, artifact, job.target.device, job.threads)
+    with tempfile.TemporaryDirectory(prefix="harness-compile-") as compile_dir:
+        options = load_options(backend, job.target, example, Path(compile_dir))
+        session = backend.load(gemm, artifact, job.target.device, job.threads, **options)
     session.prepare(example.numpy())
     samples = measure(session.infer, job.policy).samples_ns
     result.gflops = gemm_flops(size) / (summarize(samples).median_ms / 1e3) / 1e9

@@ -78,8 +78,8 @@ class Run(Base):
     device: Mapped[str] = mapped_column(String(64))
     precision: Mapped[str] = mapped_column(String(8), default="fp32")  # of the exported artifact
     threads: Mapped[int]
-    # outcome: ok | invalid (outputs disagree with torch) | inaccurate (int8 below the agreement floor) | error
-    # | crashed
+    # outcome: ok | invalid (outputs disagree with torch) | inaccurate (int8 below the agreement floor) | recompiled
+    # (torch.compile compiled again while timed) | error | crashed
     status: Mapped[str] = mapped_column(String(16), index=True)
     error: Mapped[str | None] = mapped_column(Text)
     log: Mapped[str | None] = mapped_column(Text)  # worker traceback or a crashed worker's stderr tail
@@ -139,6 +139,14 @@ class Run(Base):
     accuracy_top1: Mapped[float | None] = mapped_column(Float)  # on --eval's labelled folder
     eval_images: Mapped[int | None]
     calibration: Mapped[str | None] = mapped_column(String(64))  # the calibration set's identity (int8)
+    # how a compiling runtime (torch.compile) built the model (protocol.Compilation); NULL for other runtimes
+    compile_mode: Mapped[str | None] = mapped_column(String(32))
+    compile_ms: Mapped[float | None] = mapped_column(Float)  # cold: into an empty cache, to the first inferences
+    compile_warm_ms: Mapped[float | None] = mapped_column(Float)  # again, from the cache the cold compile filled
+    graphs: Mapped[int | None]  # graphs compiled while loading: 1 + graph breaks (more if it recompiled then)
+    graph_breaks: Mapped[int | None]
+    break_reasons: Mapped[list | None] = mapped_column(JSON)  # dynamo's reason per break (first few)
+    recompiles: Mapped[int | None]  # graphs compiled while timing: status 'recompiled' when > 0
     artifact_path: Mapped[str | None] = mapped_column(Text)
     artifact_key: Mapped[str | None] = mapped_column(String(64))
     environment: Mapped[dict | None] = mapped_column(JSON)

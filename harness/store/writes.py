@@ -77,7 +77,7 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
             iterations=len(result.samples_ns) or (result.summary.count if result.summary else None),
             **summary,
             **_interference(result.interference), noisy=result.noisy, **_footprint(result.footprint),
-            **_agreement(result.agreement), calibration=result.calibration,
+            **_agreement(result.agreement), calibration=result.calibration, **_compilation(result.compilation),
             artifact_path=result.artifact_path, artifact_key=result.artifact_key,
             environment=_environment(result),
             started_at=_timestamp(result.started_at), finished_at=_timestamp(result.finished_at),
@@ -106,6 +106,14 @@ def _agreement(found) -> dict:
     return {"agreement_images": found.images, "agreement_top1": found.top1, "agreement_cosine": found.cosine,
             "agreement_cosine_min": found.cosine_min, "held_out": found.held_out,
             "accuracy_top1": found.accuracy_top1, "eval_images": found.eval_images}
+
+
+def _compilation(found) -> dict:
+    if found is None:
+        return {}
+    return {"compile_mode": found.mode, "compile_ms": found.compile_ms, "compile_warm_ms": found.compile_warm_ms,
+            "graphs": found.graphs, "graph_breaks": found.graph_breaks, "break_reasons": list(found.break_reasons),
+            "recompiles": found.recompiles}
 
 
 def _interference(found) -> dict:

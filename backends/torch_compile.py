@@ -1,0 +1,167 @@
+"""torch.compile (TorchInductor) on CPU and CUDA: what PyTorch users ship on servers.
+
+The module is compiled for the run's static input shape when the session loads, so compilation is
+never inside the timed region; its wall time is part of the load, as it is for an app. A cold load
+compiles into an empty inductor cache (TORCHINDUCTOR_CACHE_DIR); a warm load resets dynamo, as a
+new process would be, and compiles again from the cache the cold one filled.
+
+Dynamo's own counters say how the model was captured: how many graphs (more than one: graph
+breaks, each with dynamo's reason) and whether it recompiled after loading (a guard failed while
+timing: the samples then include compilation).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import Backend
+from .torch_eager import TorchBackend, TorchSession
+
+MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes
+# reduce-overhead replays CUDA graphs on a GPU (the issue's H200 numbers); on a CPU it is default
+DEFAULT_MODE = {"cpu": "default", "gpu": "reduce-overhead"}
+WARM_CALLS = 3  # calls made while loading: compilation, then CUDA-graph recording (reduce-overhead records on a
+# later call than the first), all before timing
+MAX_REASONS = 5  # graph-break reasons kept per run
+
+
+def dynamo_counts() -> dict:
+    """Dynamo's process-wide counters that tell how a model was captured: graphs compiled, graph breaks."""
+    from torch._dynamo.utils import counters
+
+    breaks = dict(counters["graph_break"])
+    return {"graphs": int(counters["stats"]["unique_graphs"]), "graph_breaks": int(sum(breaks.values())),
+            "reasons": list(breaks)}
+
+
+@contextlib.contextmanager
+def inductor_cache(directory: Path):
+    """Compile into (and from) `directory` only: the in-memory caches are cleared on the way in, so what is not
+    in the directory is compiled afresh."""
+    from torch._inductor.utils import clear_caches
+
+    saved = {key: os.environ.get(key) for key in ("TORCHINDUCTOR_CACHE_DIR", "TRITON_CACHE_DIR")}
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(directory)
+    os.environ["TRITON_CACHE_DIR"] = str(Path(directory) / "triton")
+    clear_caches()
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class CompiledSession(TorchSession):
+    def __init__(self, model: torch.nn.Module, device: torch.device, threads: int, precision: str,
+                 example: np.ndarray, mode: str, cache: Path):
+        super().__init__(model, device, threads, precision)  # the session's own weights, in the precision asked
+        # channels-last: inductor's convolutions (oneDNN on CPU, cuDNN on GPU) run NHWC without layout copies
+        self.model = self.model.to(memory_format=torch.channels_last)
+        self.mode = mode
+        self.cuda_graphs = device.type == "cuda" and mode in ("reduce-overhead", "max-autotune")
+        torch._dynamo.reset()  # a fresh capture, as in a new process: nothing compiled earlier is reused
+        before = dynamo_counts()
+        began = time.perf_counter()
+        with inductor_cache(cache):
+            self.compiled = torch.compile(self.model, backend="inductor", mode=mode)
+            self.prepare(example)
+            for _ in range(WARM_CALLS):
+                self.infer()
+        self.compile_ms = (time.perf_counter() - began) * 1e3
+        after = dynamo_counts()
+        self.graphs = after["graphs"] - before["graphs"]
+        self.graph_breaks = after["graph_breaks"] - before["graph_breaks"]
+        # dynamo's reason, first line (the rest is a hint and a link)
+        self.reasons = [r.splitlines()[0] for r in after["reasons"] if r not in before["reasons"]][:MAX_REASONS]
+        self.loaded = after
+
+    def prepare(self, x: np.ndarray) -> None:
+        # the layout the model was compiled for: another would fail dynamo's stride guards and recompile
+        self.x = torch.from_numpy(x).to(self.device, self.dtype)
+        if self.x.dim() == 4:  # an image batch (a GEMM's matrix has no channels)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def infer(self) -> None:
+        if self.cuda_graphs:  # each call a new step: the previous call's outputs may be overwritten
+            torch.compiler.cudagraph_mark_step_begin()
+        self.y = self.compiled(self.x)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def output(self) -> np.ndarray:
+        return self.y.float().cpu().numpy()
+
+    def compilation(self) -> dict:
+        now = dynamo_counts()
+        return {"mode": self.mode, "compile_ms": self.compile_ms, "graphs": self.graphs,
+                "graph_breaks": self.graph_breaks, "break_reasons": self.reasons,
+                "recompiles": now["graphs"] - self.loaded["graphs"]}
+
+    def facts(self) -> dict:
+        return {**super().facts(), "compile_mode": self.mode, "memory_format": "channels_last",
+                "cuda_graphs": self.cuda_graphs}
+
+    def profile(self, iterations: int) -> None:
+        return None  # the compiled graph has no module boundaries left to attribute time to
+
+
+class TorchCompileBackend(Backend):
+    name = "torch-compile"
+    devices = ("cpu", "gpu")
+    artifact_name = None  # compiled in the process that times it
+    precisions = TorchBackend.precisions
+    compile_cache = True  # load(compile_cache=DIR): inductor's cache directory
+    cache_filled_by_load = True  # a load compiles into its cache: the cold load fills what the warm one reuses
+    load_needs_example = True  # compiled for the input's static shape and layout
+    option_names = ("mode",)
+
+    def __init__(self):
+        self._eager = TorchBackend()
+
+    def unavailable_reason(self, device: str) -> str | None:
+        reason = self._eager.unavailable_reason(device)
+        if reason:
+            return reason
+        if device == "gpu":
+            try:
+                import triton  # noqa: F401  inductor writes its GPU kernels in Triton
+            except ImportError:
+                return "inductor needs Triton for CUDA kernels (pip install triton)"
+        return None
+
+    def precision_reason(self, device: str, precision: str) -> str | None:
+        return self._eager.precision_reason(device, precision)
+
+    def target_options(self, device: str, asked: dict[str, str]) -> str:
+        """The target's options for what a sweep asked (--compile-mode): empty for the device's default mode, so
+        `torch-compile/cpu` is always the default and a target name says any other mode."""
+        mode = asked.get("mode") or DEFAULT_MODE[device]
+        if mode not in MODES:
+            raise ValueError(f"unknown torch.compile mode {mode!r}; choose one of: {', '.join(MODES)}")
+        return "" if mode == DEFAULT_MODE[device] else f"mode={mode}"
+
+    def versions(self) -> dict[str, str]:
+        found = self._eager.versions()
+        try:
+            import triton
+
+            found["triton"] = triton.__version__
+        except ImportError:
+            pass
+        return found
+
+    def load(self, model, artifact, device, threads, precision="fp32", example: np.ndarray | None = None,
+             compile_cache: Path | None = None, mode: str | None = None) -> CompiledSession:
+        if example is None or compile_cache is None:
+            raise ValueError("torch-compile compiles for an example input into an inductor cache: pass both")
+        return CompiledSession(model, torch.device("cuda" if device == "gpu" else "cpu"), threads, precision,
+                               example, mode or DEFAULT_MODE[device], Path(compile_cache))
