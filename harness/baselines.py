@@ -23,6 +23,8 @@ BASELINES = {
     "caformer_s18": Baseline("caformer_s18", 83.6, "MetaFormer baselines paper"),
     "efficientnet_b0": Baseline("efficientnet_b0", 77.1, "EfficientNet paper"),
     "resnet50": Baseline("resnet50", 76.1, "torchvision ResNet-50 v1 weights"),
+    # DeepMind's NFNet-F1 (timm's dm_ port), the model the paper cites; trained at 224, tested at 320
+    "nfnet_f1": Baseline("dm_nfnet_f1", 84.7, "NFNet paper (Brock et al. 2021), Table 3, 320px"),
 }
 PREFIX = "timm:"
 # The paper compares against each baseline at its own (ImageNet) resolution, FastViT at 256.
@@ -45,6 +47,15 @@ def canonical(name: str) -> str | None:
     if key.lower() in BASELINES:
         return PREFIX + BASELINES[key.lower()].timm_name
     return None
+
+
+def short_name(model: str) -> str:
+    """What --model takes for a canonical model name: a baseline's alias where it has one ('timm:dm_nfnet_f1' ->
+    'nfnet_f1'), else the name as it is."""
+    if not model.startswith(PREFIX):
+        return model
+    alias = next((key for key, b in BASELINES.items() if b.timm_name == timm_name(model)), None)
+    return alias or model
 
 
 def timm_name(model: str) -> str:

@@ -41,6 +41,8 @@ BackendName = Enum("BackendName", {b: b for b in BACKENDS}, type=str)
 Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
 Precision = Enum("Precision", {p: p for p in ("fp32", "fp16", "bf16", "int8")}, type=str)
 Delegate = Enum("Delegate", {d: d for d in DELEGATES}, type=str)
+CompileMode = Enum("CompileMode", {m: m for m in ("default", "reduce-overhead", "max-autotune")}, type=str)
+SweepProtocol = Enum("SweepProtocol", {p: p for p in ("claims", "paper")}, type=str)
 CompareMetric = Enum("CompareMetric", {m: m for m in ("latency", "load", "memory", "size")}, type=str)
 DEFAULT_MODELS = ["t8", "s12", "sa12"]
 
@@ -111,6 +113,29 @@ def repeat_policy(repeats: str, tolerance: float, max_repeats: int) -> sweep.Rep
     return sweep.Repeats(int(repeats))
 
 
+def protocol_sweep(name: str, device: str, models: list[str] | None, resolution: Optional[int],
+                   precision: "Precision", batch: int, form: "Form") -> tuple["Precision", int, list[tuple[str, int]]]:
+    """(precision, batch, [(model, resolution)]) of `harness run --protocol NAME` on `device`; ValueError for an
+    option the protocol decides itself, or a device the paper timed nothing like."""
+    from .analysis.claims import PAPER_PROTOCOLS, claim_models, fabric
+
+    if models or resolution:
+        raise ValueError(f"--protocol {name} chooses the models and resolutions itself: drop --model/--resolution")
+    if form.value == "train":
+        raise ValueError(f"--protocol {name} times the fused (reparam) models the claims compare: drop --form")
+    if name == "claims":
+        return precision, batch, claim_models()
+    paper = PAPER_PROTOCOLS.get(fabric(device) or "")
+    if paper is None:
+        raise ValueError(f"the paper timed no {device} device; --protocol paper is for --device gpu "
+                         f"({PAPER_PROTOCOLS['gpu'].description}) and phones or Macs "
+                         f"({PAPER_PROTOCOLS['mobile'].description}); --protocol claims times the same models here")
+    asked = [flag for flag, given in (("--precision", precision.value != "fp32"), ("--batch", batch != 1)) if given]
+    if asked:
+        raise ValueError(f"--protocol paper sets {' and '.join(asked)} itself ({paper.description})")
+    return Precision(paper.precision or "fp32"), paper.batch, claim_models(paper.fabric)
+
+
 def device_and_threads(device: str, threads: Optional[int]) -> tuple[str, int]:
     try:
         device = devices_module.check_device(device)
@@ -149,6 +174,13 @@ def run(
                                             "the model's class order): top-1 accuracy of every run, with --weights"),
     weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
     delegate: Delegate = typer.Option(Delegate.xnnpack, "--delegate", help="LiteRT delegate on Android phones"),
+    compile_mode: Optional[CompileMode] = typer.Option(None, "--compile-mode", help="torch.compile's mode for "
+                                                       "torch-compile targets (default: cpu default, gpu "
+                                                       "reduce-overhead, which replays CUDA graphs)"),
+    protocol: Optional[SweepProtocol] = typer.Option(None, "--protocol", help="claims: every model the paper's "
+                                                     "speed claims compare, each at its claim's resolution; paper: "
+                                                     "those, timed as the paper timed this device (gpu: fp16, "
+                                                     "batch 8; phones and Macs: batch 1)"),
     threads: ThreadsOption = None,
     warmup: int = typer.Option(10, "--warmup", min=0, help="minimum warm-up iterations"),
     warmup_time: float = typer.Option(1.0, "--warmup-time", min=0.0, help="minimum warm-up seconds"),
@@ -176,8 +208,12 @@ def run(
     device, threads = device_and_threads(device, threads)
     forms = FORMS if form.value == "both" else (form.value,)
     try:
-        specs = [ModelSpec(m, resolution or own_resolution()(canonical_model(m)), batch, f, weights)
-                 for m in (model or DEFAULT_MODELS) for f in forms]
+        if protocol:
+            precision, batch, chosen = protocol_sweep(protocol.value, device, model, resolution, precision, batch,
+                                                      form)
+        else:
+            chosen = [(m, resolution or own_resolution()(canonical_model(m))) for m in (model or DEFAULT_MODELS)]
+        specs = [ModelSpec(m, r, batch, f, weights) for m, r in chosen for f in forms]
         sweep.check_specs(specs)
         sweep.check_cache(cache)
         sweep.check_images(specs, precision.value, calibration, eval_dir)
@@ -185,15 +221,16 @@ def run(
         fail(str(exc))
     policy = TimingPolicy(warmup, warmup_time, min_iterations, min_time)
     repeat = repeat_policy(repeats, tolerance, max_repeats)
+    mode = compile_mode.value if compile_mode else None
     if cluster:
         run_on_cluster(cluster, agent, device, [b.value for b in backend] if backend else None, precision.value,
                        delegate.value, specs, threads, policy, profile, max_other_cpu, max_steal, repeat, db, cache,
-                       fmt, images=(calibration, eval_dir))
+                       fmt, images=(calibration, eval_dir), compile_mode=mode)
         return
     if agent:
         fail("--agent needs --cluster")
     targets, skipped = devices_module.plan_targets(device, [b.value for b in backend] if backend else None,
-                                                   precision.value, delegate.value)
+                                                   precision.value, delegate.value, mode)
     for target, reason in skipped:
         report.skipped(err, target, reason)
     if not targets:
@@ -212,7 +249,8 @@ def run(
 def run_on_cluster(address: str, names: list[str] | None, device: str, backends: list[str] | None, precision: str,
                    delegate: str, specs: list[ModelSpec], threads: int, policy: TimingPolicy, profile: int,
                    max_other_cpu: float, max_steal: float, repeat: sweep.Repeats, db: Optional[str], cache: Path,
-                   fmt: Format, images: tuple[Optional[Path], Optional[Path]] = (None, None)) -> None:
+                   fmt: Format, images: tuple[Optional[Path], Optional[Path]] = (None, None),
+                   compile_mode: str | None = None) -> None:
     """`harness run --cluster`: plan on each agent, run there, store here. images: --calibration and --eval
     folders, which each agent must have at the same path."""
     from .lab import controller
@@ -224,7 +262,7 @@ def run_on_cluster(address: str, names: list[str] | None, device: str, backends:
     with client:
         try:
             found = controller.agents(client, names)
-            planned = controller.plan(client, found, device, backends, precision, delegate)
+            planned = controller.plan(client, found, device, backends, precision, delegate, compile_mode)
         except controller.ClusterError as exc:
             fail(str(exc))
         jobs = {}
@@ -658,12 +696,30 @@ def findings(
     console.print(escape(str(path)))
 
 
-@app.command()
-def claims(db: DbOption = None, fmt: FormatOption = Format.table):
-    """Re-check the paper's speed claims on every target that has the runs, with intervals and verdicts."""
-    from .analysis.claims import check_all
+ClaimKind = Enum("ClaimKind", {k: k for k in ("latency", "size")}, type=str)
 
+
+@app.command()
+def claims(db: DbOption = None, kind: Optional[ClaimKind] = typer.Option(
+        None, "--kind", help="latency (per target and protocol, from runs) or size (counted parameters and MACs); "
+        "default: both as tables, latency as json/csv"), fmt: FormatOption = Format.table):
+    """Re-check the paper's claims: speed on every target and protocol that has the runs, with intervals and
+    verdicts; size and FLOPs from counted parameters and MACs."""
+    from .analysis.claims import check_all
+    from .analysis.size_claims import check_sizes
+
+    def sizes() -> report.Listing:
+        try:
+            return report.size_claims_listing(check_sizes())
+        except ValueError as exc:
+            fail(str(exc))
+
+    if kind == ClaimKind.size:
+        report.show(console, sizes(), fmt)
+        return
     report.show(console, report.claims_listing(check_all(open_db_with_runs(db))), fmt)
+    if kind is None and fmt == Format.table:
+        report.show(console, sizes(), fmt)
 
 
 @app.command("report")

@@ -19,10 +19,12 @@ from sqlalchemy.orm import Session
 
 import fastvit
 
-from .analysis.claims import Check, MissingRuns, missing_runs
+from .analysis.claims import PAPER_PROTOCOLS, Check, MissingRuns, fabric, missing_runs
 from .analysis.compare import HEADLINE, Comparison
 from .analysis.explain import Breakdown
 from .analysis.layers import LayerTable
+from .analysis.size_claims import TOLERANCE as SIZE_TOLERANCE
+from .analysis.size_claims import SizeCheck
 from .protocol import TIMED_STATUSES, PeakResult
 from .spec import Target, model_sort_key
 from .store import Run, coverage, latest_runs
@@ -163,10 +165,6 @@ def _compile_seconds(cold_ms: float | None, warm_ms: float | None) -> str:
 
 def _ratio(value: float | None) -> str:
     return NO_VALUE if not value else f"{value:.2f}x"
-
-
-def _paper(figure: float | None) -> str:
-    return f"{figure}x" if figure else NO_VALUE  # as published, unrounded
 
 
 # --- runs (harness run, import, report) -------------------------------------------------------
@@ -393,6 +391,10 @@ def _compare_table(listing: Listing) -> Table:
 # --- the investigation ------------------------------------------------------------------------
 
 SINGLE_PROCESS_MARK = "†"
+PAPER_PROTOCOL_MARK = "*"
+CLAIMED_NOTE = ("protocol: precision, batch and target, the same for both models; claimed: the paper's figure for "
+                "that device (GPU: its desktop-GPU figure, mobile: its iPhone figure; a CPU: the weakest it claims); "
+                "'as fast' holds unless the faster-claimed model is significantly slower")
 NOISY_NOTE = "noisy: other processes or the hypervisor used the CPU while it was timed (columns other_cpu, steal)"
 CLAIM_VERDICT_COLOURS = {"holds": "green", "does not hold": "red", "not enough data": "yellow"}
 
@@ -401,13 +403,28 @@ def claims_listing(checks: list[Check]) -> Listing:
     """One row per check (JSON/CSV); the terminal table shows the checks lacking the same run on several
     targets of one host as one row, with the one command that makes them (claims.missing_runs)."""
     groups = missing_runs(checks)
-    rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision, c.runs[0], c.runs[1],
-             c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.verdict,
-             c.single_process, c.noisy, c.missing) for c in checks]
-    return Listing(["claim", "statement", "host", "target", "threads", "precision", "runs_fast", "runs_slow",
-                    "fast_ms", "slow_ms", "speedup", "ci95_low", "ci95_high", "paper_mobile", "paper_gpu",
-                    "verdict", "single_process", "noisy", "missing"], rows, "the paper's claims, re-checked (speedup = latency of the slower / the faster)",
+    rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision,
+             c.batch if c.target != NO_VALUE else None, c.protocol, c.paper_protocol, c.runs[0], c.runs[1],
+             c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu,
+             _claimed_here(c), c.verdict, c.single_process, c.noisy, c.missing) for c in checks]
+    return Listing(["claim", "statement", "host", "target", "threads", "precision", "batch", "protocol",
+                    "paper_protocol", "runs_fast", "runs_slow", "fast_ms", "slow_ms", "speedup", "ci95_low",
+                    "ci95_high", "paper_mobile", "paper_gpu", "claimed_here", "verdict", "single_process", "noisy",
+                    "missing"], rows,
+                   "the paper's claims, re-checked per protocol (speedup = latency of the slower / the faster)",
                    lambda listing: _claims_table(listing, groups))
+
+
+def _claimed_here(check: Check) -> str:
+    """What the verdict was judged against: the paper's figure for the device's fabric (or the weakest)."""
+    figure, as_fast = check.figure
+    where = fabric(check.device)
+    text = "as fast" if as_fast else f"{figure}x" if figure != 1.0 else "faster"
+    return text + (f" ({'GPU' if where == 'gpu' else where})" if where and where in _fabrics(check) else " (weakest)")
+
+
+def _fabrics(check: Check) -> set[str]:
+    return {f for f, v in (("mobile", check.claim.paper_mobile), ("gpu", check.claim.paper_gpu)) if v}
 
 
 def _claims_table(listing: Listing, groups: list[MissingRuns]) -> Table:
@@ -415,9 +432,8 @@ def _claims_table(listing: Listing, groups: list[MissingRuns]) -> Table:
     table = Table(title=listing.title)
     notes = []
     shown: set[int] = set()
-    for col in ("claim", "target", "thr", "runs", "fast ms", "slow ms", "speedup (95% CI)", "paper mobile",
-                "paper GPU", "verdict"):
-        table.add_column(col, justify="left" if col in ("claim", "target", "verdict") else "right")
+    for col in ("claim", "protocol", "thr", "runs", "fast ms", "slow ms", "speedup (95% CI)", "claimed", "verdict"):
+        table.add_column(col, justify="left" if col in ("claim", "protocol", "claimed", "verdict") else "right")
     for row in listing.rows:
         c = dict(zip(listing.columns, row))
         group = next((i for i, g in enumerate(groups) if g.claim.key == c["claim"] and g.host == c["host"]
@@ -427,8 +443,8 @@ def _claims_table(listing: Listing, groups: list[MissingRuns]) -> Table:
                 shown.add(group)
                 notes.append(groups[group].text)
                 table.add_row(c["claim"], f"{len(groups[group].targets)} targets on {escape(c['host'])}",
-                              NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, _paper(c["paper_mobile"]),
-                              _paper(c["paper_gpu"]), f"[{CLAIM_VERDICT_COLOURS[c['verdict']]}]{c['verdict']}"
+                              NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, NO_VALUE, escape(c["claimed_here"]),
+                              f"[{CLAIM_VERDICT_COLOURS[c['verdict']]}]{c['verdict']}"
                               f"[/{CLAIM_VERDICT_COLOURS[c['verdict']]}]" + escape(f" [{len(notes)}]"))
             continue
         ci = f" ({c['ci95_low']:.2f}-{c['ci95_high']:.2f})" if c["ci95_low"] is not None else ""
@@ -441,13 +457,18 @@ def _claims_table(listing: Listing, groups: list[MissingRuns]) -> Table:
         if c["missing"] and (c["target"] != NO_VALUE or "(found" in c["missing"]):  # not for claims never tried
             notes.append(c["missing"])
             verdict += escape(f" [{len(notes)}]")
-        table.add_row(c["claim"], escape(c["target"]), str(c["threads"] or NO_VALUE),
+        protocol = escape(c["protocol"].replace(" (the paper's protocol)", "")) + (
+            f" {PAPER_PROTOCOL_MARK}" if c["paper_protocol"] else "")
+        table.add_row(c["claim"], protocol, str(c["threads"] or NO_VALUE),
                       f"{c['runs_fast']}+{c['runs_slow']}" if c["runs_fast"] else NO_VALUE,
                       fmt_ms(c["fast_ms"]), fmt_ms(c["slow_ms"]),
-                      f"{c['speedup']:.2f}x{ci}" if c["speedup"] else NO_VALUE,
-                      _paper(c["paper_mobile"]), _paper(c["paper_gpu"]), verdict)
+                      f"{c['speedup']:.2f}x{ci}" if c["speedup"] else NO_VALUE, escape(c["claimed_here"]), verdict)
     flags = [dict(zip(listing.columns, row)) for row in listing.rows]
-    legend = ([f"{SINGLE_PROCESS_MARK} rests on one process per side: a fresh process can land far from the last; "
+    legend = [CLAIMED_NOTE]
+    legend += ([f"{PAPER_PROTOCOL_MARK} the paper's own protocol for that device: "
+                + "; ".join(f"{p.fabric}: {p.description}" for p in PAPER_PROTOCOLS.values())]
+               if any(c["paper_protocol"] for c in flags) else [])
+    legend += ([f"{SINGLE_PROCESS_MARK} rests on one process per side: a fresh process can land far from the last; "
                "rerun with --repeats auto"] if any(c["single_process"] for c in flags) else [])
     legend += [f"{NOISY_NOTE}; the verdict may not survive a quiet rerun"] if any(c["noisy"] for c in flags) else []
     lines = legend + [f"[{i}] {note}" for i, note in enumerate(notes, 1)]
@@ -455,6 +476,44 @@ def _claims_table(listing: Listing, groups: list[MissingRuns]) -> Table:
         table.caption = "\n".join(escape(line) for line in lines)
         table.caption_justify = "left"
     return table
+
+
+def size_claims_listing(checks: list[SizeCheck]) -> Listing:
+    """The paper's size and FLOP claims, from counted parameters and MACs (analysis.size_claims)."""
+    rows = [(c.claim.key, c.claim.statement, c.claim.model, c.claim.resolution, c.claim.other,
+             c.claim.other_resolution, c.params, c.other_params, c.macs, c.other_macs, c.smaller, c.claim.smaller,
+             c.fewer_macs, c.claim.fewer_macs, c.other_source, c.verdict) for c in checks]
+    return Listing(["claim", "statement", "model", "resolution", "other", "other_resolution", "params", "other_params",
+                    "macs", "other_macs", "smaller", "claimed_smaller", "fewer_macs", "claimed_fewer_macs",
+                    "other_source", "verdict"], rows,
+                   "the paper's size and FLOP claims, from counted parameters and MACs", _size_claims_table)
+
+
+def _size_claims_table(listing: Listing) -> Table:
+    table = Table(title=listing.title)
+    for col in ("claim", "model", "params M", "GMACs", "other", "params M ", "GMACs ", "smaller (claimed)",
+                "fewer MACs (claimed)", "verdict"):
+        table.add_column(col, justify="left" if col in ("claim", "model", "other", "verdict") else "right")
+    notes = []
+    for row in listing.rows:
+        c = dict(zip(listing.columns, row))
+        colour = CLAIM_VERDICT_COLOURS[c["verdict"]]
+        other = f"{c['other'].removeprefix('timm:')} {c['other_resolution']}px"
+        if c["other_source"] != "counted":
+            notes.append(f"{c['other']}: {c['other_source']}")
+            other += f" [{len(notes)}]"
+        table.add_row(c["claim"], f"{c['model']} {c['resolution']}px", f"{c['params'] / 1e6:.1f}",
+                      f"{c['macs'] / 1e9:.2f}", escape(other), f"{c['other_params'] / 1e6:.1f}",
+                      f"{c['other_macs'] / 1e9:.2f}", f"{c['smaller']:.1%} ({c['claimed_smaller']:.1%})",
+                      f"{c['fewer_macs']:.1%} ({c['claimed_fewer_macs']:.1%})", f"[{colour}]{c['verdict']}[/{colour}]")
+    table.caption = "\n".join(escape(line) for line in [SIZE_NOTE] + [f"[{i}] {n}" for i, n in enumerate(notes, 1)])
+    table.caption_justify = "left"
+    return table
+
+
+SIZE_NOTE = ("params: FastViT's training form, everything included (timm's count, the paper's); MACs: the inference "
+             f"form, one image; a claim holds when both counted reductions reach the paper's within "
+             f"{SIZE_TOLERANCE * 100:g} percentage point")
 
 
 LAYER_COLUMNS = ["layer", "op_class", "count", "target", "ms_per_call", "net_ms", "total_ms", "share", "gflops"]

@@ -1,12 +1,21 @@
 """The paper's (and the review's) speed claims as one table of data, re-checked against stored runs.
 
 A claim says model FAST is faster than model SLOW, by a factor the paper measured on its devices
-(speedup = latency(SLOW) / latency(FAST); "26.3% faster" = 1.263). Each is checked on every
-(host, target, threads, precision) that holds a valid run of both, at each model's own resolution:
+(speedup = latency(SLOW) / latency(FAST); "26.3% faster" = 1.263), or "just as fast" (a figure of 1 that
+FAST must not fall significantly below). Each is checked on every protocol the runs allow: every
+(host, target, threads, precision, batch) that holds a valid run of both, each model at the claim's
+resolution for it. A verdict names its protocol, and is judged against the paper's figure for that
+device's fabric (GPU: the desktop-GPU figure; phones and Macs: the iPhone figure; elsewhere the
+weakest figure claimed):
 
   holds          the speedup's 95% interval lies above 1 and reaches the paper's figure
+                 ("as fast": the interval reaches 1)
   does not hold  FAST is not significantly faster, or is faster by clearly less than claimed
   not enough data  one of the two runs is missing on that target
+
+The paper timed its GPU claims with TensorRT in fp16 at batch 8 on an RTX 2080 Ti and its mobile
+claims with Core ML at batch 1 on an iPhone 12 Pro (PAPER_PROTOCOLS); a check at those conditions
+is marked as the paper's protocol, every other one is labelled with its own.
 """
 from __future__ import annotations
 
@@ -23,6 +32,35 @@ from ..stats import ratio_of_medians
 from ..store import Host, Run, Sample, latest_repeats
 
 
+def fabric(device: str) -> str | None:
+    """The kind of device a paper figure is for: 'gpu' (CUDA), 'mobile' (iPhone, Mac compute units, Android),
+    or None (a CPU, an Intel GPU or NPU: the paper timed none)."""
+    if device == "gpu":
+        return "gpu"
+    if device.startswith(("iphone", "mac", "android")):
+        return "mobile"
+    return None
+
+
+@dataclass(frozen=True)
+class PaperProtocol:
+    """The conditions the paper timed one fabric's claims under."""
+    fabric: str
+    precision: str | None  # None: whatever the runtime chose (Core ML on the Neural Engine computes in fp16)
+    batch: int
+    description: str
+
+    def matches(self, device: str, precision: str, batch: int) -> bool:
+        return (fabric(device) == self.fabric and batch == self.batch
+                and (self.precision is None or precision == self.precision))
+
+
+PAPER_PROTOCOLS = {
+    "gpu": PaperProtocol("gpu", "fp16", 8, "TensorRT fp16, batch 8, RTX 2080 Ti"),
+    "mobile": PaperProtocol("mobile", None, 1, "Core ML, batch 1, iPhone 12 Pro"),
+}
+
+
 @dataclass(frozen=True)
 class Claim:
     key: str
@@ -35,13 +73,24 @@ class Claim:
     slow_form: str = "reparam"
     paper_mobile: float | None = None  # claimed speedup on the iPhone 12 Pro (Core ML)
     paper_gpu: float | None = None  # claimed speedup on the paper's desktop GPU (TensorRT)
+    as_fast_on: tuple[str, ...] = ()  # fabrics where the claim is "just as fast" (its figure there is 1)
     source: str = "FastViT paper"
 
     @property
     def claimed(self) -> float:
-        """The weakest figure claimed (1.0: only 'faster' is claimed)."""
-        figures = [f for f in (self.paper_mobile, self.paper_gpu) if f]
-        return min(figures) if figures else 1.0
+        """The weakest figure claimed (1.0: only 'faster' or 'as fast' is claimed)."""
+        return self.figure_on(None)[0]
+
+    def figure_on(self, where: str | None) -> tuple[float, bool]:
+        """(the speedup claimed on fabric `where`, whether it is an 'as fast' claim): that fabric's figure, or
+        for a fabric the paper did not time the weakest figure it claims."""
+        figures = {f: v for f, v in (("mobile", self.paper_mobile), ("gpu", self.paper_gpu)) if v}
+        if where in figures:
+            return figures[where], where in self.as_fast_on
+        if not figures:
+            return 1.0, False
+        weakest = min(figures, key=lambda f: (figures[f], f not in self.as_fast_on))
+        return figures[weakest], weakest in self.as_fast_on
 
 
 CLAIMS: tuple[Claim, ...] = (
@@ -49,12 +98,30 @@ CLAIMS: tuple[Claim, ...] = (
           "s12", "timm:mobileone_s4", slow_resolution=baselines.RESOLUTION, paper_mobile=1.263, paper_gpu=1.269),
     Claim("ma36_vs_convnext_base", "FastViT-MA36 is 1.9x faster than ConvNeXt-B on mobile, 2.0x on GPU",
           "ma36", "timm:convnext_base", slow_resolution=baselines.RESOLUTION, paper_mobile=1.9, paper_gpu=2.0),
+    # "at Top-1 accuracy of 84.9%": MA36 at 384px; NFNet-F1 at the 320px it is tested at
+    Claim("ma36_vs_nfnet_f1", "FastViT-MA36 (384px) is just as fast as NFNet-F1 (320px) on GPU and 42.8% faster "
+          "on mobile", "ma36", "timm:dm_nfnet_f1", fast_resolution=384, slow_resolution=320, paper_mobile=1.428,
+          paper_gpu=1.0, as_fast_on=("gpu",)),
     Claim("sa24_vs_caformer_s18", "FastViT-SA24 (3.8 GMACs, 82.7%) must beat CAFormer-S18 (4.1 GMACs, 83.6%) "
           "on speed to be the better choice", "sa24", "timm:caformer_s18", slow_resolution=baselines.RESOLUTION,
           source="the seed review"),
     *(Claim(f"reparam_{v}", f"reparameterized FastViT-{v.upper()} is faster than its training form", v, v,
             slow_form="train", source="the paper's premise") for v in fastvit.list_models()),
 )
+
+
+def claim_models(where: str | None = None) -> list[tuple[str, int]]:
+    """(model, resolution) of both sides of every claim between two architectures (those the paper timed on
+    fabric `where`, and those it gives no figure for, when `where` is given): what `harness run --protocol` sweeps."""
+    found = []
+    for claim in CLAIMS:
+        if claim.fast_form != "reparam" or claim.slow_form != "reparam":
+            continue
+        figures = {"gpu": claim.paper_gpu, "mobile": claim.paper_mobile}
+        if where and any(figures.values()) and not figures[where]:
+            continue
+        found += [(claim.fast, claim.fast_resolution), (claim.slow, claim.slow_resolution)]
+    return list(dict.fromkeys(found))
 
 
 @dataclass
@@ -64,6 +131,7 @@ class Check:
     target: str
     threads: int
     precision: str
+    batch: int = 1
     fast_ms: float | None = None
     slow_ms: float | None = None
     runs: tuple[int, int] = (0, 0)  # processes behind (fast, slow)
@@ -78,6 +146,29 @@ class Check:
     backend: str = ""
     device: str = ""
 
+    @property
+    def figure(self) -> tuple[float, bool]:
+        """(the speedup the paper claims where this check ran, whether it claims 'as fast')."""
+        return self.claim.figure_on(fabric(self.device))
+
+    @property
+    def paper_protocol(self) -> bool:
+        """Timed under the conditions the paper timed this device's fabric under."""
+        found = PAPER_PROTOCOLS.get(fabric(self.device) or "")
+        return bool(found and found.matches(self.device, self.precision, self.batch))
+
+    @property
+    def protocol(self) -> str:
+        """The conditions both sides were timed under: precision, batch, target (and the paper's, where so)."""
+        if self.target == "—":
+            return "—"
+        label = f"{self.precision}, batch {self.batch}, {self.target_name}"
+        return label + (" (the paper's protocol)" if self.paper_protocol else "")
+
+    @property
+    def target_name(self) -> str:
+        """The target without the precision the labelled target carries (the protocol names it)."""
+        return self.target.removesuffix(f" {self.precision}")
 
     @property
     def single_process(self) -> bool:
@@ -86,11 +177,10 @@ class Check:
 
 
 def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, list[Run]]:
-    """Valid runs of one model spec (batch 1) per (host, target, threads, precision): all the runs of
+    """Valid runs of one model spec per protocol (host, target, threads, precision, batch): all the runs of
     the latest sweep that timed it (several with `harness run --repeats`), or the latest single run."""
-    return {(runs[-1].host_id, runs[-1].target, runs[-1].threads, runs[-1].precision): runs
-            for runs in latest_repeats(session, Run.model == model, Run.resolution == resolution, Run.form == form,
-                                       Run.batch == 1)}
+    return {(runs[-1].host_id, runs[-1].target, runs[-1].threads, runs[-1].precision, runs[-1].batch): runs
+            for runs in latest_repeats(session, Run.model == model, Run.resolution == resolution, Run.form == form)}
 
 
 def compare(fast: list[np.ndarray], slow: list[np.ndarray], seed: int = 0) -> tuple[float, float, float]:
@@ -110,7 +200,13 @@ def _timed(session: Session, run: Run) -> np.ndarray:
     return np.fromiter(rows, dtype=np.float64)
 
 
-def verdict(low: float | None, high: float | None, speedup: float, claimed: float) -> str:
+AS_FAST = 0.95  # "just as fast" judged on a point estimate alone (a vendor tool's statistics): within 5%
+
+
+def verdict(low: float | None, high: float | None, speedup: float, claimed: float, as_fast: bool = False) -> str:
+    if as_fast:  # FastViT is not significantly slower
+        reached = speedup >= AS_FAST if low is None else high >= 1.0
+        return "holds" if reached else "does not hold"
     if low is None:  # statistics only (a vendor tool's run): judge the point estimate
         return "holds" if speedup >= claimed and speedup > 1 else "does not hold"
     return "holds" if low > 1.0 and high >= claimed else "does not hold"
@@ -132,10 +228,10 @@ def check_all(engine) -> list[Check]:
             if not fast and not slow:  # listed all the same, so every claim shows
                 checks.append(Check(claim, "—", "—", 0, "—", missing=_nothing_yet(session, claim)))
             for key in sorted(set(fast) | set(slow), key=str):
-                host_id, _target, threads, precision = key
+                host_id, _target, threads, precision, batch = key
                 runs = fast.get(key, slow.get(key))
                 check = Check(claim, hosts.get(host_id, str(host_id)), runs[-1].labelled_precise_target, threads,
-                              precision)
+                              precision, batch, backend=runs[-1].backend, device=runs[-1].device)
                 if key in fast and key in slow:
                     f, s = fast[key], slow[key]
                     check.runs = (len(f), len(s))
@@ -147,7 +243,7 @@ def check_all(engine) -> list[Check]:
                         check.speedup, check.low, check.high = compare(fs, ss)
                     else:
                         check.speedup = check.slow_ms / check.fast_ms
-                    check.verdict = verdict(check.low, check.high, check.speedup, claim.claimed)
+                    check.verdict = verdict(check.low, check.high, check.speedup, *check.figure)
                 else:
                     side = "slow" if key in fast else "fast"
                     present = (fast if key in fast else slow)[key][-1]
@@ -156,7 +252,7 @@ def check_all(engine) -> list[Check]:
                         continue
                     check.missing = _missing(session, claim, side, present)
                     check.lacks = _side(claim, side)
-                    check.origin, check.backend, check.device = present.origin, present.backend, present.device
+                    check.origin = present.origin
                 checks.append(check)
     return checks
 
@@ -168,11 +264,12 @@ def _side(claim: Claim, side: str) -> tuple[str, int, str]:
 
 
 def _run_command(device: str, backends: list[str], model: str, resolution: int, form: str,
-                 precision: str = "fp32") -> str:
+                 precision: str = "fp32", batch: int = 1) -> str:
     return " ".join(["harness run", f"--device {device}", *(f"--backend {b}" for b in backends),
-                     f"--model {model.removeprefix(baselines.PREFIX)}", f"--resolution {resolution}",
+                     f"--model {baselines.short_name(model)}", f"--resolution {resolution}",
                      *(["--form train"] if form == "train" else []),
-                     *([f"--precision {precision}"] if precision not in ("fp32", "n/a") else [])])
+                     *([f"--precision {precision}"] if precision not in ("fp32", "n/a") else []),
+                     *([f"--batch {batch}"] if batch != 1 else [])])
 
 
 def _missing(session: Session, claim: Claim, side: str, present: Run) -> str:
@@ -183,10 +280,13 @@ def _missing(session: Session, claim: Claim, side: str, present: Run) -> str:
         return f"{present.origin} figures of {present.target} hold none for {model} at {resolution}px ({form})"
     elsewhere = sorted(set(session.scalars(select(Run.resolution).where(
         Run.model == model, Run.form == form, Run.status == "ok", Run.host_id == present.host_id,
-        Run.target == present.target, Run.threads == present.threads, Run.precision == present.precision))))
+        Run.target == present.target, Run.threads == present.threads, Run.precision == present.precision,
+        Run.batch == present.batch))))
     found = f" (found one at {', '.join(f'{r}px' for r in elsewhere)})" if elsewhere else ""
-    return (f"no valid run of {model} at {resolution}px ({form}) on {present.precise_target}{found}: "
-            + _run_command(present.device, [present.backend], model, resolution, form, present.precision))
+    batch = f" at batch {present.batch}" if present.batch != 1 else ""
+    return (f"no valid run of {model} at {resolution}px ({form}) on {present.precise_target}{batch}{found}: "
+            + _run_command(present.device, [present.backend], model, resolution, form, present.precision,
+                           present.batch))
 
 
 @dataclass(frozen=True)
@@ -204,20 +304,21 @@ def missing_runs(checks: list[Check]) -> list[MissingRuns]:
     groups: dict[tuple, list[Check]] = {}
     for c in checks:
         if c.verdict == "not enough data" and c.lacks is not None:
-            groups.setdefault((c.claim.key, c.host, c.origin, c.device, c.precision, c.lacks), []).append(c)
+            groups.setdefault((c.claim.key, c.host, c.origin, c.device, c.precision, c.batch, c.lacks), []).append(c)
     found = []
-    for (key, host, origin, device, precision, (model, resolution, form)), group in groups.items():
+    for (key, host, origin, device, precision, batch, (model, resolution, form)), group in groups.items():
         targets = tuple(c.target for c in group)
         if len(group) == 1:
             text = group[0].missing
         elif origin != "measured":
             text = f"{origin} figures of these targets hold none for {model} at {resolution}px ({form})"
         else:
-            tried = {c.target for c in checks if c.claim.key == key and (c.host, c.origin, c.device, c.precision) ==
-                     (host, origin, device, precision)}
+            tried = {c.target for c in checks if c.claim.key == key and (c.host, c.origin, c.device, c.precision,
+                                                                          c.batch) == (host, origin, device, precision,
+                                                                                       batch)}
             backends = [] if tried == set(targets) else list(dict.fromkeys(c.backend for c in group))
             text = (f"no valid run of {model} at {resolution}px ({form}) on {len(group)} targets: "
-                    + _run_command(device, backends, model, resolution, form, precision))
+                    + _run_command(device, backends, model, resolution, form, precision, batch))
         found.append(MissingRuns(group[0].claim, host, targets, text))
     return found
 

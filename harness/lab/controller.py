@@ -73,10 +73,10 @@ def agents(client, names: list[str] | None = None) -> dict[str, Agent]:
 
 
 def plan(client, found: dict[str, Agent], device: str, backends: list[str] | None, precision: str,
-         delegate: str) -> dict[str, tuple[list, list]]:
+         delegate: str, compile_mode: str | None = None) -> dict[str, tuple[list, list]]:
     """Each agent's (targets to run, [(target, reason skipped)]) for `device`, decided on that agent;
     ClusterError naming what each agent has when none has the device."""
-    by_address = client.run(tasks.plan_here, device, backends, precision, delegate,
+    by_address = client.run(tasks.plan_here, device, backends, precision, delegate, compile_mode,
                             workers=[a.address for a in found.values()])
     planned = {a.name: by_address[a.address] for a in found.values()}
     if not any(targets for targets, _ in planned.values()):

@@ -28,11 +28,12 @@ def available_targets() -> list[str]:
     return [target.name for target, reason in target_status() if reason is None]
 
 
-def plan_here(device: str, backends: list[str] | None, precision: str, delegate: str) -> tuple[list, list]:
+def plan_here(device: str, backends: list[str] | None, precision: str, delegate: str,
+              compile_mode: str | None = None) -> tuple[list, list]:
     """devices.plan_targets on this agent: ([target], [(target, reason)])."""
     from ..devices import plan_targets
 
-    return plan_targets(device, backends, precision, delegate)
+    return plan_targets(device, backends, precision, delegate, compile_mode)
 
 
 def status_here() -> list:
