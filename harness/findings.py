@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .analysis.claims import check_all
+from .analysis.compiled import compiled_vs_eager
 from .analysis.compare import Comparison, compare
 from .analysis.explain import breakdown, kernels
 from .published import PUBLISHED_HOST_PREFIX
@@ -46,7 +47,8 @@ def render(engine, resolution_of) -> tuple[str, str]:
             versions.update((r.environment or {}).get("versions") or {})
         latest = {}  # (model, form, target) -> the medians of the latest sweep's processes
         for group in latest_repeats(session, Run.host_id == host.id, Run.batch == 1, Run.imported.is_(False),
-                                    Run.published.is_(False), Run.precision == "fp32"):  # others: their section
+                                    Run.published.is_(False), Run.precision == "fp32",
+                                    Run.device != "gpu"):  # other precisions and GPUs: their own sections
             r = group[-1]
             if r.resolution == resolution_of(r.model) and all(x.median_ms for x in group):
                 latest[(r.model, r.form, r.target)] = [x.median_ms for x in group]  # several: the newest
@@ -57,7 +59,10 @@ def render(engine, resolution_of) -> tuple[str, str]:
              f"generated {datetime.now(timezone.utc):%Y-%m-%d} from {len(runs)} runs. Versions: "
              + ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) + ".", "",
              "Produced by:", "", "```"]
-    checks = [c for c in check_all(engine) if c.host in (host.hostname, "—")]
+    every_check = check_all(engine)
+    # this host's CPU (and attached devices'); GPUs have a section of their own, per GPU
+    checks = [c for c in every_check if c.host in (host.hostname, "—") and c.device != "gpu"]
+    compiled = compiled_vs_eager(engine)
     peaks = read_only_query(engine, f"SELECT COUNT(*) FROM host_peaks WHERE host_id = {host.id}")[1][0][0]
     lines += [s.command for s in sweeps] + (["harness peak --device cpu"] if peaks else []) + [
         "harness findings", "```", ""]
@@ -82,16 +87,11 @@ def render(engine, resolution_of) -> tuple[str, str]:
     shown = sorted((c for c in checks if c.verdict != "not enough data" or c.target == "—"),
                    key=lambda c: c.single_process)
     lines += ["", "## The paper's claims on this CPU", ""] + ([
-        "| claim | target | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",
+        "| claim | protocol | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",
         "|---|---|---|---|---|---|"] if shown else [
         "No claim has valid runs of both its models on one target here; `harness claims` says which run each "
         "lacks and the command that makes it."])
-    for c in shown:
-        ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
-        paper = " / ".join(f"{f}x" if f else "—" for f in (c.claim.paper_mobile, c.claim.paper_gpu))
-        speed = f"{c.speedup:.2f}x{ci}" if c.speedup else "—"
-        runs = "{}+{}".format(*c.runs) if c.runs[0] else "—"
-        lines.append(f"| {c.claim.key} | {c.target} | {runs} | {speed} | {paper} | {c.verdict} |")
+    lines += [_claim_row(c) for c in shown]
     across = compare(engine, resolution_of)
     lacking = [m for m in across.missing if m.origin == "measured" and m.host == host.hostname]
     if lacking:
@@ -99,6 +99,8 @@ def render(engine, resolution_of) -> tuple[str, str]:
         lines += [f"- `{m.claim.key}` needs {' and '.join(f'{n} at {r}px' for n, r in m.models)}: `{m.remedy}`"
                   for m in lacking]
     lines += _published_section(across, host.hostname)
+    lines += _compiled_section([r for r in compiled if r.host == host.hostname and r.device != "gpu"], "this CPU")
+    lines += _gpu_sections(every_check, compiled)
     lines += _precision_section(engine, checks, host.hostname)
     lines += _footprint_section(engine, resolution_of, host.hostname)
     for model in ("sa12", "t8"):
@@ -128,6 +130,52 @@ CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
 
 
 METRIC_ORDER = ("latency", "load", "memory", "size")  # the columns of the footprint table
+
+
+def _claim_row(c) -> str:
+    ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
+    paper = " / ".join(f"{f}x" if f else "—" for f in (c.claim.paper_mobile, c.claim.paper_gpu))
+    speed = f"{c.speedup:.2f}x{ci}" if c.speedup else "—"
+    runs = "{}+{}".format(*c.runs) if c.runs[0] else "—"
+    return f"| {c.claim.key} | {c.protocol} | {runs} | {speed} | {paper} | {c.verdict} |"
+
+
+def _compiled_section(rows: list, where: str) -> list[str]:
+    """torch.compile beside eager torch on one device: steady-state latency, and what compiling cost."""
+    if not rows:
+        return []
+    lines = ["", f"## Compiled PyTorch on {where}", "",
+             "torch.compile (inductor) against eager torch on the same spec and precision; compile: seconds before "
+             "the first timed inference, cold (an empty inductor cache) / warm (from that cache).", "",
+             "| model | res | batch | precision | target | eager ms | compiled ms | speedup | compile s | breaks |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cost = (f"{r.compile_ms / 1e3:.1f} / {r.compile_warm_ms / 1e3:.1f}"
+                if r.compile_ms is not None and r.compile_warm_ms is not None else "—")
+        lines.append(f"| {r.model} | {r.resolution} | {r.batch} | {r.precision} | {r.target} | {fmt_ms(r.eager_ms)} | "
+                     f"{fmt_ms(r.compiled_ms)} | {f'{r.speedup:.2f}x' if r.speedup else '—'} | {cost} | "
+                     f"{r.graph_breaks if r.graph_breaks is not None else '—'} |")
+    return lines
+
+
+def _gpu_sections(checks: list, compiled: list) -> list[str]:
+    """Per GPU seen (host and device name): every claim per protocol, the paper's own first; eager beside compiled."""
+    lines = []
+    gpus = {(r.host, r.gpu) for r in compiled if r.device == "gpu"}
+    gpus |= {(c.host, None) for c in checks if c.device == "gpu" and not any(h == c.host for h, _ in gpus)}
+    for host, gpu in sorted(gpus, key=str):
+        here = sorted((c for c in checks if c.device == "gpu" and c.host == host and c.verdict != "not enough data"),
+                      key=lambda c: (not c.paper_protocol, c.claim.key, c.precision, c.batch, c.target))
+        lines += ["", f"## The paper's claims on the GPU: {gpu or 'a CUDA device'} ({host})", "",
+                  "The paper timed its GPU claims with TensorRT in fp16 at batch 8 on an RTX 2080 Ti; each verdict "
+                  "here names the protocol it rests on (the paper's marked), eager and compiled.", ""]
+        lines += (["| claim | protocol | runs | speedup (95% CI) | paper (mobile / GPU) | verdict |",
+                   "|---|---|---|---|---|---|"] + [_claim_row(c) for c in here]) if here else [
+            "No claim has valid runs of both its models at one protocol on this GPU yet: "
+            "`harness run --device gpu --protocol paper` makes the paper's."]
+        lines += _compiled_section([r for r in compiled if r.host == host and r.device == "gpu"],
+                                   f"the GPU ({gpu or 'CUDA'})")
+    return lines
 
 
 def _precision_section(engine, checks, hostname: str) -> list[str]:

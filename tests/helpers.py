@@ -47,12 +47,12 @@ def timed_result(samples_ms, status: str = "ok", warmup: int = 0, first_ms: floa
 
 def save(engine, samples_ms=(1.0,) * 5, *, model: str = "t8", form: str = "reparam", resolution: int = 256,
          target: str = "torch/cpu", threads: int = 2, sweep_id: int | None = None, host: dict = HOST,
-         **result_options) -> int:
+         batch: int = 1, precision: str = "fp32", **result_options) -> int:
     """Store one run of `model` on `target` with these timed samples; returns its id."""
     backend, device = target.split("/", 1)
     return store.save_run(engine, timed_result(samples_ms, **result_options),
-                          spec=ModelSpec(model, resolution, 1, form), target=Target(backend, device),
-                          threads=threads, precision="fp32", host=host, sweep_id=sweep_id)
+                          spec=ModelSpec(model, resolution, batch, form), target=Target(backend, device),
+                          threads=threads, precision=precision, host=host, sweep_id=sweep_id)
 
 
 def schema_5_database(path: Path) -> None:

@@ -117,3 +117,94 @@ def test_targets_lacking_the_same_run_are_one_row_with_one_command(db, engine):
     assert not [c for c in found if c.claim.key.startswith("reparam_") and "(published)" in c.target]
     table = " ".join(CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "250"}).output.split())
     assert "reparam_t8 │ 3 targets on h" in table and table.count("--model t8 --resolution 256 --form train") == 1
+
+
+def _noise(ms: float, seed: int) -> np.ndarray:
+    return ms * (1 + 0.005 * np.random.default_rng(seed).standard_normal(60))
+
+
+def test_each_protocol_is_its_own_check_judged_against_that_devices_figure(db, engine):
+    # the H200 picture: S12 wins eager fp32 batch 1, loses compiled fp16 batch 8
+    save(engine, _noise(2.0, 1), model="s12", target="torch/gpu")
+    save(engine, _noise(2.6, 2), model="mobileone_s4", resolution=224, target="torch/gpu")  # 1.30x >= 1.269
+    save(engine, _noise(1.11, 3), model="s12", target="torch-compile/gpu", batch=8, precision="fp16")
+    save(engine, _noise(0.78, 4), model="mobileone_s4", resolution=224, target="torch-compile/gpu", batch=8,
+         precision="fp16")
+    save(engine, _noise(1.11, 5), model="s12", target="torch-compile/gpu", batch=8)  # fp32 b8: no fp32 MobileOne
+    save(engine, _noise(10.0, 6), model="s12", target="onnxruntime/cpu")
+    save(engine, _noise(12.7, 7), model="mobileone_s4", resolution=224, target="onnxruntime/cpu")  # 1.27x
+    checks = {(c.target, c.precision, c.batch): c for c in claims.check_all(engine)
+              if c.claim.key == "s12_vs_mobileone_s4"}
+    eager = checks[("torch/gpu", "fp32", 1)]
+    assert eager.verdict == "holds" and eager.figure == (1.269, False) and not eager.paper_protocol
+    assert eager.protocol == "fp32, batch 1, torch/gpu"
+    compiled = checks[("torch-compile/gpu fp16", "fp16", 8)]
+    assert compiled.verdict == "does not hold" and compiled.speedup == pytest.approx(0.78 / 1.11, rel=0.01)
+    assert compiled.paper_protocol and compiled.protocol == "fp16, batch 8, torch-compile/gpu (the paper's protocol)"
+    lacking = checks[("torch-compile/gpu", "fp32", 8)]  # batch 8 pairs only with batch 8
+    assert lacking.verdict == "not enough data" and lacking.missing.endswith(
+        "harness run --device gpu --backend torch-compile --model mobileone_s4 --resolution 224 --batch 8")
+    cpu = checks[("onnxruntime/cpu", "fp32", 1)]  # no CPU figure in the paper: the weakest one it claims
+    assert cpu.figure == (1.263, False) and cpu.verdict == "holds"
+
+    result = CliRunner().invoke(app, ["claims", "--format", "json", "--db", str(db)])
+    rows = [r for r in json.loads(result.output) if r["claim"] == "s12_vs_mobileone_s4"]
+    assert {(r["protocol"], r["claimed_here"]) for r in rows} >= {
+        ("fp16, batch 8, torch-compile/gpu (the paper's protocol)", "1.269x (GPU)"),
+        ("fp32, batch 1, onnxruntime/cpu", "1.263x (weakest)")}
+    table = CliRunner().invoke(app, ["claims", "--db", str(db)], env={"COLUMNS": "250"}).output
+    assert "fp16, batch 8, torch-compile/gpu *" in table and "the paper's own protocol" in table
+
+
+def test_as_fast_claims_hold_unless_significantly_slower(engine):
+    save(engine, _noise(3.0, 1), model="ma36", resolution=384, target="torch-compile/gpu", batch=8, precision="fp16")
+    save(engine, _noise(2.7, 2), model="nfnet_f1", resolution=320, target="torch-compile/gpu", batch=8,
+         precision="fp16")  # 0.9x: significantly slower
+    save(engine, [3.0, 3.1, 2.9, 3.05, 2.95], model="ma36", resolution=384, target="torch/gpu")  # 1.0x, noisy:
+    save(engine, [3.0, 2.9, 3.1, 2.95, 3.05], model="nfnet_f1", resolution=320, target="torch/gpu")  # as fast
+    save(engine, _noise(3.0, 3), model="ma36", resolution=384, target="coreml/mac:ane")
+    save(engine, _noise(3.0, 4), model="nfnet_f1", resolution=320, target="coreml/mac:ane")
+    checks = {c.target: c for c in claims.check_all(engine) if c.claim.key == "ma36_vs_nfnet_f1"}
+    assert checks["torch/gpu"].figure == (1.0, True) and checks["torch/gpu"].verdict == "holds"
+    assert checks["torch-compile/gpu fp16"].verdict == "does not hold"
+    assert checks["coreml/mac:ane"].figure == (1.428, False) and checks["coreml/mac:ane"].verdict == "does not hold"
+    assert claims.verdict(None, None, 0.96, 1.0, as_fast=True) == "holds"
+    assert claims.verdict(None, None, 0.9, 1.0, as_fast=True) == "does not hold"
+
+
+def test_sweep_protocols_choose_models_precision_and_batch():
+    from harness.cli import Form, Precision, protocol_sweep
+
+    precision, batch, models = protocol_sweep("paper", "gpu", None, None, Precision.fp32, 1, Form.reparam)
+    assert (precision.value, batch) == ("fp16", 8)
+    assert models == [("s12", 256), ("timm:mobileone_s4", 224), ("ma36", 256), ("timm:convnext_base", 224),
+                      ("ma36", 384), ("timm:dm_nfnet_f1", 320), ("sa24", 256), ("timm:caformer_s18", 224)]
+    precision, batch, phone = protocol_sweep("paper", "mac:ane", None, None, Precision.fp32, 1, Form.reparam)
+    assert (precision.value, batch) == ("fp32", 1) and phone == models  # every claim has a mobile figure or none
+    precision, batch, here = protocol_sweep("claims", "cpu", None, None, Precision.fp16, 4, Form.reparam)
+    assert (precision.value, batch, here) == ("fp16", 4, models)
+    for args, message in ((("paper", "cpu", None, None, Precision.fp32, 1, Form.reparam), "the paper timed no cpu"),
+                          (("paper", "gpu", None, None, Precision.fp32, 8, Form.reparam), "sets --batch itself"),
+                          (("claims", "cpu", ["t8"], None, Precision.fp32, 1, Form.reparam), "drop --model"),
+                          (("paper", "gpu", None, None, Precision.fp32, 1, Form.train), "drop --form")):
+        with pytest.raises(ValueError, match=message):
+            protocol_sweep(*args)
+    result = CliRunner().invoke(app, ["run", "--device", "cpu", "--protocol", "paper"])
+    assert result.exit_code == 2 and "--protocol claims times the same models here" in result.output
+
+
+def test_size_claims_from_counted_parameters_and_macs(db_file):
+    from harness.analysis.size_claims import SizeCheck, check_sizes
+
+    found = {c.claim.key: c for c in check_sizes()}
+    nfnet, litv2 = found["ma36_vs_nfnet_f1_size"], found["ma36_vs_litv2_b_size"]
+    assert (nfnet.params, nfnet.macs) == (44_068_004, 17_665_892_352)  # MA36 at 384px, timm's parameter count
+    assert (nfnet.other_params, nfnet.other_macs, nfnet.other_source) == (132_634_256, 35_538_968_576, "counted")
+    assert nfnet.smaller == pytest.approx(0.668, abs=1e-3) and nfnet.fewer_macs == pytest.approx(0.503, abs=1e-3)
+    assert nfnet.verdict == litv2.verdict == "holds"
+    assert litv2.other_source.startswith("published") and "deformable" in litv2.other_source
+    assert SizeCheck(nfnet.claim, 60_000_000, nfnet.macs, nfnet.other_params, nfnet.other_macs,
+                     "counted").verdict == "does not hold"  # 54.8% smaller, not 66.7%
+    result = CliRunner().invoke(app, ["claims", "--kind", "size", "--format", "json", "--db", str(db_file)])
+    assert result.exit_code == 0, result.output
+    assert [r["verdict"] for r in json.loads(result.output)] == ["holds", "holds"]
