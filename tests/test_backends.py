@@ -27,7 +27,10 @@ def test_export_and_parity(tmp_path, name, form):
     if backend.artifact_name:
         assert artifact.exists()
         assert sum(f.stat().st_size for f in tmp_path.iterdir()) > 14_000_000  # t8's fp32 weights: ~16 MB
-    session = backend.load(model, artifact, "cpu", threads=1)
+    options = {"example": x.numpy()} if backend.load_needs_example else {}  # torch-compile compiles for it
+    if backend.cache_filled_by_load:
+        options["compile_cache"] = tmp_path / "compile-cache"
+    session = backend.load(model, artifact, "cpu", threads=1, **options)
     session.prepare(x.numpy())
     session.infer()
     max_abs, rel = relative_error(reference, session.output())

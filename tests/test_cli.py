@@ -94,14 +94,15 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     result = invoke("run", "--device", "cpu", "--model", "t8", "--form", "both", *FAST, "--db", db,
                     "--cache", tmp_path / "cache", env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    for target in ("torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu", "executorch/cpu"):
+    for target in ("torch/cpu", "torch-compile/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu",
+                   "executorch/cpu"):
         assert target in result.output
 
     query = invoke("query", "SELECT target, form, status, iterations, parity_rel FROM runs WHERE NOT published "
                             "ORDER BY id", "--format", "json", "--db", db)
     runs = json.loads(query.output)
     assert {(r["target"], r["form"]) for r in runs} == {(t, f) for f in ("train", "reparam") for t in (
-        "torch/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu", "executorch/cpu")}
+        "torch/cpu", "torch-compile/cpu", "onnxruntime/cpu", "openvino/cpu", "litert/cpu", "executorch/cpu")}
     assert all(r["status"] == "ok" and r["iterations"] >= 5 and r["parity_rel"] <= 1e-3 for r in runs)
 
     profiled = json.loads(invoke("query", "SELECT r.target, COUNT(*) AS n, SUM(o.total_ms) AS ms FROM op_profiles o "
