@@ -138,18 +138,18 @@ class VerdictUnderPrecision:
 
 
 def verdicts_by_precision(checks) -> list[VerdictUnderPrecision]:
-    """Claims with a verdict in fp32 and in another precision on the same host, target and threads."""
+    """Claims with a verdict in fp32 and in another precision on the same host, target, threads and batch."""
     def shown(check) -> str:
         return check.verdict + (f" ({check.speedup:.2f}x)" if check.speedup else "")
 
     decided = [c for c in checks if c.verdict != "not enough data"]
-    fp32 = {(c.claim.key, c.host, c.target, c.threads): c for c in decided if c.precision == "fp32"}
+    fp32 = {(c.claim.key, c.host, c.target, c.threads, c.batch): c for c in decided if c.precision == "fp32"}
     found = []
     for check in decided:
         if check.precision in ("fp32", "n/a"):
             continue
         plain = check.target.removesuffix(f" {check.precision}")
-        twin = fp32.get((check.claim.key, check.host, plain, check.threads))
+        twin = fp32.get((check.claim.key, check.host, plain, check.threads, check.batch))
         if twin is not None:
             found.append(VerdictUnderPrecision(check.claim.key, check.host, plain, check.precision, shown(twin),
                                                shown(check)))
