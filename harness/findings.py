@@ -134,7 +134,8 @@ METRIC_ORDER = ("latency", "load", "memory", "size")  # the columns of the footp
 
 def _claim_row(c) -> str:
     ci = f" ({c.low:.2f}-{c.high:.2f})" if c.low is not None else ""
-    paper = " / ".join(f"{f}x" if f else "—" for f in (c.claim.paper_mobile, c.claim.paper_gpu))
+    paper = " / ".join(("as fast" if where in c.claim.as_fast_on else f"{f}x") if f else "—"
+                       for where, f in (("mobile", c.claim.paper_mobile), ("gpu", c.claim.paper_gpu)))
     speed = f"{c.speedup:.2f}x{ci}" if c.speedup else "—"
     runs = "{}+{}".format(*c.runs) if c.runs[0] else "—"
     return f"| {c.claim.key} | {c.protocol} | {runs} | {speed} | {paper} | {c.verdict} |"
