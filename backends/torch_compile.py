@@ -89,16 +89,10 @@ class CompiledSession(TorchSession):
         if self.x.dim() == 4:  # an image batch (a GEMM's matrix has no channels)
             self.x = self.x.contiguous(memory_format=torch.channels_last)
 
-    @torch.inference_mode()
-    def infer(self) -> None:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.cuda_graphs:  # each call a new step: the previous call's outputs may be overwritten
             torch.compiler.cudagraph_mark_step_begin()
-        self.y = self.compiled(self.x)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-
-    def output(self) -> np.ndarray:
-        return self.y.float().cpu().numpy()
+        return self.compiled(x)
 
     def compilation(self) -> dict:
         now = dynamo_counts()

@@ -36,9 +36,12 @@ class TorchSession(Session):
 
     @torch.inference_mode()
     def infer(self) -> None:
-        self.y = self.model(self.x)
+        self.y = self.forward(self.x)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
 
     def output(self) -> np.ndarray:
         return self.y.float().cpu().numpy()

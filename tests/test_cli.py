@@ -116,7 +116,7 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
 
     report = json.loads(invoke("report", "--format", "json", "--db", db).output)
     measured = [r for r in report if r["origin"] == "measured"]
-    assert len(measured) == 10 and all(r["median_ms"] > 0 for r in measured)
+    assert len(measured) == 12 and all(r["median_ms"] > 0 for r in measured)
     # the first sweep stored the bundled published figures beside its runs: compare shows them at once
     assert {r["target"] for r in report if r["origin"] == "published"} == {"coreml/iphone-12-pro"}
     assert "stored 7 published latencies beside your runs" in " ".join(result.output.split())
@@ -142,7 +142,7 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
 
     assert "read-only" in invoke("query", "DELETE FROM runs", "--db", db).output
     assert invoke("query", "SELECT COUNT(*) AS n FROM runs WHERE NOT published", "--format", "csv",
-                  "--db", db).output.split() == ["n", "10"]
+                  "--db", db).output.split() == ["n", "12"]
 
 
 def test_a_crashing_runtime_is_recorded_and_the_sweep_goes_on(db, tmp_path, monkeypatch):
