@@ -34,9 +34,9 @@ def dynamo_counts() -> dict:
     """Dynamo's process-wide counters that tell how a model was captured: graphs compiled, graph breaks."""
     from torch._dynamo.utils import counters
 
-    breaks = dict(counters["graph_break"])
+    breaks = dict(counters["graph_break"])  # reason -> times it broke a graph, since the process started
     return {"graphs": int(counters["stats"]["unique_graphs"]), "graph_breaks": int(sum(breaks.values())),
-            "reasons": list(breaks)}
+            "reasons": breaks}
 
 
 @contextlib.contextmanager
@@ -79,8 +79,10 @@ class CompiledSession(TorchSession):
         after = dynamo_counts()
         self.graphs = after["graphs"] - before["graphs"]
         self.graph_breaks = after["graph_breaks"] - before["graph_breaks"]
-        # dynamo's reason, first line (the rest is a hint and a link)
-        self.reasons = [r.splitlines()[0] for r in after["reasons"] if r not in before["reasons"]][:MAX_REASONS]
+        # the reasons that broke a graph in this compile (an earlier one in the process may have had them too):
+        # dynamo's first line, the rest is a hint and a link
+        self.reasons = [r.splitlines()[0] for r, n in after["reasons"].items()
+                        if n > before["reasons"].get(r, 0)][:MAX_REASONS]
         self.loaded = after
 
     def prepare(self, x: np.ndarray) -> None:

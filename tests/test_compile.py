@@ -63,9 +63,10 @@ def test_graph_breaks_are_counted_with_dynamos_reason():
     clean = compiled(Steady()).compilation()
     assert (clean["graphs"], clean["graph_breaks"], clean["break_reasons"], clean["recompiles"]) == (1, 0, [], 0)
     assert clean["compile_ms"] > 0 and clean["mode"] == "default"
-    broken = compiled(Breaks()).compilation()
-    assert broken["graphs"] == 2 and broken["graph_breaks"] == 1
-    assert "graph_break()" in broken["break_reasons"][0] and "\n" not in broken["break_reasons"][0]
+    for _ in range(2):  # the second compile in the process breaks for the same reason, and says so too
+        broken = compiled(Breaks()).compilation()
+        assert broken["graphs"] == 2 and broken["graph_breaks"] == 1
+        assert "graph_break()" in broken["break_reasons"][0] and "\n" not in broken["break_reasons"][0]
 
 
 def test_a_recompile_while_timed_is_counted_and_the_run_kept_from_claims():
