@@ -213,40 +213,36 @@ class ModelFlops(Base):
     flops: Mapped[int] = mapped_column(BigInteger)
 
 
-class DelegationCoverage(Base):
-    """Which aten ops of a model spec a delegate's partitioner took (per backend), and which fell back
-    to the runtime's portable kernels: the same for every run of that artifact."""
-    __tablename__ = "delegation_coverage"
+class CoverageKey:
+    """What both coverage tables are keyed by: one model spec's artifact on one backend, and one op of it (its
+    type, kernel and depthwise-ness), with the op class it falls in."""
     model: Mapped[str] = mapped_column(String(128), primary_key=True)
     resolution: Mapped[int] = mapped_column(primary_key=True)
     batch: Mapped[int] = mapped_column(primary_key=True)
     form: Mapped[str] = mapped_column(String(16), primary_key=True)
     backend: Mapped[str] = mapped_column(String(32), primary_key=True)
-    op_type: Mapped[str] = mapped_column(String(128), primary_key=True)  # the aten op
+    op_type: Mapped[str] = mapped_column(String(128), primary_key=True)  # the aten op, or the runtime's own type
     kernel: Mapped[int] = mapped_column(primary_key=True)  # convolutions: k of k x k; 0 otherwise
     depthwise: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    partitioner: Mapped[str] = mapped_column(String(32))  # xnnpack, coreml, ...
     op_class: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class DelegationCoverage(CoverageKey, Base):
+    """Which aten ops of a model spec a delegate's partitioner took (per backend), and which fell back
+    to the runtime's portable kernels: the same for every run of that artifact."""
+    __tablename__ = "delegation_coverage"
+    partitioner: Mapped[str] = mapped_column(String(32))  # xnnpack, coreml, ...
     delegated_nodes: Mapped[int]
     portable_nodes: Mapped[int]
     delegated_flops: Mapped[int] = mapped_column(BigInteger)
     portable_flops: Mapped[int] = mapped_column(BigInteger)
 
 
-class PrecisionCoverage(Base):
+class PrecisionCoverage(CoverageKey, Base):
     """Which ops of a model spec's low-precision artifact a runtime computes in int8 and which stay in float,
     from the runtime's own view of it (its compiled model, graph or tensor types)."""
     __tablename__ = "precision_coverage"
-    model: Mapped[str] = mapped_column(String(128), primary_key=True)
-    resolution: Mapped[int] = mapped_column(primary_key=True)
-    batch: Mapped[int] = mapped_column(primary_key=True)
-    form: Mapped[str] = mapped_column(String(16), primary_key=True)
-    backend: Mapped[str] = mapped_column(String(32), primary_key=True)
     precision: Mapped[str] = mapped_column(String(8), primary_key=True)
-    op_type: Mapped[str] = mapped_column(String(128), primary_key=True)  # the runtime's own op type
-    kernel: Mapped[int] = mapped_column(primary_key=True)  # convolutions: k of k x k; 0 otherwise
-    depthwise: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    op_class: Mapped[str] = mapped_column(String(64), index=True)
     calibration: Mapped[str | None] = mapped_column(String(64))
     low_nodes: Mapped[int]
     float_nodes: Mapped[int]

@@ -132,21 +132,26 @@ def save_model_flops(session: Session, spec: ModelSpec, flops: dict[str, int]) -
 
 def save_coverage(session: Session, spec: ModelSpec, backend: str, rows) -> None:
     """Record (or refresh) which ops `backend`'s delegate took for a model spec (protocol.CoverageRow)."""
-    key = dict(model=spec.model, resolution=spec.resolution, batch=spec.batch, form=spec.form, backend=backend)
-    session.query(DelegationCoverage).filter_by(**key).delete()
-    for row in rows:
-        session.add(DelegationCoverage(**key, **{**asdict(row), "kernel": row.kernel or 0}))
+    _replace_coverage(session, DelegationCoverage, rows, _coverage_key(spec, backend))
 
 
 def save_precision_coverage(session: Session, spec: ModelSpec, backend: str, precision: str, calibration: str | None,
                             rows) -> None:
     """Record (or refresh) which ops of `backend`'s `precision` artifact of a spec compute in int8
     (protocol.PrecisionRow)."""
-    key = dict(model=spec.model, resolution=spec.resolution, batch=spec.batch, form=spec.form, backend=backend,
-               precision=precision)
-    session.query(PrecisionCoverage).filter_by(**key).delete()
+    _replace_coverage(session, PrecisionCoverage, rows, {**_coverage_key(spec, backend), "precision": precision},
+                      calibration=calibration)
+
+
+def _coverage_key(spec: ModelSpec, backend: str) -> dict:
+    return dict(model=spec.model, resolution=spec.resolution, batch=spec.batch, form=spec.form, backend=backend)
+
+
+def _replace_coverage(session: Session, table, rows, key: dict, **extra) -> None:
+    """One artifact's coverage rows in `table` (schema.CoverageKey), replacing what an earlier export stored."""
+    session.query(table).filter_by(**key).delete()
     for row in rows:
-        session.add(PrecisionCoverage(**key, calibration=calibration, **{**asdict(row), "kernel": row.kernel or 0}))
+        session.add(table(**key, **extra, **{**asdict(row), "kernel": row.kernel or 0}))
 
 
 def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: float, gemm_size: int) -> int:
