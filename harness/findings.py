@@ -17,7 +17,7 @@ from .published import PUBLISHED_HOST_PREFIX
 from .analysis.layers import layer_table
 from .analysis.precision import effects as precision_effects
 from .analysis.precision import verdicts_by_precision
-from .report import coverage_listing, coverage_summary, fmt_cosine, fmt_ms, fmt_share
+from .report import coverage_listing, coverage_summary, fmt_compile_seconds, fmt_cosine, fmt_ms, fmt_share
 from .spec import model_sort_key
 from .store import Host, Run, Sweep, latest_repeats, read_only_query
 
@@ -151,8 +151,7 @@ def _compiled_section(rows: list, where: str) -> list[str]:
              "| model | res | batch | precision | target | eager ms | compiled ms | speedup | compile s | breaks |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        cost = (f"{r.compile_ms / 1e3:.1f} / {r.compile_warm_ms / 1e3:.1f}"
-                if r.compile_ms is not None and r.compile_warm_ms is not None else "—")
+        cost = fmt_compile_seconds(r.compile_ms, r.compile_warm_ms)
         lines.append(f"| {r.model} | {r.resolution} | {r.batch} | {r.precision} | {r.target} | {fmt_ms(r.eager_ms)} | "
                      f"{fmt_ms(r.compiled_ms)} | {f'{r.speedup:.2f}x' if r.speedup else '—'} | {cost} | "
                      f"{r.graph_breaks if r.graph_breaks is not None else '—'} |")

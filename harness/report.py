@@ -157,7 +157,7 @@ def _figure(value: float | None) -> str:
     return NO_VALUE if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
 
 
-def _compile_seconds(cold_ms: float | None, warm_ms: float | None) -> str:
+def fmt_compile_seconds(cold_ms: float | None, warm_ms: float | None) -> str:
     if cold_ms is None:
         return NO_VALUE
     return f"{cold_ms / 1e3:.1f}" + (f" / {warm_ms / 1e3:.1f}" if warm_ms is not None else "")
@@ -253,7 +253,7 @@ def _runs_table(listing: Listing) -> Table:
             f"{r['cv']:.1%}" if r["cv"] is not None else NO_VALUE, str(r["n"]) if r["n"] else NO_VALUE,
             _ratio(r["speedup"]), *([_figure(r[c]) for c in FOOTPRINT_COLUMNS] if costs else []),
             *([fmt_share(r["agreement_top1"]), fmt_cosine(r["agreement_cosine"])] if agreement else []),
-            *([_compile_seconds(r["compile_ms"], r["compile_warm_ms"]),
+            *([fmt_compile_seconds(r["compile_ms"], r["compile_warm_ms"]),
                str(r["graph_breaks"]) if r["graph_breaks"] is not None else NO_VALUE] if compiled else []),
         )
     captions = ([f"{MEAN_ONLY} mean: the vendor tool reported no median"] if mean_only else []) + (
@@ -420,11 +420,7 @@ def _claimed_here(check: Check) -> str:
     figure, as_fast = check.figure
     where = fabric(check.device)
     text = "as fast" if as_fast else f"{figure}x" if figure != 1.0 else "faster"
-    return text + (f" ({'GPU' if where == 'gpu' else where})" if where and where in _fabrics(check) else " (weakest)")
-
-
-def _fabrics(check: Check) -> set[str]:
-    return {f for f, v in (("mobile", check.claim.paper_mobile), ("gpu", check.claim.paper_gpu)) if v}
+    return text + (f" ({'GPU' if where == 'gpu' else where})" if where in check.claim.figures else " (weakest)")
 
 
 def _claims_table(listing: Listing, groups: list[MissingRuns]) -> Table:

@@ -81,10 +81,15 @@ class Claim:
         """The weakest figure claimed (1.0: only 'faster' or 'as fast' is claimed)."""
         return self.figure_on(None)[0]
 
+    @property
+    def figures(self) -> dict[str, float]:
+        """The paper's figure per fabric it timed this claim on ('mobile', 'gpu')."""
+        return {f: v for f, v in (("mobile", self.paper_mobile), ("gpu", self.paper_gpu)) if v}
+
     def figure_on(self, where: str | None) -> tuple[float, bool]:
         """(the speedup claimed on fabric `where`, whether it is an 'as fast' claim): that fabric's figure, or
         for a fabric the paper did not time the weakest figure it claims."""
-        figures = {f: v for f, v in (("mobile", self.paper_mobile), ("gpu", self.paper_gpu)) if v}
+        figures = self.figures
         if where in figures:
             return figures[where], where in self.as_fast_on
         if not figures:
@@ -117,8 +122,7 @@ def claim_models(where: str | None = None) -> list[tuple[str, int]]:
     for claim in CLAIMS:
         if claim.fast_form != "reparam" or claim.slow_form != "reparam":
             continue
-        figures = {"gpu": claim.paper_gpu, "mobile": claim.paper_mobile}
-        if where and any(figures.values()) and not figures[where]:
+        if where and claim.figures and where not in claim.figures:
             continue
         found += [(claim.fast, claim.fast_resolution), (claim.slow, claim.slow_resolution)]
     return list(dict.fromkeys(found))
