@@ -817,6 +817,40 @@ def query(
     report.show(console, report.Listing(columns, rows), fmt)
 
 
+@app.command()
+def serve(
+    db: DbOption = None,
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
+    port: int = typer.Option(8050, "--port", min=0, max=65535, help="port (0: any free one)"),
+    resolution: int = typer.Option(256, "--resolution", help="FastViT resolution the overview shows by default"),
+):
+    """The results as a read-only web dashboard: overview, claims, models, runs, history, lab. Each page reads
+    the database when it loads, so a sweep writing into it shows on the next load."""
+    try:
+        from .web.server import EXPOSED, is_loopback, make_server
+    except ImportError as exc:
+        fail(f"harness serve needs the web extra ({exc.name} is missing): pip install 'fastvit-harness[web]'")
+    try:
+        engine = store.open_reader(db)
+    except store.StorageError as exc:
+        fail(str(exc))
+    try:
+        server = make_server(engine, host, port, resolution)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    if not is_loopback(host):
+        err.print(f"[yellow]warning:[/yellow] {escape(EXPOSED.format(host=host, port=server.effective_port))}")
+    where = f"[{server.effective_host}]" if ":" in str(server.effective_host) else server.effective_host
+    console.print(f"serving {escape(store.database_url(db))} (read-only) at "
+                  f"http://{where}:{server.effective_port}/ (Ctrl-C stops)", soft_wrap=True)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+
+
 def main() -> None:
     app()
 

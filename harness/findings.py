@@ -12,12 +12,13 @@ from sqlalchemy.orm import Session
 from .analysis.claims import check_all
 from .analysis.compiled import compiled_vs_eager
 from .analysis.compare import Comparison, compare
+from .analysis.delegation import delegation
 from .analysis.explain import breakdown, kernels
 from .published import PUBLISHED_HOST_PREFIX
 from .analysis.layers import layer_table
 from .analysis.precision import effects as precision_effects
 from .analysis.precision import verdicts_by_precision
-from .report import coverage_listing, coverage_summary, fmt_compile_seconds, fmt_cosine, fmt_ms, fmt_share
+from .report import fmt_compile_seconds, fmt_cosine, fmt_ms, fmt_share
 from .spec import model_sort_key
 from .store import Host, Run, Sweep, latest_repeats, read_only_query
 
@@ -315,15 +316,16 @@ def _coverage_section(engine, resolution_of) -> list[str]:
     """Per model and delegating backend: how much of the graph the delegate took, and what it left."""
     lines = []
     for model in ("t8", "sa12"):
-        summary = coverage_summary(coverage_listing(engine, model, resolution_of(model), "reparam"))
-        if not summary:
+        found = delegation(engine, model, resolution_of(model), "reparam")
+        if not found:
             continue
         if not lines:
             lines = ["", "## Delegation coverage (ExecuTorch partitioners; `harness coverage`)", "",
                      "| model | backend | nodes delegated | FLOPs delegated | left on portable kernels |",
                      "|---|---|---|---|---|"]
-        for backend, (delegated, nodes, share, left) in summary.items():
-            lines.append(f"| {model} | {backend} | {delegated} of {nodes} | {share:.1%} | {', '.join(left) or '—'} |")
+        for b in found:
+            lines.append(f"| {model} | {b.backend} | {b.delegated_nodes} of {b.nodes} | {b.flop_share:.1%} | "
+                         f"{', '.join(b.left) or '—'} |")
     return lines
 
 

@@ -21,6 +21,7 @@ import fastvit
 
 from .analysis.claims import PAPER_PROTOCOLS, Check, MissingRuns, fabric, missing_runs
 from .analysis.compare import HEADLINE, Comparison
+from .analysis.delegation import BackendDelegation, delegation
 from .analysis.explain import Breakdown
 from .analysis.layers import LayerTable
 from .analysis.size_claims import TOLERANCE as SIZE_TOLERANCE
@@ -323,7 +324,7 @@ def compare_listing(found: Comparison) -> Listing:
     return Listing(COMPARE_COLUMNS, rows, title, _compare_table)
 
 
-def _claim_label(claim) -> str:
+def claim_label(claim) -> str:
     return f"{claim.fast} vs {claim.slow.removeprefix('timm:')}"
 
 
@@ -341,7 +342,7 @@ def _compare_table(listing: Listing) -> Table:
             else:
                 claim = next(c for c in HEADLINE if c.key == r["name"])
                 where = r["target"] if r["target"].count(",") < 2 else f"{r['target'].count(',') + 1} targets"
-                missing.append(f"{_claim_label(claim)} on {r['host']} {where}: {r['note']}")
+                missing.append(f"{claim_label(claim)} on {r['host']} {where}: {r['note']}")
             continue
         key = (r["host"], r["target"], r["origin"])
         if key not in columns:
@@ -373,7 +374,7 @@ def _compare_table(listing: Listing) -> Table:
         values = [cells.get(("speedup", claim.key, key)) for key in columns]
         row = [f"[green]{v:.2f}x[/green]" if v and v >= claim.claimed else f"[red]{v:.2f}x[/red]" if v else NO_VALUE
                for v in values]
-        table.add_row(escape(_claim_label(claim) + (f" (paper: {paper})" if paper else " (faster?)")), *row)
+        table.add_row(escape(claim_label(claim) + (f" (paper: {paper})" if paper else " (faster?)")), *row)
     notes = [f"[{n}] {citation}" for citation, n in citations.items()]
     if latency:
         notes.append("speedup = latency of the slower model / the faster; green: reaches the paper's figure")
@@ -406,7 +407,7 @@ def claims_listing(checks: list[Check]) -> Listing:
     rows = [(c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision,
              c.batch if c.target != NO_VALUE else None, c.protocol, c.paper_protocol, c.runs[0], c.runs[1],
              c.fast_ms, c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu,
-             _claimed_here(c), c.verdict, c.single_process, c.noisy, c.missing) for c in checks]
+             claimed_here(c), c.verdict, c.single_process, c.noisy, c.missing) for c in checks]
     return Listing(["claim", "statement", "host", "target", "threads", "precision", "batch", "protocol",
                     "paper_protocol", "runs_fast", "runs_slow", "fast_ms", "slow_ms", "speedup", "ci95_low",
                     "ci95_high", "paper_mobile", "paper_gpu", "claimed_here", "verdict", "single_process", "noisy",
@@ -415,7 +416,7 @@ def claims_listing(checks: list[Check]) -> Listing:
                    lambda listing: _claims_table(listing, groups))
 
 
-def _claimed_here(check: Check) -> str:
+def claimed_here(check: Check) -> str:
     """What the verdict was judged against: the paper's figure for the device's fabric (or the weakest)."""
     figure, as_fast = check.figure
     where = fabric(check.device)
@@ -636,46 +637,28 @@ COVERAGE_COLUMNS = ["backend", "partitioner", "op_class", "op_type", "kernel", "
 
 
 def coverage_listing(engine, model: str, resolution: int, form: str) -> Listing:
-    """Every stored delegation coverage of one model spec (`harness coverage`, explain)."""
+    """Every stored delegation coverage of one model spec (`harness coverage`, explain): one row per op,
+    the table per backend and op class (analysis.delegation)."""
     with Session(engine) as session:
         rows = [tuple(getattr(r, c) for c in COVERAGE_COLUMNS) for r in coverage(session, model, resolution, form)]
+    found = delegation(engine, model, resolution, form)
     return Listing(COVERAGE_COLUMNS, rows, f"which ops of {model} ({form}, {resolution}px) each delegate takes",
-                   _coverage_table)
+                   lambda listing: _coverage_table(listing, found))
 
 
-def coverage_summary(listing: Listing) -> dict[str, tuple[int, int, float, list[str]]]:
-    """backend -> (delegated nodes, all nodes, share of FLOPs delegated, op types left on portable kernels)."""
-    found: dict[str, list] = {}
-    for row in listing.rows:
-        r = dict(zip(listing.columns, row))
-        entry = found.setdefault(r["backend"], [0, 0, 0, 0, []])
-        entry[0] += r["delegated_nodes"]
-        entry[1] += r["delegated_nodes"] + r["portable_nodes"]
-        entry[2] += r["delegated_flops"]
-        entry[3] += r["delegated_flops"] + r["portable_flops"]
-        if r["portable_nodes"]:
-            entry[4].append(f"{r['op_type']} x{r['portable_nodes']}")
-    return {b: (e[0], e[1], e[2] / e[3] if e[3] else 1.0, e[4]) for b, e in found.items()}
-
-
-def _coverage_table(listing: Listing) -> Table:
+def _coverage_table(listing: Listing, found: list[BackendDelegation]) -> Table:
     """Per backend and op class: nodes delegated / left on portable kernels, and the FLOPs delegated."""
-    per_class: dict[tuple[str, str], list[int]] = {}
-    for row in listing.rows:
-        r = dict(zip(listing.columns, row))
-        cell = per_class.setdefault((r["backend"], r["op_class"]), [0, 0, 0, 0])
-        for i, column in enumerate(("delegated_nodes", "portable_nodes", "delegated_flops", "portable_flops")):
-            cell[i] += r[column]
     table = Table(title=listing.title)
     for col in ("backend", "op class", "delegated", "portable", "FLOPs delegated"):
         table.add_column(col, justify="left" if col in ("backend", "op class") else "right")
-    for (backend, op_class), (dn, pn, df, pf) in per_class.items():
-        table.add_row(escape(backend), op_class, str(dn), f"[red]{pn}[/red]" if pn else "0",
-                      f"{df / (df + pf):.1%}" if df + pf else NO_VALUE)
+    for b in found:
+        for c in b.classes.values():
+            table.add_row(escape(b.backend), c.op_class, str(c.delegated_nodes),
+                          f"[red]{c.portable_nodes}[/red]" if c.portable_nodes else "0",
+                          f"{c.flop_share:.1%}" if c.flop_share is not None else NO_VALUE)
     table.caption = "; ".join(
-        f"{escape(b)}: {d} of {n} nodes, {share:.1%} of FLOPs delegated"
-        + (f" (portable: {escape(', '.join(left))})" if left else "")
-        for b, (d, n, share, left) in coverage_summary(listing).items())
+        f"{escape(b.backend)}: {b.delegated_nodes} of {b.nodes} nodes, {b.flop_share:.1%} of FLOPs delegated"
+        + (f" (portable: {escape(', '.join(b.left))})" if b.left else "") for b in found)
     return table
 
 

@@ -1,6 +1,6 @@
 """Where results live: the schema, opening a database, writing runs, reading them back."""
 from .database import (DatabaseMissing, QueryError, QueryTimeout, StorageError, WriteRefused, database_url,
-                       open_engine)
+                       open_engine, open_reader)
 from .reads import (QUERY_TIMEOUT_S, count_runs, coverage, latest_repeats, latest_runs, precision_coverage,
                     read_only_query)
 from .schema import (RUN_KEY, DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Run, Sample,
@@ -11,5 +11,5 @@ from .writes import (finish_sweep, save_coverage, save_model_flops, save_peak, s
 __all__ = ["QUERY_TIMEOUT_S", "RUN_KEY", "DatabaseMissing", "DelegationCoverage", "Host", "HostPeak", "ModelFlops",
            "PrecisionCoverage", "precision_coverage", "OpProfile", "QueryError", "QueryTimeout", "Run", "Sample",
            "StorageError", "Sweep", "WriteRefused",
-           "count_runs", "coverage", "database_url", "finish_sweep", "latest_repeats", "latest_runs", "open_engine",
+           "count_runs", "coverage", "database_url", "finish_sweep", "latest_repeats", "latest_runs", "open_engine", "open_reader",
            "read_only_query", "save_coverage", "save_model_flops", "save_peak", "save_run", "set_process_spread", "start_sweep"]

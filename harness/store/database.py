@@ -86,6 +86,48 @@ def open_engine(db: str | None = None, create: bool = True) -> Engine:
     return engine
 
 
+def open_reader(db: str | None = None) -> Engine:
+    """An engine that can only read (the dashboard): SQLite opened read-only with query_only on, PostgreSQL
+    sessions whose every transaction is read-only. Nothing is migrated: a database of an older schema is
+    refused with the command that upgrades it, one of a newer harness as open_engine refuses it."""
+    url = database_url(db)
+    path = sqlite_path(url)
+    if path is not None and not path.is_file():
+        raise DatabaseMissing(f"no results database at {path}; `harness run --device cpu` makes one "
+                              "(or point --db / $HARNESS_DB at yours)")
+    try:
+        if path is not None:
+            engine = create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+            event.listen(engine, "connect", _sqlite_read_only)
+        elif url.startswith("postgresql"):
+            engine = create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
+        else:
+            engine = create_engine(url)
+    except ImportError as exc:
+        raise StorageError(f"cannot use database {url!r}: its driver is not installed ({exc}); for PostgreSQL: "
+                           "pip install 'psycopg[binary]' and a postgresql+psycopg:// URL") from exc
+    except (SQLAlchemyError, ValueError) as exc:
+        raise StorageError(f"cannot use database {url!r}: {exc}") from exc
+    try:
+        if not inspect(engine).has_table(Meta.__tablename__):
+            raise DatabaseMissing(f"{path or url} holds no harness results; `harness run --device cpu` makes some")
+        revision = revision_of(engine)
+    except DBAPIError as exc:
+        raise StorageError(f"cannot open database {url}: {exc.orig}") from exc
+    check_revision(revision, str(path or url))
+    if revision != head_revision():
+        raise StorageError(f"{path or url} has an older schema ({revision}) and the dashboard only reads; "
+                           f"`harness report --db {db or url}` upgrades it once")
+    return engine
+
+
+def _sqlite_read_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.close()
+
+
 def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

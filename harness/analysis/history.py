@@ -1,0 +1,122 @@
+"""One measurement over time: every valid run of the same model spec on the same target, host, threads and
+precision, oldest first, with the runtime versions and harness revision each ran, and the changes beyond the
+measured spread marked (a regression: the median's 95% interval lies wholly above the previous run's)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..spec import model_sort_key
+from ..store import Host, Run
+
+# What a series holds constant: RUN_KEY (without the layer: whole models only).
+SERIES_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision")
+
+
+@dataclass(frozen=True)
+class Series:
+    """One measured thing that can have a history; the query string of its history page is its fields."""
+    host_id: int
+    hostname: str
+    model: str
+    resolution: int
+    batch: int
+    form: str
+    weights: str
+    target: str
+    threads: int
+    precision: str
+    runs: int = 0
+    last: datetime | None = None
+
+    def query(self) -> dict:
+        return {k: getattr(self, k) for k in SERIES_KEY}
+
+
+@dataclass
+class Point:
+    run_id: int
+    started_at: datetime
+    median_ms: float
+    low_ms: float | None
+    high_ms: float | None
+    versions: str  # the runtime's versions, "torch 2.14.1"
+    revision: str | None  # the harness's git revision
+    noisy: bool
+    change: str | None = None  # "regression" | "improvement" (beyond both runs' intervals) | None
+    ratio: float | None = None  # median / the previous run's median
+    new_versions: bool = False  # the runtime's versions differ from the previous run's
+
+
+@dataclass
+class History:
+    series: Series | None
+    points: list[Point] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Point]:
+        return [p for p in self.points if p.change == "regression"]
+
+
+def series(engine, min_runs: int = 2, model: str | None = None, host_id: int | None = None,
+           limit: int = 500) -> list[Series]:
+    """Every series with at least `min_runs` valid runs (counted in SQL), most runs first."""
+    criteria = [Run.status == "ok", Run.layer.is_(None), Run.published.is_(False)]
+    if model:
+        criteria.append(Run.model == model)
+    if host_id is not None:
+        criteria.append(Run.host_id == host_id)
+    key = [getattr(Run, c) for c in SERIES_KEY]
+    with Session(engine) as session:
+        hosts = {h.id: h.hostname for h in session.scalars(select(Host))}
+        rows = session.execute(select(*key, func.count(Run.id), func.max(Run.started_at)).where(*criteria)
+                               .group_by(*key).having(func.count(Run.id) >= min_runs)
+                               .order_by(func.count(Run.id).desc()).limit(limit)).all()
+    found = [Series(row[0], hosts.get(row[0], str(row[0])), *row[1:]) for row in rows]
+    return sorted(found, key=lambda s: (model_sort_key(s.model), s.hostname, s.target, s.precision, s.resolution))
+
+
+def _versions(run: Run) -> str:
+    versions = (run.environment or {}).get("versions") or {}
+    return ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
+
+
+def _change(previous: Point, point: Point) -> str | None:
+    """Beyond the measured spread: the two medians' 95% intervals do not overlap."""
+    if None in (previous.low_ms, previous.high_ms, point.low_ms, point.high_ms):
+        return None
+    if point.low_ms > previous.high_ms:
+        return "regression"
+    if point.high_ms < previous.low_ms:
+        return "improvement"
+    return None
+
+
+def history(engine, **key) -> History:
+    """The valid runs of one series (SERIES_KEY fields as keywords), oldest first."""
+    missing = [k for k in SERIES_KEY if key.get(k) is None]
+    if missing:
+        raise ValueError(f"a history needs {', '.join(missing)}")
+    with Session(engine) as session:
+        host = session.get(Host, key["host_id"])
+        runs = list(session.scalars(select(Run).where(
+            *(getattr(Run, k) == key[k] for k in SERIES_KEY), Run.status == "ok", Run.layer.is_(None),
+            Run.published.is_(False)).order_by(Run.started_at, Run.id)))
+        found = History(Series(hostname=host.hostname if host else str(key["host_id"]), runs=len(runs),
+                               last=runs[-1].started_at if runs else None, **{k: key[k] for k in SERIES_KEY})
+                        if runs else None)
+        for run in runs:
+            if run.latency_ms is None:
+                continue
+            point = Point(run.id, run.started_at, run.latency_ms, run.median_ci_low_ms, run.median_ci_high_ms,
+                          _versions(run), (run.environment or {}).get("git_revision"), bool(run.noisy))
+            if found.points:
+                previous = found.points[-1]
+                point.change = _change(previous, point)
+                point.ratio = point.median_ms / previous.median_ms
+                point.new_versions = point.versions != previous.versions
+            found.points.append(point)
+    return found

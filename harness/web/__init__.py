@@ -1,0 +1,1 @@
+"""`harness serve`: the results as a read-only web dashboard (Flask, served by waitress)."""

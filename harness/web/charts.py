@@ -1,0 +1,86 @@
+"""Plotly figures (plain dicts: data + layout) of the analysis layer's results. The browser draws them with the
+plotly.js that the `plotly` package ships, served by the dashboard itself. Each figure only re-shapes a
+result computed in harness/analysis; no chart computes a number of its own."""
+from __future__ import annotations
+
+from ..analysis.compare import Comparison
+from ..analysis.explain import Breakdown
+from ..analysis.history import History
+from ..analysis.samples import Histogram, InOrder
+
+FONT = {"family": "system-ui, sans-serif", "size": 12}
+
+
+def _layout(title: str, **extra) -> dict:
+    return {"title": {"text": title, "font": {"size": 14}}, "font": FONT, "margin": {"l": 60, "r": 20, "t": 40,
+                                                                                       "b": 60},
+            "legend": {"orientation": "h", "y": -0.25}, **extra}
+
+
+def overview(found: Comparison) -> dict:
+    """Grouped bars: each model's value on each device and target (log scale: targets differ 10x)."""
+    data = [{"type": "bar", "name": column.label, "x": found.models,
+             "y": [found.values.get((model, column)) for model in found.models]} for column in found.columns]
+    return {"data": data, "layout": _layout(f"{found.metric.name} per model, {found.metric.unit}", barmode="group",
+                                            yaxis={"type": "log", "title": found.metric.unit})}
+
+
+def distributions(histograms: list[tuple[str, Histogram]]) -> dict:
+    """Each latest run's timed samples as a step histogram, one trace per target."""
+    data = [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh"}, "name": label,
+             "x": h.centres_ms, "y": h.counts, "customdata": [h.run_id] * len(h.counts)} for label, h in histograms]
+    return {"data": data, "layout": _layout("timed samples per target", xaxis={"title": "ms", "type": "log"},
+                                            yaxis={"title": "samples"})}
+
+
+def breakdown(found: Breakdown) -> dict:
+    """Stacked bars: per target, milliseconds per op class (from the run's operator profile)."""
+    targets = [t["target"] for t in found.targets]
+    data = [{"type": "bar", "name": row["op_class"], "x": targets,
+             "y": [cell["ms"] if cell else None for cell in row["cells"]]} for row in found.rows]
+    return {"data": data, "layout": _layout("where the time goes (operator profile)", barmode="stack",
+                                            yaxis={"title": "ms per inference"})}
+
+
+def samples(found: InOrder) -> dict:
+    """A run's samples in the order they were taken: the first call, warm-up, then the timed iterations."""
+    data, offset = [], 0
+    for phase, (iterations, ms) in found.phases.items():
+        data.append({"type": "scattergl" if len(ms) > 2000 else "scatter", "mode": "markers", "name": phase,
+                     "marker": {"size": 4}, "x": [offset + i for i in iterations], "y": ms})
+        offset += (max(iterations) + 1) if iterations else 0
+    title = "samples in order" + (f" (every {found.every}th of {found.total})" if found.every > 1 else "")
+    return {"data": data, "layout": _layout(title, xaxis={"title": "call"}, yaxis={"title": "ms"})}
+
+
+def history(found: History) -> dict:
+    """The median of each run with its 95% interval, over time; changes beyond the spread marked."""
+    points = found.points
+    trace = {"type": "scatter", "mode": "lines+markers", "name": "median",
+             "x": [p.started_at.isoformat() for p in points], "y": [p.median_ms for p in points],
+             "customdata": [p.run_id for p in points],
+             "error_y": {"type": "data", "symmetric": False,
+                         "array": [(p.high_ms - p.median_ms) if p.high_ms is not None else 0 for p in points],
+                         "arrayminus": [(p.median_ms - p.low_ms) if p.low_ms is not None else 0 for p in points]},
+             "marker": {"size": 8, "color": ["#c62828" if p.change == "regression" else "#2e7d32"
+                                             if p.change == "improvement" else "#1565c0" for p in points]},
+             "text": [p.versions for p in points]}
+    return {"data": [trace], "layout": _layout("median latency per run (95% interval)", yaxis={"title": "ms"},
+                                               xaxis={"title": "started"})}
+
+
+def claims(checks: list) -> dict:
+    """Each check with a speedup: the speedup and its interval, beside the paper's figure there."""
+    shown = [c for c in checks if c.speedup is not None]
+    labels = [f"{c.claim.key} · {c.host} · {c.protocol}" for c in shown]
+    data = [{"type": "scatter", "mode": "markers", "name": "measured speedup", "y": labels,
+             "x": [c.speedup for c in shown],
+             "error_x": {"type": "data", "symmetric": False,
+                         "array": [(c.high - c.speedup) if c.high is not None else 0 for c in shown],
+                         "arrayminus": [(c.speedup - c.low) if c.low is not None else 0 for c in shown]}},
+            {"type": "scatter", "mode": "markers", "name": "paper's figure there", "y": labels,
+             "x": [c.figure[0] for c in shown], "marker": {"symbol": "line-ns-open", "size": 14}}]
+    return {"data": data, "layout": _layout("speedup (slower model's latency / the faster's)",
+                                            height=max(260, 40 + 28 * len(shown)),
+                                            margin={"l": 420, "r": 20, "t": 40, "b": 60},
+                                            xaxis={"title": "speedup", "type": "log"})}
