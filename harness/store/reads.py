@@ -31,16 +31,17 @@ def latest_runs(session: Session, *criteria, valid_only: bool = True, layers: bo
 
 def latest_repeats(session: Session, *criteria) -> list[list[Run]]:
     """Per RUN_KEY, every valid run of the sweep that made the latest one (several with
-    `harness run --repeats N`, each a fresh process), or the latest run alone when no sweep made it."""
-    groups = []
-    for latest in latest_runs(session, *criteria):
-        if latest.sweep_id is None:
-            groups.append([latest])
-            continue
-        same_key = [getattr(Run, c) == getattr(latest, c) for c in RUN_KEY]
-        groups.append(list(session.scalars(select(Run).where(*criteria, *same_key, Run.status == "ok",
-                                                             Run.sweep_id == latest.sweep_id).order_by(Run.id))))
-    return groups
+    `harness run --repeats N`, each a fresh process), or the latest run alone when no sweep made it.
+    Two queries however many keys: the latest runs, then every valid run of their sweeps."""
+    latest = latest_runs(session, *criteria)
+    sweeps = {run.sweep_id for run in latest if run.sweep_id is not None}
+    same_sweep: dict[tuple, list[Run]] = {}
+    if sweeps:
+        for run in session.scalars(select(Run).where(*criteria, Run.layer.is_(None), Run.status == "ok",
+                                                     Run.sweep_id.in_(sweeps)).order_by(Run.id)):
+            same_sweep.setdefault((run.sweep_id, *(getattr(run, c) for c in RUN_KEY)), []).append(run)
+    return [[run] if run.sweep_id is None else same_sweep[(run.sweep_id, *(getattr(run, c) for c in RUN_KEY))]
+            for run in latest]
 
 
 def coverage(session: Session, model: str, resolution: int, form: str, batch: int = 1) -> list[DelegationCoverage]:
