@@ -325,6 +325,9 @@ def compare_listing(found: Comparison) -> Listing:
 
 
 def claim_label(claim) -> str:
+    """'s12 vs mobileone_s4'; a claim between two forms of one model: 't8 reparam vs train'."""
+    if claim.fast == claim.slow:
+        return f"{claim.fast} {claim.fast_form} vs {claim.slow_form}"
     return f"{claim.fast} vs {claim.slow.removeprefix('timm:')}"
 
 

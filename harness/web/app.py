@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from .. import baselines
-from ..analysis.claims import CLAIMS, check_all, fabric, missing_runs
+from ..analysis.claims import CLAIMS, check_all
 from ..analysis.compare import HEADLINE, METRICS, compare
 from ..analysis.delegation import delegation
 from ..analysis.explain import breakdown
@@ -85,9 +85,9 @@ def create_app(engine, resolution: int = 256) -> Flask:
         all_hosts = sorted({c.host for c in checks if c.host != "—"})
         shown = [c for c in checks if (not device or c.device == device) and (not host or c.host == host)
                  and (not claim or c.claim.key == claim) and (not paper_only or c.paper_protocol)]
-        return render_template("claims.html", checks=shown, groups=missing_runs(shown), chart=charts.claims(shown),
+        return render_template("claims.html", checks=shown, chart=charts.claims(shown),
                                devices=devices, hosts=all_hosts, device=device, host=host, claim=claim,
-                               paper_only=paper_only, claims=CLAIMS, fabric=fabric)
+                               paper_only=paper_only, claims=CLAIMS)
 
     @app.get("/model/<name>")
     def model(name: str):

@@ -7,6 +7,7 @@ from ..analysis.compare import Comparison
 from ..analysis.explain import Breakdown
 from ..analysis.history import History
 from ..analysis.samples import Histogram, InOrder
+from ..report import claim_label
 
 FONT = {"family": "system-ui, sans-serif", "size": 12}
 
@@ -72,7 +73,7 @@ def history(found: History) -> dict:
 def claims(checks: list) -> dict:
     """Each check with a speedup: the speedup and its interval, beside the paper's figure there."""
     shown = [c for c in checks if c.speedup is not None]
-    labels = [f"{c.claim.key} · {c.host} · {c.protocol}" for c in shown]
+    labels = [f"{claim_label(c.claim)} · {c.host} · {c.protocol}" for c in shown]
     data = [{"type": "scatter", "mode": "markers", "name": "measured speedup", "y": labels,
              "x": [c.speedup for c in shown],
              "error_x": {"type": "data", "symmetric": False,
