@@ -299,13 +299,20 @@ def test_postgresql_shows_what_sqlite_shows(tmp_path, postgres_server, site):
         for url in (postgres_server.url(name), str(sqlite_db)):
             with browser.serve(url) as base:
                 texts[url] = []
-                for path in ("/", "/claims", "/model/t8", f"/run/{ids[('s12', 'torch/cpu')]}", "/history"):
+                for path in ("/", "/claims", "/model/t8", f"/run/{ids[('s12', 'torch/cpu')]}", "/history", "/lab"):
                     page = chromium.open(path, base=base)
                     _clean(page)
-                    texts[url].append(page.locator("main").inner_text())
+                    if path == "/lab":  # the measured hosts (a published host is stamped when it is stored)
+                        texts[url] += [page.locator("section.host", has_text=host).inner_text()
+                                       for host in ("lab-pc", "gpu-box")]
+                    else:
+                        texts[url].append(page.locator("main").inner_text())
+                    for chart in page.locator(".chart").all():  # and what the charts drew: SQL's arithmetic
+                        texts[url].append(_chart(page, chart.get_attribute("id")))
                     page.close()
         postgres_pages, sqlite_pages = texts.values()
-        assert "s12" in postgres_pages[0] and "s12 vs mobileone_s4" in postgres_pages[1]
+        assert "s12" in postgres_pages[0] and "s12 vs mobileone_s4" in postgres_pages[2]
+        assert any("agents: gpu-box" in str(text) for text in postgres_pages)
         assert postgres_pages == sqlite_pages
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
