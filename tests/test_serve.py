@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import bindparam, text
 
 import browser
+from helpers import schema_5_database
 from harness import store
 from harness.baselines import own_resolution
 from harness.measure.layers import OVERHEAD_SIGNATURE
@@ -260,6 +261,15 @@ def test_a_sweep_writing_shows_without_a_restart(site):
     page.reload(wait_until="networkidle")
     assert "timm:resnet50" in page.locator("#matrix").inner_text()
     page.close()
+
+
+def test_an_older_schema_is_refused_not_migrated(tmp_path):
+    db = tmp_path / "old.db"
+    schema_5_database(db)
+    before = db.read_bytes()
+    with pytest.raises(store.StorageError, match=r"older schema \(from before Alembic\).* `harness report --db"):
+        store.open_reader(str(db))
+    assert db.read_bytes() == before
 
 
 def test_serve_binds_loopback_and_warns_when_exposed(tmp_path):

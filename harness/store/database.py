@@ -68,13 +68,7 @@ def open_engine(db: str | None = None, create: bool = True) -> Engine:
     if not create and path is not None and not path.is_file():
         raise DatabaseMissing(f"no results database at {path}; `harness run --device cpu` makes one "
                               "(or point --db / $HARNESS_DB at yours)")
-    try:
-        engine = create_engine(url)
-    except ImportError as exc:
-        raise StorageError(f"cannot use database {url!r}: its driver is not installed ({exc}); for PostgreSQL: "
-                           "pip install 'psycopg[binary]' and a postgresql+psycopg:// URL") from exc
-    except (SQLAlchemyError, ValueError) as exc:
-        raise StorageError(f"cannot use database {url!r}: {exc}") from exc
+    engine = _create_engine(url, url)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
@@ -95,19 +89,13 @@ def open_reader(db: str | None = None) -> Engine:
     if path is not None and not path.is_file():
         raise DatabaseMissing(f"no results database at {path}; `harness run --device cpu` makes one "
                               "(or point --db / $HARNESS_DB at yours)")
-    try:
-        if path is not None:
-            engine = create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
-            event.listen(engine, "connect", _sqlite_read_only)
-        elif url.startswith("postgresql"):
-            engine = create_engine(url, connect_args={"options": "-c default_transaction_read_only=on"})
-        else:
-            engine = create_engine(url)
-    except ImportError as exc:
-        raise StorageError(f"cannot use database {url!r}: its driver is not installed ({exc}); for PostgreSQL: "
-                           "pip install 'psycopg[binary]' and a postgresql+psycopg:// URL") from exc
-    except (SQLAlchemyError, ValueError) as exc:
-        raise StorageError(f"cannot use database {url!r}: {exc}") from exc
+    if path is not None:
+        engine = _create_engine(url, f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+        event.listen(engine, "connect", _sqlite_read_only)
+    elif url.startswith("postgresql"):
+        engine = _create_engine(url, url, connect_args={"options": "-c default_transaction_read_only=on"})
+    else:
+        engine = _create_engine(url, url)
     try:
         if not inspect(engine).has_table(Meta.__tablename__):
             raise DatabaseMissing(f"{path or url} holds no harness results; `harness run --device cpu` makes some")
@@ -116,9 +104,21 @@ def open_reader(db: str | None = None) -> Engine:
         raise StorageError(f"cannot open database {url}: {exc.orig}") from exc
     check_revision(revision, str(path or url))
     if revision != head_revision():
-        raise StorageError(f"{path or url} has an older schema ({revision}) and the dashboard only reads; "
+        raise StorageError(f"{path or url} has an older schema ({revision or 'from before Alembic'}) and the "
+                           "dashboard only reads; "
                            f"`harness report --db {db or url}` upgrades it once")
     return engine
+
+
+def _create_engine(url: str, connect_to: str, **options) -> Engine:
+    """create_engine(connect_to), with StorageError naming `url` (the user's) when it cannot be used."""
+    try:
+        return create_engine(connect_to, **options)
+    except ImportError as exc:
+        raise StorageError(f"cannot use database {url!r}: its driver is not installed ({exc}); for PostgreSQL: "
+                           "pip install 'psycopg[binary]' and a postgresql+psycopg:// URL") from exc
+    except (SQLAlchemyError, ValueError) as exc:
+        raise StorageError(f"cannot use database {url!r}: {exc}") from exc
 
 
 def _sqlite_read_only(dbapi_connection, _record) -> None:
