@@ -26,7 +26,8 @@ class TargetUse:
 class LabHost:
     host: Host
     origin: str  # measured | imported | published (a host only papers or logs describe)
-    runs: int = 0
+    runs: int = 0  # whole models
+    layer_runs: int = 0  # layers timed alone (`harness layers`)
     last: datetime | None = None
     agents: list[str] = field(default_factory=list)
     targets: list[TargetUse] = field(default_factory=list)
@@ -40,10 +41,12 @@ def lab(engine) -> list[LabHost]:
         found: dict[int, LabHost] = {}
         # a host's origin: measured if this harness timed anything there, else imported, else published
         origin = func.min(case((Run.published.is_(True), 2), (Run.imported.is_(True), 1), else_=0))
-        per_host = session.execute(select(Run.host_id, func.count(Run.id), func.max(Run.started_at), origin)
+        layers = func.sum(case((Run.layer.is_not(None), 1), else_=0))
+        per_host = session.execute(select(Run.host_id, func.count(Run.id), layers, func.max(Run.started_at), origin)
                                    .group_by(Run.host_id)).all()
-        for host_id, runs, last, least in per_host:
-            found[host_id] = LabHost(hosts[host_id], ("measured", "imported", "published")[least], runs, last)
+        for host_id, runs, layer_runs, last, least in per_host:
+            found[host_id] = LabHost(hosts[host_id], ("measured", "imported", "published")[least],
+                                     runs - int(layer_runs or 0), int(layer_runs or 0), last)
         agent = Run.environment["agent"].as_string()
         for host_id, name in session.execute(select(Run.host_id, agent).where(agent.is_not(None)).distinct()):
             found[host_id].agents.append(name)
