@@ -9,7 +9,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # What makes two runs measurements of the same thing: the "latest run" of every reader and view is
@@ -62,6 +63,9 @@ class Sweep(Base):
 
 class Run(Base):
     __tablename__ = "runs"
+    # the "latest run" rule's GROUP BY, answered from the index (migration 0007)
+    __table_args__ = (Index("ix_runs_latest", "model", "resolution", "form", "host_id", "batch", "weights", "target",
+                            "threads", "precision", "layer", "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=new_uuid)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), index=True)
