@@ -741,17 +741,45 @@ def report_command(
 def published(
     file: Optional[Path] = typer.Option(None, "--file", help="a table of published latencies in the format of "
                                         "harness/data/published.json (default: the bundled tables)"),
+    aihub: bool = typer.Option(False, "--aihub", help="the baselines' Qualcomm AI Hub latencies that qai-hub-models "
+                               "ships (its perf.yaml files) instead"),
+    aihub_models: Optional[Path] = typer.Option(None, "--aihub-models", help="with --aihub: a qai-hub-models wheel "
+                                                "or package folder (default: the installed package)"),
+    aihub_device: list[str] = typer.Option(None, "--aihub-device", help="with --aihub: only this AI Hub device "
+                                           "(repeatable; default: every device the files hold)"),
     db: DbOption = None,
 ):
     """Store latencies from papers and model zoos, each with its citation, as runs marked published."""
     from . import published as published_numbers
 
+    aihub = aihub or bool(aihub_models or aihub_device)
+    if aihub and file:
+        fail("give --file or --aihub, not both")
     try:
-        tables = published_numbers.load(file) if file else published_numbers.bundled()
+        if aihub:
+            from . import published_aihub
+
+            tables = published_aihub.tables(aihub_models)
+            if aihub_device:
+                known = sorted({t.device for t in tables})
+                unknown = [d for d in aihub_device if d not in known]
+                if unknown:
+                    fail(f"no AI Hub figures for {', '.join(unknown)}; the files hold {', '.join(known)}")
+                tables = [t for t in tables if t.device in aihub_device]
+        else:
+            tables = published_numbers.load(file) if file else published_numbers.bundled()
     except ValueError as exc:
         fail(str(exc))
     added, present = published_numbers.store_tables(open_db(db, create=True), tables)
     console.print(f"stored {added} published latencies ({present} already stored) from {len(tables)} table(s):")
+    if aihub:  # one job per table: a line per device
+        per_device: dict[str, list] = {}
+        for table in tables:
+            per_device.setdefault(table.device, []).append(table)
+        for device, found in per_device.items():
+            backends = sorted({t.target.split("/", 1)[0] for t in found})
+            console.print(f"  {escape(device)}: {len(found)} ({', '.join(backends)}), {escape(found[0].citation.split(',')[0])}")
+        return
     for table in tables:
         console.print(f"  {escape(table.device)} {escape(table.target)}: {escape(table.url)}")
 

@@ -38,6 +38,7 @@ class Table:
     resolution: int | None  # None: each model at its own (FastViT 256, baselines 224)
     form: str
     latency_ms: dict[str, float]
+    precision: str = "n/a"  # of the artifact timed, where the source says (AI Hub: float -> fp32, w8a8 -> int8)
 
 
 def bundled() -> list[Table]:
@@ -59,7 +60,7 @@ def load(path) -> list[Table]:
     ValueError naming the problem for a file that does not hold them."""
     try:
         data = json.loads(Path(str(path)).read_text())
-        tables = [Table(**{k: t.get(k) for k in Table.__dataclass_fields__}) for t in data["tables"]]
+        tables = [Table(**{k: t[k] for k in Table.__dataclass_fields__ if k in t}) for t in data["tables"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{path}: not a published-numbers file ({exc})") from exc
     for t in tables:
@@ -86,13 +87,14 @@ def store_tables(engine: Engine, tables: list[Table]) -> tuple[int, int]:
             for model, latency in table.latency_ms.items():
                 name = canonical_model(model)
                 resolution = table.resolution or own_resolution(256)(name)
-                run_uuid = str(uuid.uuid5(NAMESPACE, f"{table.citation}|{table.target}|{name}|{resolution}"))
+                run_uuid = str(uuid.uuid5(NAMESPACE, f"{table.citation}|{table.target}|{name}|{resolution}"
+                                                     + ("" if table.precision == "n/a" else f"|{table.precision}")))
                 if run_uuid in known:
                     present += 1
                     continue
                 spec = ModelSpec(name, resolution, 1, table.form, weights="published")
                 session.add(Run(uuid=run_uuid, host_id=find_or_add_host(session, host), **spec.as_dict(), target=table.target,
-                                backend=backend, device=device, precision="n/a", threads=0, status="ok",
+                                backend=backend, device=device, precision=table.precision, threads=0, status="ok",
                                 published=True, citation=f"{table.citation} <{table.url}>", median_ms=float(latency),
                                 started_at=now(), finished_at=now()))
                 known.add(run_uuid)
