@@ -229,6 +229,11 @@ def run(
         return
     if agent:
         fail("--agent needs --cluster")
+    if device.startswith("aihub:"):  # without the client or a token no farm target can run: say how, once
+        from backends.aihub import client_reason
+
+        if reason := client_reason():
+            fail(reason)
     targets, skipped = devices_module.plan_targets(device, [b.value for b in backend] if backend else None,
                                                    precision.value, delegate.value, mode)
     for target, reason in skipped:
@@ -286,10 +291,22 @@ def run_on_cluster(address: str, names: list[str] | None, device: str, backends:
 @app.command()
 def devices(
     cluster: Optional[str] = typer.Option(None, "--cluster", help="list every agent's targets instead of this machine's"),
+    aihub: bool = typer.Option(False, "--aihub", help="list Qualcomm AI Hub's devices: chipset, OS, runtimes"),
     fmt: FormatOption = Format.table,
 ):
     """List every target with its availability here (or on every agent of a lab), and the reason when
     it is unavailable."""
+    if aihub:
+        from backends.aihub import client_reason, farm_devices
+
+        if reason := client_reason():
+            fail(reason)
+        try:
+            found = farm_devices()
+        except Exception as exc:  # the service's own error (network, token refused), in one line
+            fail(f"Qualcomm AI Hub did not answer: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}")
+        report.show(console, report.farm_devices_listing(found), fmt)
+        return
     if not cluster:
         report.show(console, report.devices_listing(devices_module.target_status()), fmt)
         return

@@ -8,7 +8,8 @@ from .spec import Target
 
 # What --device accepts: a family, or one exact device ("mac:ane", "android:<serial>").
 DEVICE_FAMILIES = ("cpu", "gpu", "intel-gpu", "npu", "mac", "android")
-DEVICE_HELP = "cpu, gpu, intel-gpu, npu, mac, mac:cpu|gpu|ane|all, android, android:<serial>"
+DEVICE_HELP = ("cpu, gpu, intel-gpu, npu, mac, mac:cpu|gpu|ane|all, android, android:<serial>, "
+               "aihub:<device name> (Qualcomm AI Hub; harness devices --aihub)")
 PHONE_THREADS = 4  # the usual big-core count of a phone; --threads runs there, not on this host
 
 
@@ -21,13 +22,15 @@ def check_device(device: str) -> str:
     known = {t.device for t in all_targets()}
     if device in DEVICE_FAMILIES or device in known:
         return device
-    if device.startswith("android:") and len(device) > len("android:"):
+    if device.startswith(("android:", "aihub:")) and len(device.split(":", 1)[1].strip()) > 0:
         return device
     raise ValueError(f"unknown device {device!r}; choose one of: {DEVICE_HELP}")
 
 
 def is_phone(device: str) -> bool:
-    return device == "android" or device.startswith("android:")
+    """A device whose threads are not this host's: a phone over adb, or a hosted farm's device."""
+    return device == "android" or device.startswith(("android:", "aihub:"))
+
 
 
 def threads_for(device: str, threads: int | None) -> int:
@@ -54,6 +57,8 @@ def _selects(requested: str, device: str) -> str | None:
         return device
     if device == "android" and requested.startswith("android:"):
         return requested  # keep the serial
+    if device == "aihub" and requested.startswith("aihub:"):
+        return requested  # keep the farm's device name
     return None
 
 
@@ -72,7 +77,7 @@ def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32
         if concrete is None or (backends and candidate.backend not in backends):
             continue
         backend = BACKENDS[candidate.backend]
-        options = f"delegate={delegate}" if backend.is_remote(concrete) else ""
+        options = f"delegate={delegate}" if backend.is_remote(concrete) and not backend.farm else ""
         if "mode" in backend.option_names:
             options = backend.target_options(concrete, {"mode": compile_mode} if compile_mode else {})
         target = Target(candidate.backend, concrete, options)

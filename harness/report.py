@@ -115,6 +115,12 @@ def lab_devices_listing(found: dict[str, list[tuple[Target, str | None]]]) -> Li
     return Listing(["agent", "device", "target", "available", "reason"], rows, "targets of every agent")
 
 
+def farm_devices_listing(found) -> Listing:
+    """`harness devices --aihub`: the farm's devices (backends.aihub.FarmDevice) and the --device that names each."""
+    rows = [(d.name, d.chipset, d.os, ", ".join(d.runtimes), f"aihub:{d.name}") for d in found]
+    return Listing(["device", "chipset", "os", "runtimes", "--device"], rows, "Qualcomm AI Hub devices")
+
+
 def skipped(console: Console, target: Target, reason: str) -> None:
     console.print(f"[yellow]skip[/yellow] {escape(target.name)}: {escape(reason)}")
 

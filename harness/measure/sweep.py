@@ -6,6 +6,7 @@ import os
 import statistics
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +20,11 @@ from ..store import finish_sweep, save_coverage, save_peak, save_run, set_proces
 from .artifacts import coverage_of, spec_artifact
 from .child import measure_in_child
 from .environment import host_facts
+from .farm import FARM_TIMEOUT_S, device_host, is_farm
 from .memory import check_fits
 
 DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", "artifacts"))
+FARM_PARALLEL = 16  # farm jobs in flight at once (each a worker process that mostly waits)
 PEAK_POLICY = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)
 
 
@@ -155,12 +158,15 @@ def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 
     """Time one job in a worker process (by default a fresh one, child.measure_in_child) and store its run,
     whatever the outcome: (run id, result). strict: re-time a noisy run up to this many times first."""
     measure = measure or measure_in_child
-    result, attempts = measure(job, timeout_for(job.policy)), 1
+    farm = is_farm(job.target.device)
+    timeout = FARM_TIMEOUT_S if farm else timeout_for(job.policy)
+    result, attempts = measure(job, timeout), 1
     while result.noisy and attempts <= strict:
-        result, attempts = measure(job, timeout_for(job.policy)), attempts + 1
+        result, attempts = measure(job, timeout), attempts + 1
     if attempts > 1:
         result.environment["timing_attempts"] = attempts  # the earlier ones were noisy
-    run_id = store_result(engine, job, result, host_facts(), sweep_id)
+    # a farm's run belongs to the device that ran it, this machine's to this machine
+    run_id = store_result(engine, job, result, device_host(job.target.device) if farm else host_facts(), sweep_id)
     return run_id, result
 
 
@@ -207,14 +213,24 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
     failed: set[int] = set()
     status = "interrupted"
     try:
+        def run(i: int) -> None:
+            on_start(jobs[i])
+            run_id, result = time_and_store(engine, jobs[i], outcome.sweep_id, strict, measure)
+            if not outcome.record(i, run_id, result):
+                failed.add(i)  # a job that does not run is not retried round after round
+            on_done(jobs[i], result)
+
         while pending := [i for i in range(len(jobs))
                           if i not in failed and not repeats.settled(outcome.medians.get(i, []))]:
-            for i in pending:
-                on_start(jobs[i])
-                run_id, result = time_and_store(engine, jobs[i], outcome.sweep_id, strict, measure)
-                if not outcome.record(i, run_id, result):
-                    failed.add(i)  # a job that does not run is not retried round after round
-                on_done(jobs[i], result)
+            # a farm's jobs wait on a service, not on this machine: all of them at once, beside the local ones
+            farm = [i for i in pending if is_farm(jobs[i].target.device)]
+            with ThreadPoolExecutor(max_workers=max(1, min(len(farm), FARM_PARALLEL))) as pool:
+                waiting = [pool.submit(run, i) for i in farm]
+                for i in pending:
+                    if i not in farm:
+                        run(i)
+                for future in waiting:
+                    future.result()
         status = "finished"
     finally:
         outcome.finish(engine, status)
