@@ -41,6 +41,10 @@ class FarmJobFailed(RuntimeError):
     """A job the service ran and failed: its message is the finding (e.g. an op the compiler refused)."""
 
 
+class FarmJobPending(RuntimeError):
+    """A job still queued or running when this sweep stopped waiting: the ledger keeps it for the next one."""
+
+
 def client_reason() -> str | None:
     """None when the qai-hub client is installed and has a token, else the one sentence that says what to do."""
     try:
@@ -169,14 +173,18 @@ class AIHubBackend(Backend):
         compiled = job("compile", lambda: client.submit_compile_job(
             model=str(artifact), device=target, name=f"fastvit-harness {artifact.parent.name[:12]}",
             input_specs={INPUT_NAME: shape} if shape else None, options=f"--target_runtime {self.runtime}"))
-        self._finished(compiled, "compile")
+        # the service names the compiled model as it accepts the job: profile and inference queue behind it
         target_model = compiled.get_target_model()
+        if target_model is None:  # an older service answer: the model exists once the compile ends
+            self._finished(compiled, "compile")
+            target_model = compiled.get_target_model()
         profiled = job("profile", lambda: client.submit_profile_job(
             model=target_model, device=target, options=f"--max_profiler_iterations {PROFILE_ITERATIONS}"))
         inferred = None
         if example is not None:
             inferred = job("inference", lambda: client.submit_inference_job(
                 model=target_model, device=target, inputs={INPUT_NAME: [np.ascontiguousarray(example)]}))
+        self._finished(compiled, "compile")
         self._finished(profiled, "profile")
         output = None
         if inferred is not None:
@@ -195,7 +203,12 @@ class AIHubBackend(Backend):
         """Wait for `job`; FarmJobFailed with the service's message when it failed. A failed job stays in the
         ledger: a later sweep reports the same failure without paying for it again (delete the ledger file
         beside the artifact to submit afresh)."""
-        status = job.wait(timeout=WAIT_S)
+        try:
+            status = job.wait(timeout=WAIT_S)
+        except TimeoutError:
+            raise FarmJobPending(f"AI Hub {kind} job {job.job_id} has not finished after {WAIT_S / 3600:g} h "
+                                 f"({job.url}); `harness run` again resumes waiting on it and submits nothing twice"
+                                 ) from None
         if not status.success:
             raise FarmJobFailed(f"AI Hub {kind} job {job.job_id} {status.code.lower()}: "
                                 f"{status.message or 'no message'} ({job.url})")

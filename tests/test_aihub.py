@@ -1,0 +1,171 @@
+"""Qualcomm AI Hub behind `harness run`, with no network: the real qai-hub client and the real sweep, worker and
+store, the client's REST layer answered by recordings built from its own message schemas (tests/aihub_farm.py).
+Covered: a completed profile with per-layer compute units, a compile failure with the service's message, a job
+still running when the sweep stops and a restart that resumes it without paying twice, and a missing token."""
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+import aihub_farm
+from harness import store
+from harness.cli import app
+from harness.measure import sweep
+from harness.measure.worker import run_job_file
+from harness.protocol import RunResult, job_to_json
+
+DEVICE = "aihub:Samsung Galaxy S24 (Family)"
+# the failure reason of a real AI Hub compile job (qualcomm/ai-hub-models issue #280; tests/fixtures/SOURCES.md)
+REFUSED = "Conversion to context binary failed with exit code 14"
+
+
+def in_process(job, timeout_s: float) -> RunResult:
+    """A job through the worker's own entry point (job file in, result file out), in this process, where the
+    recorded service answers the client."""
+    folder = Path(tempfile.mkdtemp(prefix="job-", dir=job.cache_dir))  # one per job: the sweep runs them at once
+    job_path, result_path = folder / "job.json", folder / "result.json"
+    job_path.write_text(job_to_json(job))
+    run_job_file(job_path, result_path)
+    return RunResult.from_json(result_path.read_text())
+
+
+@pytest.fixture
+def farm(tmp_path, monkeypatch):
+    """The recorded service, a configured token in a fresh home, and jobs run in this process."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    aihub_farm.write_token(tmp_path / "home")
+    found = aihub_farm.RecordedFarm()
+    aihub_farm.install(monkeypatch, found)
+    monkeypatch.setattr(sweep, "measure_in_child", in_process)
+    return found
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
+
+
+def run(tmp_path, db, *extra):
+    return invoke("run", "--device", DEVICE, "--model", "t8", "--resolution", "64", "--cache", tmp_path / "cache",
+                  "--db", db, *extra)
+
+
+def runs(db) -> list:
+    engine = store.open_engine(str(db))
+    with Session(engine) as session:
+        found = [(r, r.host) for r in session.query(store.Run).order_by(store.Run.id)]
+        for r, _ in found:
+            r.samples, r.op_profiles  # loaded while the session is open
+        session.expunge_all()
+    engine.dispose()
+    return found
+
+
+def test_a_completed_profile_is_a_run_with_every_inference_and_each_layers_compute_unit(tmp_path, db_file, farm):
+    result = run(tmp_path, db_file, "--backend", "aihub-tflite")
+    assert result.exit_code == 0, result.output
+    (run_row, host), = [(r, h) for r, h in runs(db_file) if not r.published]
+    assert run_row.status == "ok" and run_row.target == f"aihub-tflite/{DEVICE}"
+    timed = sorted(s.latency_ns for s in run_row.samples if s.phase == "timed")
+    assert len(timed) == 100 and run_row.median_ms == pytest.approx(4.353)  # the device's own times, in us
+    assert (host.hostname, host.cpu_model, host.os) == (DEVICE, "qualcomm-snapdragon-8gen3", "14")
+    env = run_row.environment
+    assert set(env["aihub_jobs"]) == {"compile", "profile", "inference"} and farm.created == {
+        "compile": 1, "profile": 1, "inference": 1}
+    assert env["aihub_urls"]["profile"].startswith("https://app.aihub.qualcomm.com/jobs/")
+    units = env["compute_units"]
+    layers = len(run_row.op_profiles)
+    assert sum(u["layers"] for u in units.values()) == layers > 100
+    assert units["NPU"]["layers"] > units["CPU"]["layers"] > 0  # convolutions on the NPU, GELU's Erf on the CPU
+    convs = [o for o in run_row.op_profiles if o.op_type == "Conv"]
+    assert convs and all(o.op_class.startswith("conv") for o in convs)
+    # parity from the device's own output (fp16 on the NPU), judged as fp16; load times from the profile
+    assert env["parity_from"] == "device" and run_row.parity_rel < 2e-2
+    assert run_row.load_ms == pytest.approx(1374.293) and run_row.load_warm_ms == pytest.approx(277.823)
+    table = json.loads(invoke("compare", "--resolution", 64, "--format", "json", "--db", db_file).output)
+    assert any(r["kind"] == "latency_ms" and r["target"] == f"aihub-tflite/{DEVICE}" and r["name"] == "t8"
+               for r in table)
+
+
+def test_a_compile_the_service_refuses_is_a_run_with_its_message(tmp_path, db_file, farm):
+    farm.compile_failure = REFUSED
+    result = run(tmp_path, db_file, "--backend", "aihub-qnn")
+    assert result.exit_code == 1  # the sweep ran; one run did not end ok
+    (run_row, host), = [(r, h) for r, h in runs(db_file) if not r.published]
+    assert run_row.status == "error" and REFUSED in run_row.error and "compile job" in run_row.error
+    assert host.hostname == DEVICE  # the finding belongs to the device, like a measurement
+    again = run(tmp_path, db_file, "--backend", "aihub-qnn")
+    assert again.exit_code == 1 and farm.created["compile"] == 1  # the failure is reported again, not paid again
+
+
+def test_a_job_still_running_when_the_sweep_stops_is_resumed_not_paid_twice(tmp_path, db_file, farm, monkeypatch):
+    from backends import aihub
+
+    monkeypatch.setattr(aihub, "WAIT_S", 2)
+    farm.hold = {"profile"}  # the device queue is long: the profile job is still running
+    first = run(tmp_path, db_file, "--backend", "aihub-onnx")
+    assert first.exit_code == 1
+    (stopped, _), = [(r, h) for r, h in runs(db_file) if not r.published]
+    assert stopped.status == "error" and "has not finished" in stopped.error and "resumes" in stopped.error
+    ledger = next((tmp_path / "cache").rglob(aihub.LEDGER))
+    assert set(json.loads(ledger.read_text())["onnx|Samsung Galaxy S24 (Family)"]) == {"compile", "profile",
+                                                                                        "inference"}
+    farm.hold = set()  # it finished while no sweep was waiting
+    second = run(tmp_path, db_file, "--backend", "aihub-onnx")
+    assert second.exit_code == 0, second.output
+    resumed = [r for r, _ in runs(db_file) if not r.published][-1]
+    assert resumed.status == "ok" and resumed.environment["aihub_resumed"] == ["compile", "profile", "inference"]
+    assert farm.created == {"compile": 1, "profile": 1, "inference": 1}
+
+
+def test_a_sweep_waits_on_every_farm_job_at_once_and_times_local_ones_alone(tmp_path, db_file, farm):
+    from harness.measure.sweep import plan_jobs, run_sweep
+    from harness.protocol import TimingPolicy
+    from harness.spec import ModelSpec, Target
+
+    spans, lock = [], threading.Lock()
+
+    def waiting(job, timeout_s):  # a worker that waits on its jobs (farm) or times its model (local)
+        began = time.monotonic()
+        time.sleep(0.5)
+        with lock:
+            spans.append((job.target.device, began, time.monotonic()))
+        return RunResult(status="error", error="recorded wait")
+
+    targets = [Target(b, DEVICE) for b in ("aihub-tflite", "aihub-onnx", "aihub-qnn")]
+    targets += [Target("torch", "cpu"), Target("onnxruntime", "cpu")]
+    jobs = plan_jobs([ModelSpec("t8", 64, 1, "reparam")], targets, threads=1, policy=TimingPolicy(),
+                     cache_dir=tmp_path / "cache")
+    engine = store.open_engine(str(db_file))
+    outcome = run_sweep(engine, jobs, "harness run (test)", measure=waiting)
+    engine.dispose()
+    assert len(outcome.run_ids) == 5
+    farm_spans = [(b, e) for d, b, e in spans if d == DEVICE]
+    local = sorted((b, e) for d, b, e in spans if d == "cpu")
+    assert max(b for b, _ in farm_spans) < min(e for _, e in farm_spans)  # all three waited at the same time
+    assert local[0][1] <= local[1][0]  # this machine's jobs one after another: timing needs it to itself
+    assert {h.hostname for _, h in runs(db_file)} >= {DEVICE}
+
+
+def test_without_a_token_one_sentence_says_how_to_set_it(tmp_path, db_file, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "empty-home"))
+    for args in (("run", "--device", DEVICE, "--model", "t8", "--db", db_file), ("devices", "--aihub")):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "qai-hub configure --api_token" in " ".join(result.output.split())
+        assert "Traceback" not in result.output
+    assert not db_file.exists()
+
+
+def test_devices_lists_the_farm_with_chipset_os_and_runtimes(farm):
+    rows = json.loads(invoke("devices", "--aihub", "--format", "json").output)
+    s24 = next(r for r in rows if r["device"] == "Samsung Galaxy S24 (Family)")
+    assert s24 == {"device": "Samsung Galaxy S24 (Family)", "chipset": "qualcomm-snapdragon-8gen3", "os": "14",
+                   "runtimes": "aihub-tflite, aihub-onnx, aihub-qnn", "--device": DEVICE}
+    pixel = next(r for r in rows if r["device"] == "Google Pixel 7")
+    assert pixel["runtimes"] == "aihub-tflite"
