@@ -242,6 +242,7 @@ class OpRow:
     op_class: str
     calls: int
     total_ms: float
+    compute_unit: str | None = None  # where a farm's device ran it (NPU, GPU, CPU); None for other runtimes
 
 
 @dataclass(frozen=True)

@@ -84,13 +84,18 @@ def test_a_completed_profile_is_a_run_with_every_inference_and_each_layers_compu
     assert sum(u["layers"] for u in units.values()) == layers > 100
     assert units["NPU"]["layers"] > units["CPU"]["layers"] > 0  # convolutions on the NPU, GELU's Erf on the CPU
     convs = [o for o in run_row.op_profiles if o.op_type == "Conv"]
-    assert convs and all(o.op_class.startswith("conv") for o in convs)
+    assert convs and all(o.op_class.startswith("conv") and o.compute_unit == "NPU" for o in convs)
+    assert sum(o.compute_unit == "CPU" for o in run_row.op_profiles) == units["CPU"]["layers"]  # SQL sees it too
     # parity from the device's own output (fp16 on the NPU), judged as fp16; load times from the profile
     assert env["parity_from"] == "device" and run_row.parity_rel < 2e-2
     assert run_row.load_ms == pytest.approx(1374.293) and run_row.load_warm_ms == pytest.approx(277.823)
     table = json.loads(invoke("compare", "--resolution", 64, "--format", "json", "--db", db_file).output)
     assert any(r["kind"] == "latency_ms" and r["target"] == f"aihub-tflite/{DEVICE}" and r["name"] == "t8"
                for r in table)
+    from harness.web.app import create_app
+
+    page = create_app(store.open_reader(str(db_file))).test_client().get(f"/run/{run_row.id}").get_data(as_text=True)
+    assert 'id="compute-units"' in page and env["aihub_urls"]["compile"] in page
 
 
 def test_a_compile_the_service_refuses_is_a_run_with_its_message(tmp_path, db_file, farm):

@@ -72,7 +72,8 @@ def take_farm_profile(result: RunResult, profile) -> None:
         result.summary = Summary(count=None, median_ms=_ms(summary.get("estimated_inference_time")))
     result.op_profile = [OpRow(op_name=str(layer.get("name", ""))[:255], op_type=str(layer.get("type", "")),
                                op_class=op_class(str(layer.get("type", ""))), calls=1,
-                               total_ms=(layer.get("execution_time") or 0) / 1e3)
+                               total_ms=(layer.get("execution_time") or 0) / 1e3,
+                               compute_unit=layer.get("compute_unit"))
                          for layer in detail if layer.get("execution_time") is not None]
     peak = summary.get("estimated_inference_peak_memory")
     theirs = Footprint(load_ms=_ms(summary.get("first_load_time")), load_warm_ms=_ms(summary.get("warm_load_time")),

@@ -204,6 +204,7 @@ class OpProfile(Base):
     op_class: Mapped[str] = mapped_column(String(64), index=True)  # harness.opclass vocabulary
     calls: Mapped[int]  # calls per inference
     total_ms: Mapped[float] = mapped_column(Float)  # milliseconds per inference, all calls together
+    compute_unit: Mapped[str | None] = mapped_column(String(16))  # a farm's per-layer unit: NPU, GPU or CPU
 
 
 class ModelFlops(Base):
