@@ -43,16 +43,19 @@ def status_here() -> list:
 
 
 def measure_here(job_json: str) -> tuple[str, dict]:
-    """Time one job in a child process on this agent; (result JSON, this agent's host facts)."""
+    """Time one job in a child process on this agent; (result JSON, the host the run belongs to: this agent,
+    or the farm's device an AI Hub job ran on, whose token and job ledger are this agent's)."""
     from ..measure.child import measure_in_child
+    from ..measure.farm import FARM_TIMEOUT_S, device_host, is_farm
     from ..measure.sweep import timeout_for
 
     job = job_from_json(job_json)
     cache = AGENT["cache"] or job.cache_dir
     Path(cache).mkdir(parents=True, exist_ok=True)
     job = dataclasses.replace(job, cache_dir=str(Path(cache).resolve()))
-    result = measure_in_child(job, timeout_for(job.policy))
+    farm = is_farm(job.target.device)
+    result = measure_in_child(job, FARM_TIMEOUT_S if farm else timeout_for(job.policy))
     result.environment["agent"] = AGENT["name"]
     result.environment["agent_pid"] = os.getpid()
-    return result.to_json(), agent_host_facts()
+    return result.to_json(), device_host(job.target.device) if farm else agent_host_facts()
 
