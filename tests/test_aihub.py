@@ -83,6 +83,8 @@ def test_a_completed_profile_is_a_run_with_every_inference_and_each_layers_compu
     layers = len(run_row.op_profiles)
     assert sum(u["layers"] for u in units.values()) == layers > 100
     assert units["NPU"]["layers"] > units["CPU"]["layers"] > 0  # convolutions on the NPU, GELU's Erf on the CPU
+    # nearly every FLOP is a convolution's or a GEMM's, and those ran on the NPU
+    assert units["NPU"]["flops_share"] > 0.95 and sum(u["flops_share"] for u in units.values()) == pytest.approx(1)
     convs = [o for o in run_row.op_profiles if o.op_type == "Conv"]
     assert convs and all(o.op_class.startswith("conv") and o.compute_unit == "NPU" for o in convs)
     assert sum(o.compute_unit == "CPU" for o in run_row.op_profiles) == units["CPU"]["layers"]  # SQL sees it too

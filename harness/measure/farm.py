@@ -23,16 +23,27 @@ def _ms(microseconds) -> float | None:
     return microseconds / 1e3 if isinstance(microseconds, (int, float)) and microseconds > 0 else None
 
 
-def compute_units(detail: list[dict]) -> dict[str, dict]:
-    """Per compute unit: how many layers ran there and their milliseconds per inference (largest units first)."""
+def compute_units(detail: list[dict], class_flops: dict[str, int] | None = None) -> dict[str, dict]:
+    """Per compute unit: how many layers ran there, their share of the layers, their milliseconds per inference
+    and, given the model's FLOPs per op class, an estimate of its share of the FLOPs (each op class's FLOPs
+    split over the units its layers ran on, by layer count: the farm names layers, not their FLOPs)."""
     found: dict[str, dict] = {}
+    per_class: dict[str, dict[str, int]] = {}  # op class -> unit -> layers
     for layer in detail:
-        unit = found.setdefault(layer.get("compute_unit") or "UNSPECIFIED", {"layers": 0, "ms": 0.0})
+        unit_name = layer.get("compute_unit") or "UNSPECIFIED"
+        unit = found.setdefault(unit_name, {"layers": 0, "ms": 0.0})
         unit["layers"] += 1
         unit["ms"] += (layer.get("execution_time") or 0) / 1e3
+        cls = per_class.setdefault(op_class(str(layer.get("type", ""))), {})
+        cls[unit_name] = cls.get(unit_name, 0) + 1
     total = sum(u["layers"] for u in found.values())
-    for unit in found.values():
+    flops = {cls: value for cls, value in (class_flops or {}).items() if cls in per_class and value}
+    all_flops = sum(flops.values())
+    for name, unit in found.items():
         unit["share"] = unit["layers"] / total if total else None
+        if all_flops:
+            unit["flops_share"] = sum(value * per_class[cls].get(name, 0) / sum(per_class[cls].values())
+                                      for cls, value in flops.items()) / all_flops
     return dict(sorted(found.items(), key=lambda kv: (kv[0] not in UNITS, UNITS.index(kv[0]) if kv[0] in UNITS
                                                        else 0, kv[0])))
 
@@ -82,5 +93,6 @@ def take_farm_profile(result: RunResult, profile) -> None:
                                model_peak_mb=theirs.model_peak_mb) if result.footprint else theirs
     result.environment.update(
         tool="qualcomm-ai-hub", aihub_runtime=profile.runtime, aihub_jobs=profile.jobs, aihub_urls=profile.urls,
-        aihub_resumed=profile.resumed, device=profile.device_facts, compute_units=compute_units(detail),
+        aihub_resumed=profile.resumed, device=profile.device_facts,
+        compute_units=compute_units(detail, result.class_flops),
         compile_ms=_ms(summary.get("compile_time")))
