@@ -118,10 +118,11 @@ class FarmProfile:
 class AIHubBackend(Backend):
     devices = (FAMILY,)
     artifact_name = OnnxRuntimeBackend.artifact_name
-    precisions = ("fp32", "int8")
+    # fp16: the fp32 ONNX compiled with --quantize_full_type float16 (the option qai-hub-models uses for fp16)
+    precisions = ("fp32", "fp16", "int8")
     timing = "the device's own profiler (Qualcomm AI Hub profile job), per inference"
     farm = True
-    remote_takes_example = True
+    remote_takes_example = True  # and precision=
 
     def __init__(self, name: str):
         self.name = name
@@ -138,7 +139,8 @@ class AIHubBackend(Backend):
         return {"qai-hub": module_version("qai-hub") or "?", **self._onnx.versions()}
 
     def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
-        return self._onnx.export(model, example, out_dir, precision, calibration)
+        """fp32 and fp16: the fp32 ONNX (AI Hub casts it when it compiles); int8: the calibrated QDQ ONNX."""
+        return self._onnx.export(model, example, out_dir, "fp32" if precision == "fp16" else precision, calibration)
 
     def precision_coverage(self, artifact: Path):
         return self._onnx.precision_coverage(artifact)
@@ -151,7 +153,7 @@ class AIHubBackend(Backend):
         return self._onnx.load(model, artifact, "cpu", threads, precision)
 
     def time_remote(self, artifact: Path, device: str, threads: int, policy, example: np.ndarray | None = None,
-                    client=None, **options: str) -> RemoteTiming:
+                    precision: str = "fp32", client=None, **options: str) -> RemoteTiming:
         import qai_hub
 
         client = client or qai_hub.Client()
@@ -172,7 +174,7 @@ class AIHubBackend(Backend):
         shape = tuple(example.shape) if example is not None else None
         compiled = job("compile", lambda: client.submit_compile_job(
             model=str(artifact), device=target, name=f"fastvit-harness {artifact.parent.name[:12]}",
-            input_specs={INPUT_NAME: shape} if shape else None, options=f"--target_runtime {self.runtime}"))
+            input_specs={INPUT_NAME: shape} if shape else None, options=self.compile_options(precision)))
         # the service names the compiled model as it accepts the job: profile and inference queue behind it
         target_model = compiled.get_target_model()
         if target_model is None:  # an older service answer: the model exists once the compile ends
@@ -197,6 +199,11 @@ class AIHubBackend(Backend):
         result = FarmProfile(name, self.runtime, {k: j.job_id for k, j in jobs.items()},
                              {k: j.url for k, j in jobs.items()}, profiled.download_profile(), output, facts, resumed)
         return RemoteTiming(tool_result=result, device_facts=facts)
+
+    def compile_options(self, precision: str) -> str:
+        options = f"--target_runtime {self.runtime}"
+        # the inputs and outputs stay float32 (no --quantize_io): the same input as every other target
+        return options + (" --quantize_full_type float16" if precision == "fp16" else "")
 
     @staticmethod
     def _finished(job, kind: str) -> None:

@@ -77,7 +77,7 @@ class Backend(ABC):
     load_needs_example: bool = False  # load() takes example=ARRAY: it compiles for that input's shape and layout
     option_names: tuple[str, ...] = ()  # target options load() takes (torch-compile: mode)
     farm: bool = False  # a hosted device farm (AI Hub): jobs are submitted and waited on, remembered across runs
-    remote_takes_example: bool = False  # time_remote() takes example=ARRAY: the device runs it (parity)
+    remote_takes_example: bool = False  # time_remote() takes example=ARRAY (the device runs it: parity) and precision=
 
     @abstractmethod
     def unavailable_reason(self, device: str) -> str | None:

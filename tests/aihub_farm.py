@@ -80,6 +80,7 @@ class RecordedFarm:
     hold: set = field(default_factory=set)
     created: Counter = field(default_factory=Counter)  # jobs submitted, by kind (what the user pays for)
     submitted_at: list = field(default_factory=list)  # (kind, time.monotonic()) of every submission
+    compile_options: list = field(default_factory=list)  # the options of every compile job, as sent
     jobs: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)  # model id -> uploaded file bytes (ONNX) or the compiled type
     datasets: dict = field(default_factory=dict)  # dataset id -> DatasetEntries
@@ -117,6 +118,7 @@ class RecordedFarm:
         if kind == "compile":
             message.device.CopyFrom(message.devices.devices[0])
             runtime = message.options.split("--target_runtime", 1)[1].split()[0]
+            self.compile_options.append(message.options)
             target_id = self._id("m")
             self.models[target_id] = (runtime, message.model.model_id)
             message.target_model.CopyFrom(pb.Model(model_id=target_id, name="compiled", model_type=TARGET_TYPES[

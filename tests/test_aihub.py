@@ -100,6 +100,14 @@ def test_a_completed_profile_is_a_run_with_every_inference_and_each_layers_compu
     assert 'id="compute-units"' in page and env["aihub_urls"]["compile"] in page
 
 
+def test_fp16_is_the_float_model_compiled_to_fp16_and_judged_as_fp16(tmp_path, db_file, farm):
+    result = run(tmp_path, db_file, "--backend", "aihub-qnn", "--precision", "fp16")
+    assert result.exit_code == 0, result.output
+    (run_row, _), = [(r, h) for r, h in runs(db_file) if not r.published]
+    assert (run_row.status, run_row.precision) == ("ok", "fp16") and run_row.parity_rel < 2e-2
+    assert farm.compile_options == ["--target_runtime qnn_context_binary --quantize_full_type float16"]
+
+
 def test_a_compile_the_service_refuses_is_a_run_with_its_message(tmp_path, db_file, farm):
     farm.compile_failure = REFUSED
     result = run(tmp_path, db_file, "--backend", "aihub-qnn")

@@ -101,7 +101,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         output = session.output()
         if not job.layer:
             result.agreement = measure_agreement(session, model, job)
-        extra = {"example": example.numpy()} if getattr(backend, "remote_takes_example", False) else {}
+        extra = {"example": example.numpy(), "precision": job.precision} if backend.remote_takes_example else {}
         timing = backend.time_remote(artifact, device, job.threads, job.policy, **extra, **job.target.option_dict())
         take_tool_timing(result, timing)
         device_output = getattr(timing.tool_result, "output", None)
