@@ -274,7 +274,7 @@ def merged_footprint(ours, theirs):
     """Our own figures (sizes measured here), and the device tool's where we have none (its load and memory)."""
     from dataclasses import fields
 
-    from harness.protocol import LOW_PRECISIONS, Footprint
+    from harness.protocol import Footprint
 
     if ours is None or theirs is None:
         return ours or theirs
