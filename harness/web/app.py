@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-from flask import Flask, Response, abort, render_template, request, url_for
+from flask import Flask, Response, abort, render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.exceptions import BadRequest, HTTPException
@@ -42,7 +42,7 @@ def create_app(engine, resolution: int = 256) -> Flask:
     app = Flask(__name__)
     app.config["ENGINE"] = engine
     app.jinja_env.filters.update(ms=fmt_ms, share=_share, when=_when, ratio=_ratio)
-    app.jinja_env.globals.update(query_with=_query_with, claim_label=claim_label, claimed_here=claimed_here)
+    app.jinja_env.globals.update(claim_label=claim_label, claimed_here=claimed_here)
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -169,18 +169,6 @@ def _choice(name: str, default: str, allowed) -> str:
     if value not in allowed:
         raise BadRequest(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
-
-
-def _query_with(endpoint: str, **changes) -> str:
-    """This page's URL (or another endpoint's) with the current filters, some changed."""
-    args = request.args.to_dict(flat=False)
-    for key, value in changes.items():
-        if value is None:
-            args.pop(key, None)
-        else:
-            args[key] = value if isinstance(value, list) else [value]
-    return url_for(endpoint, **request.view_args, **args) if endpoint == request.endpoint else url_for(
-        endpoint, **args)
 
 
 def _share(value: float | None) -> str:
