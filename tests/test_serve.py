@@ -150,6 +150,10 @@ def test_charts_hold_the_stored_values(site):
     assert traces["lab-pc torch/cpu"]["t8"] == pytest.approx(stored[ids[("t8", "torch/cpu")]])
     assert traces["lab-pc onnxruntime/cpu"]["t8"] == pytest.approx(stored[ids["t8_ort_day2"]])
     assert traces["lab-pc onnxruntime/cpu"]["s12"] == pytest.approx(stored[ids[("s12", "onnxruntime/cpu")]])
+    # the log axis is labelled in plain numbers that read in order over decades (plotly's own say "2" for 20)
+    everything = chromium.open("/")
+    labels = [float(t) for t in everything.locator("#overview-chart .ytick text").all_text_contents()]
+    assert labels == sorted(labels) and labels[0] <= 1 and labels[-1] >= 20
     cell = overview.locator("#matrix tbody tr", has_text="s12").first.locator("td").nth(1)
     assert cell.inner_text().strip() == f"{stored[ids[('s12', 'onnxruntime/cpu')]]:.2f}"
 
@@ -163,7 +167,7 @@ def test_charts_hold_the_stored_values(site):
     breakdown = {t["name"]: t["y"] for t in _chart(model, "breakdown-chart")}
     assert set(breakdown) == {"conv_dw_7x7", "conv_pointwise"}
     assert model.locator("#outliers").inner_text().count("dw conv7x7") == 1  # torch: 9x onnxruntime's
-    for page in (overview, run, model):
+    for page in (overview, everything, run, model):
         _clean(page)
         page.close()
 

@@ -3,6 +3,8 @@ plotly.js that the `plotly` package ships, served by the dashboard itself. Each 
 result computed in harness/analysis; no chart computes a number of its own."""
 from __future__ import annotations
 
+import math
+
 from ..analysis.compare import Comparison
 from ..analysis.explain import Breakdown
 from ..analysis.history import History
@@ -18,19 +20,32 @@ def _layout(title: str, **extra) -> dict:
             "legend": {"orientation": "h", "y": -0.25}, **extra}
 
 
+def _log_axis(values, **extra) -> dict:
+    """A log axis labelled 1-2-5 in plain numbers (plotly's own labels between decades are lone digits: "2", "5"
+    for 20 and 50, which reads as wrong)."""
+    shown = [v for v in values if v is not None and v > 0]
+    if not shown:
+        return {"type": "log", **extra}
+    low, high, ticks, decade = min(shown), max(shown), [], 10.0 ** math.floor(math.log10(min(shown)))
+    while decade <= high * 10:
+        ticks += [step * decade for step in (1, 2, 5) if low / 2.5 <= step * decade <= high * 2.5]
+        decade *= 10
+    return {"type": "log", "tickvals": ticks, "ticktext": [f"{t:g}" for t in ticks], **extra}
+
+
 def overview(found: Comparison) -> dict:
     """Grouped bars: each model's value on each device and target (log scale: targets differ 10x)."""
     data = [{"type": "bar", "name": column.label, "x": found.models,
              "y": [found.values.get((model, column)) for model in found.models]} for column in found.columns]
     return {"data": data, "layout": _layout(f"{found.metric.name} per model, {found.metric.unit}", barmode="group",
-                                            yaxis={"type": "log", "title": found.metric.unit})}
+                                            yaxis=_log_axis(found.values.values(), title=found.metric.unit))}
 
 
 def distributions(histograms: list[tuple[str, Histogram]]) -> dict:
     """Each latest run's timed samples as a step histogram, one trace per target."""
     data = [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh"}, "name": label,
              "x": h.centres_ms, "y": h.counts, "customdata": [h.run_id] * len(h.counts)} for label, h in histograms]
-    return {"data": data, "layout": _layout("timed samples per target", xaxis={"title": "ms", "type": "log"},
+    return {"data": data, "layout": _layout("timed samples per target", xaxis=_log_axis([x for _, h in histograms for x in h.centres_ms], title="ms"),
                                             yaxis={"title": "samples"})}
 
 
@@ -84,4 +99,6 @@ def claims(checks: list) -> dict:
     return {"data": data, "layout": _layout("speedup (slower model's latency / the faster's)",
                                             height=max(260, 40 + 28 * len(shown)),
                                             margin={"l": 420, "r": 20, "t": 40, "b": 60},
-                                            xaxis={"title": "speedup", "type": "log"})}
+                                            xaxis=_log_axis([c.speedup for c in shown] + [c.figure[0] for c in shown]
+                                                            + [c.low for c in shown] + [c.high for c in shown],
+                                                            title="speedup"))}
