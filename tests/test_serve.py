@@ -181,6 +181,9 @@ def test_history_marks_the_regression_beyond_the_spread(site):
     assert rows.count() == 3
     assert "regression" in rows.nth(2).inner_text() and "onnxruntime 1.24.0" in rows.nth(2).inner_text()
     assert "regression" not in rows.nth(1).inner_text()  # 6.00 -> 6.05: within the measured spread
+    # single-process runs: the change is marked unconfirmed, with the command that confirms it
+    assert "one process" in rows.nth(2).inner_text()
+    assert "--repeats auto" in page.locator("#unconfirmed").inner_text()
     y = _chart(page, "history-chart")[0]["y"]
     assert y[-1] > y[0] * 1.4
     page.close()

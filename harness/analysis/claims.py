@@ -19,6 +19,7 @@ is marked as the paper's protocol, every other one is labelled with its own.
 """
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 
 import numpy as np
@@ -289,13 +290,14 @@ def _side(claim: Claim, side: str) -> tuple[str, int, str]:
             else (claim.slow, claim.slow_resolution, claim.slow_form))
 
 
-def _run_command(device: str, backends: list[str], model: str, resolution: int, form: str,
-                 precision: str = "fp32", batch: int = 1) -> str:
-    return " ".join(["harness run", f"--device {device}", *(f"--backend {b}" for b in backends),
+def run_command(device: str, backends: list[str], model: str, resolution: int, form: str,
+                precision: str = "fp32", batch: int = 1, *more: str) -> str:
+    """The `harness run` that times `model` there (`more`: further flags, e.g. "--repeats auto")."""
+    return " ".join(["harness run", f"--device {shlex.quote(device)}", *(f"--backend {b}" for b in backends),
                      f"--model {baselines.short_name(model)}", f"--resolution {resolution}",
                      *(["--form train"] if form == "train" else []),
                      *([f"--precision {precision}"] if precision not in ("fp32", "n/a") else []),
-                     *([f"--batch {batch}"] if batch != 1 else [])])
+                     *([f"--batch {batch}"] if batch != 1 else []), *more])
 
 
 def _resolutions(session: Session, model: str, form: str) -> dict[tuple, list[int]]:
@@ -320,7 +322,7 @@ def _missing(resolutions: dict[tuple, list[int]], claim: Claim, side: str, prese
     found = f" (found one at {', '.join(f'{r}px' for r in elsewhere)})" if elsewhere else ""
     batch = f" at batch {present.batch}" if present.batch != 1 else ""
     return (f"no valid run of {model} at {resolution}px ({form}) on {present.precise_target}{batch}{found}: "
-            + _run_command(present.device, [present.backend], model, resolution, form, present.precision,
+            + run_command(present.device, [present.backend], model, resolution, form, present.precision,
                            present.batch))
 
 
@@ -353,7 +355,7 @@ def missing_runs(checks: list[Check]) -> list[MissingRuns]:
                                                                                        batch)}
             backends = [] if tried == set(targets) else list(dict.fromkeys(c.backend for c in group))
             text = (f"no valid run of {model} at {resolution}px ({form}) on {len(group)} targets: "
-                    + _run_command(device, backends, model, resolution, form, precision, batch))
+                    + run_command(device, backends, model, resolution, form, precision, batch))
         found.append(MissingRuns(group[0].claim, host, targets, text))
     return found
 
@@ -369,4 +371,4 @@ def _nothing_yet(session: Session, claim: Claim) -> str:
             found.append(f"{model} ({form}) at {', '.join(f'{r}px' for r in resolutions)}")
     return ("no valid run of " + " or ".join(f"{m} at {r}px ({f})" for m, r, f in sides)
             + (f" (found {'; '.join(found)})" if found else "") + ": "
-            + " && ".join(_run_command("cpu", [], m, r, f) for m, r, f in sides))
+            + " && ".join(run_command("cpu", [], m, r, f) for m, r, f in sides))

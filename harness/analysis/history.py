@@ -1,6 +1,10 @@
 """One measurement over time: every valid run of the same model spec on the same target, host, threads and
 precision, oldest first, with the runtime versions and harness revision each ran, and the changes beyond the
-measured spread marked (a regression: the median's 95% interval lies wholly above the previous run's)."""
+measured spread marked (a regression: the run's band lies wholly above the previous run's).
+
+A run's band is its median's 95% interval, widened by how far fresh processes of it landed apart where it was
+timed in several (`--repeats`): on a shared machine two processes of the same build differ by far more than one
+process's interval. A change between runs timed in one process each is marked but unconfirmed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -10,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..spec import model_sort_key
+from .claims import run_command
 from ..store import Host, Run
 
 # What a series holds constant: RUN_KEY (without the layer: whole models only).
@@ -46,7 +51,9 @@ class Point:
     versions: str  # the runtime's versions, "torch 2.14.1"
     revision: str | None  # the harness's git revision
     noisy: bool
-    change: str | None = None  # "regression" | "improvement" (beyond both runs' intervals) | None
+    process_spread: float | None = None  # (max - min) / median of its sweep's process medians; None: one process
+    change: str | None = None  # "regression" | "improvement" (beyond both runs' bands) | None
+    confirmed: bool = False  # the change rests on runs timed in several processes each
     ratio: float | None = None  # median / the previous run's median
     new_versions: bool = False  # the runtime's versions differ from the previous run's
 
@@ -55,10 +62,16 @@ class Point:
 class History:
     series: Series | None
     points: list[Point] = field(default_factory=list)
+    confirm_command: str | None = None  # times it again in several processes, where a change needs confirming
 
     @property
     def regressions(self) -> list[Point]:
         return [p for p in self.points if p.change == "regression"]
+
+    @property
+    def unconfirmed(self) -> list[Point]:
+        """Changes that rest on a run timed in one process: a rerun with --repeats tells noise from a change."""
+        return [p for p in self.points if p.change and not p.confirmed]
 
 
 def series(engine, min_runs: int = 2, model: str | None = None, host_id: int | None = None,
@@ -84,13 +97,25 @@ def _versions(run: Run) -> str:
     return ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
 
 
-def _change(previous: Point, point: Point) -> str | None:
-    """Beyond the measured spread: the two medians' 95% intervals do not overlap."""
-    if None in (previous.low_ms, previous.high_ms, point.low_ms, point.high_ms):
+def band(point: Point) -> tuple[float, float] | None:
+    """What the run measured its median to be: the median's 95% interval, or, timed in several processes, at
+    least the median +- that spread (any process of its sweep could have landed there)."""
+    if point.low_ms is None or point.high_ms is None:
         return None
-    if point.low_ms > previous.high_ms:
+    if not point.process_spread:
+        return point.low_ms, point.high_ms
+    reach = point.median_ms * point.process_spread
+    return min(point.low_ms, point.median_ms - reach), max(point.high_ms, point.median_ms + reach)
+
+
+def _change(previous: Point, point: Point) -> str | None:
+    """Beyond the measured spread: the two runs' bands do not overlap."""
+    before, now = band(previous), band(point)
+    if before is None or now is None:
+        return None
+    if now[0] > before[1]:
         return "regression"
-    if point.high_ms < previous.low_ms:
+    if now[1] < before[0]:
         return "improvement"
     return None
 
@@ -112,11 +137,19 @@ def history(engine, **key) -> History:
             if run.latency_ms is None:
                 continue
             point = Point(run.id, run.started_at, run.latency_ms, run.median_ci_low_ms, run.median_ci_high_ms,
-                          _versions(run), (run.environment or {}).get("git_revision"), bool(run.noisy))
+                          _versions(run), (run.environment or {}).get("git_revision"), bool(run.noisy),
+                          run.process_spread)
             if found.points:
                 previous = found.points[-1]
                 point.change = _change(previous, point)
+                point.confirmed = bool(point.change and previous.process_spread is not None
+                                       and point.process_spread is not None)
                 point.ratio = point.median_ms / previous.median_ms
                 point.new_versions = point.versions != previous.versions
             found.points.append(point)
+        if found.unconfirmed:
+            last = runs[-1]
+            found.confirm_command = run_command(last.device, [last.backend], last.model, last.resolution, last.form,
+                                                last.precision, last.batch, f"--threads {last.threads}",
+                                                "--repeats auto")
     return found

@@ -21,10 +21,11 @@ def _layout(title: str, **extra) -> dict:
 
 
 def _log_axis(values, **extra) -> dict:
-    """A log axis labelled 1-2-5 in plain numbers (plotly's own labels between decades are lone digits: "2", "5"
-    for 20 and 50, which reads as wrong)."""
+    """A log axis labelled 1-2-5 in plain numbers where the values span a decade or more (there plotly's own labels
+    between decades are lone digits: "2", "5" for 20 and 50, which reads as wrong); within a decade plotly's
+    labels are plain and denser."""
     shown = [v for v in values if v is not None and v > 0]
-    if not shown:
+    if not shown or max(shown) < 10 * min(shown):
         return {"type": "log", **extra}
     low, high, ticks, decade = min(shown), max(shown), [], 10.0 ** math.floor(math.log10(min(shown)))
     while decade <= high * 10:
