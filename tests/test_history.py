@@ -2,6 +2,7 @@
 process-to-process spread included, and a change resting on single-process runs is marked unconfirmed."""
 from __future__ import annotations
 
+import pytest
 from helpers import save
 
 from harness import store
@@ -55,3 +56,13 @@ def test_a_command_names_a_farm_device_with_spaces_as_one_argument():
     command = run_command("aihub:Samsung Galaxy S24 (Family)", ["aihub-qnn"], "t8", 256, "reparam", "int8")
     assert command == ("harness run --device 'aihub:Samsung Galaxy S24 (Family)' --backend aihub-qnn --model t8 "
                        "--resolution 256 --precision int8")
+
+
+def test_the_chart_draws_the_band_a_change_is_judged_by(engine):
+    from harness.web import charts
+    _ids, found = _history(engine, (10.0, 0.5), (14.0, None))
+    bars = charts.history(found)["data"][0]["error_y"]
+    # the first run's bars reach its process spread (+-5 ms), far beyond its +-1% interval; the second's are
+    # its interval alone
+    assert bars["array"][0] == pytest.approx(5.0, rel=1e-3) and bars["arrayminus"][0] == pytest.approx(5.0, rel=1e-3)
+    assert 0 < bars["array"][1] < 0.2 and 0 < bars["arrayminus"][1] < 0.2

@@ -7,7 +7,7 @@ import math
 
 from ..analysis.compare import Comparison
 from ..analysis.explain import Breakdown
-from ..analysis.history import History
+from ..analysis.history import History, band
 from ..analysis.samples import Histogram, InOrder
 from ..report import claim_label
 
@@ -46,7 +46,8 @@ def distributions(histograms: list[tuple[str, Histogram]]) -> dict:
     """Each latest run's timed samples as a step histogram, one trace per target."""
     data = [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh"}, "name": label,
              "x": h.centres_ms, "y": h.counts, "customdata": [h.run_id] * len(h.counts)} for label, h in histograms]
-    return {"data": data, "layout": _layout("timed samples per target", xaxis=_log_axis([x for _, h in histograms for x in h.centres_ms], title="ms"),
+    xaxis = _log_axis([x for _, h in histograms for x in h.centres_ms], title="ms")
+    return {"data": data, "layout": _layout("timed samples per target", xaxis=xaxis,
                                             yaxis={"title": "samples"})}
 
 
@@ -71,18 +72,20 @@ def samples(found: InOrder) -> dict:
 
 
 def history(found: History) -> dict:
-    """The median of each run with its 95% interval, over time; changes beyond the spread marked."""
+    """The median of each run with the band a change is judged by, over time; changes beyond it marked."""
     points = found.points
+    bands = [band(p) or (p.median_ms, p.median_ms) for p in points]
     trace = {"type": "scatter", "mode": "lines+markers", "name": "median",
              "x": [p.started_at.isoformat() for p in points], "y": [p.median_ms for p in points],
              "customdata": [p.run_id for p in points],
-             "error_y": {"type": "data", "symmetric": False,
-                         "array": [(p.high_ms - p.median_ms) if p.high_ms is not None else 0 for p in points],
-                         "arrayminus": [(p.median_ms - p.low_ms) if p.low_ms is not None else 0 for p in points]},
+             "error_y": {"type": "data", "symmetric": False, "array": [high - p.median_ms for p, (_, high)
+                                                                       in zip(points, bands)],
+                         "arrayminus": [p.median_ms - low for p, (low, _) in zip(points, bands)]},
              "marker": {"size": 8, "color": ["#c62828" if p.change == "regression" else "#2e7d32"
                                              if p.change == "improvement" else "#1565c0" for p in points]},
              "text": [p.versions for p in points]}
-    return {"data": [trace], "layout": _layout("median latency per run (95% interval)", yaxis={"title": "ms"},
+    title = "median latency per run (its 95% interval, widened by its process spread)"
+    return {"data": [trace], "layout": _layout(title, yaxis={"title": "ms"},
                                                xaxis={"title": "started"})}
 
 
