@@ -176,3 +176,14 @@ def test_an_unreachable_scheduler_is_one_sentence_within_seconds(db_file):
     text = " ".join(result.output.split())
     assert result.exit_code == 2 and "cannot reach the lab's scheduler at tcp://127.0.0.1:" in text
     assert time.monotonic() - start < 15 and text.count("error:") == 1 and not db_file.exists()
+
+
+def test_connected_agents_are_asked_of_the_scheduler_not_a_cache(lab):
+    # The client refreshes a cached scheduler identity in the background, without its workers; reading
+    # that cache once made every agent look disconnected mid-sweep (seen in CI). Refreshing every 1 ms makes
+    # that race all but certain over a few hundred asks.
+    import dask
+    with dask.config.set({"distributed.client.scheduler-info-interval": "1ms"}):
+        with controller.connect(lab.address) as client:
+            seen = [sorted(controller._connected(client)) for _ in range(300)]
+    assert all(names[:2] == ["a", "b"] for names in seen), [s for s in seen if s[:2] != ["a", "b"]][:3]

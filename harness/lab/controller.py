@@ -46,7 +46,10 @@ def connect(address: str, timeout_s: float = CONNECT_TIMEOUT_S):
 def _connected(client) -> dict[str, Agent]:
     """The harness agents connected now, by name (its machine resource), without host facts."""
     found = {}
-    for address, worker in client.scheduler_info(n_workers=-1)["workers"].items():
+    # Asked of the scheduler each time: client.scheduler_info() returns a cache that the client's own
+    # background refresh overwrites with no workers, which once made every agent look gone mid-sweep.
+    identity = client.sync(client.scheduler.identity, n_workers=-1)
+    for address, worker in identity["workers"].items():
         resources = worker.get("resources", {})
         machine = [r for r in resources if r.startswith(MACHINE)]
         if machine:  # else a plain Dask worker, not a harness agent
