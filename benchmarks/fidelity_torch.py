@@ -36,7 +36,7 @@ import json, sys, torch
 from torch.utils.benchmark import Timer
 sys.path.insert(0, {repo!r})
 from backends.torch_compile import DEFAULT_MODE
-from harness.measure.artifacts import example_input
+from harness.spec import example_input
 from harness.spec import ModelSpec
 spec = ModelSpec({model!r}, {resolution}, {batch})
 device = torch.device("cuda" if {device!r} == "gpu" else "cpu")

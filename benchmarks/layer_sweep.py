@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.measure.child import WorkerPerTarget, measure_in_child  # noqa: E402
-from harness.measure.layers import LAYER_POLICY, OVERHEAD, OVERHEAD_SIGNATURE, distinct_layers  # noqa: E402
+from harness.measure.layers import LAYER_POLICY, OVERHEAD, distinct_layers  # noqa: E402
+from harness.opclass import OVERHEAD_SIGNATURE  # noqa: E402
 from harness.protocol import Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
 

@@ -21,8 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from harness.analysis.precision import coverage  # noqa: E402
-from harness.devices import plan_targets  # noqa: E402
-from harness.measure import sweep  # noqa: E402
+from harness.measure.targets import plan_targets  # noqa: E402
+from harness.measure import plan, sweep  # noqa: E402
 from harness.measure.environment import host_facts  # noqa: E402
 from harness.protocol import TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec  # noqa: E402
@@ -50,7 +50,7 @@ def main() -> int:
         for target, reason in skipped:
             print(f"skip {target.name} {precision}: {reason}")
         specs = [ModelSpec(m) for m in models]
-        jobs += sweep.plan_jobs(specs, targets, threads=args.threads, policy=policy, cache_dir=Path(args.cache),
+        jobs += plan.plan_jobs(specs, targets, threads=args.threads, policy=policy, cache_dir=Path(args.cache),
                                 precision=precision, profile_iterations=0)
     outcome = sweep.run_sweep(engine, jobs, "benchmarks/precision_session.py " + " ".join(sys.argv[1:]),
                               on_done=lambda job, result: print(f"  {job.describe()} {job.precision}: {result.status}",

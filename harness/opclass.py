@@ -77,3 +77,17 @@ def classify_rows(rows: list[dict]) -> list[OpRow]:
     return [OpRow(op_name=r["op_name"][:255], op_type=r["op_type"], calls=r["calls"], total_ms=r["total_ms"],
                   op_class=r.get("op_class") or op_class(r["op_type"], r.get("kernel"), r.get("depthwise", False)))
             for r in rows]
+
+
+# The layer name of the empty-model probe `harness layers` times first: a runtime's per-call cost.
+OVERHEAD_SIGNATURE = "empty model (1x1 conv, 1 channel, 8x8): the runtime's per-call overhead"
+
+
+def signature_class(signature: str) -> str:
+    """The op class of a layer from its stored signature (the inverse of `signature`'s labelling)."""
+    found = re.match(r"(dw|grouped )?conv(\d+)x\d+", signature)
+    if found:
+        return conv_class(int(found.group(2)), found.group(1) == "dw")
+    if signature.startswith("linear"):
+        return "linear"
+    return "overhead" if signature == OVERHEAD_SIGNATURE else "attention_block"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
 
 import fastvit
@@ -10,6 +11,11 @@ import fastvit
 from . import baselines
 
 FORMS = ("train", "reparam")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+# The choices of the options that name them (`both`: each form)
+Form = Enum("Form", {f: f for f in (*FORMS, "both")}, type=str)
+Precision = Enum("Precision", {p: p for p in PRECISIONS}, type=str)
+EXAMPLE_SEED = 1234  # the input every export is traced with and every parity check runs on
 
 
 def canonical_model(name: str) -> str:
@@ -87,6 +93,19 @@ class Target:
 
     def option_dict(self) -> dict[str, str]:
         return dict(item.split("=", 1) for item in self.options.split(",") if item)
+
+
+def example_input(spec: ModelSpec):
+    """The spec's example input: what every export is traced with and every parity check runs on."""
+    import torch
+
+    return torch.randn(spec.batch, 3, spec.resolution, spec.resolution,
+                       generator=torch.Generator().manual_seed(EXAMPLE_SEED))
+
+
+def device_matches(requested: str, device: str) -> bool:
+    """Does a stored run's device fall under a --device value (a family or an exact device)?"""
+    return requested == device or device.startswith(f"{requested}:")
 
 
 def model_sort_key(model: str) -> tuple:

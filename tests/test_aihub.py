@@ -140,7 +140,8 @@ def test_a_job_still_running_when_the_sweep_stops_is_resumed_not_paid_twice(tmp_
 
 
 def test_a_sweep_waits_on_every_farm_job_at_once_and_times_local_ones_alone(tmp_path, db_file, farm):
-    from harness.measure.sweep import plan_jobs, run_sweep
+    from harness.measure.plan import plan_jobs
+    from harness.measure.sweep import run_sweep
     from harness.protocol import TimingPolicy
     from harness.spec import ModelSpec, Target
 

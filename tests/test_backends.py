@@ -78,7 +78,7 @@ def test_openvino_bf16_runs_bf16_and_says_so(tmp_path):
 
 def test_bf16_is_offered_only_where_the_cpu_has_it(monkeypatch):
     from backends import openvino_backend
-    from harness import devices
+    from harness.measure import targets as devices
 
     monkeypatch.setattr(openvino_backend, "cpu_capabilities", lambda: ["FP32", "INT8", "BIN", "EXPORT_IMPORT"])
     targets, skipped = devices.plan_targets("cpu", ["openvino", "onnxruntime"], precision="bf16")

@@ -121,7 +121,8 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
 # --- one kept worker for many small jobs (harness layers) -----------------------------------------------
 
 def layer_jobs(tmp_path, backend: str = "onnxruntime") -> list[Job]:
-    from harness.measure.layers import OVERHEAD, OVERHEAD_SIGNATURE, distinct_layers
+    from harness.measure.layers import OVERHEAD, distinct_layers
+    from harness.opclass import OVERHEAD_SIGNATURE
 
     spec = ModelSpec("t8", 64)
     chosen = [(OVERHEAD, OVERHEAD_SIGNATURE)] + [(layer.path, layer.signature) for layer in distinct_layers(spec)[:3]]

@@ -173,7 +173,8 @@ def test_as_fast_claims_hold_unless_significantly_slower(engine):
 
 
 def test_sweep_protocols_choose_models_precision_and_batch():
-    from harness.cli import Form, Precision, protocol_sweep
+    from harness.measure.plan import protocol_sweep
+    from harness.spec import Form, Precision
 
     precision, batch, models = protocol_sweep("paper", "gpu", None, None, Precision.fp32, 1, Form.reparam)
     assert (precision.value, batch) == ("fp16", 8)

@@ -8,7 +8,7 @@ import pytest
 from helpers import save
 from typer.testing import CliRunner
 
-from harness import published
+from harness.ingest import published
 from harness.analysis import claims
 from harness.cli import app
 

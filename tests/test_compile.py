@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from backends import BACKENDS
 from backends.torch_compile import DEFAULT_MODE, TorchCompileBackend
-from harness import devices, store
+from harness import store
+from harness.measure import targets as devices
 from harness.cli import app
 from harness.measure.timing import measure
 from harness.measure.worker import check_steady, load_options
@@ -162,7 +163,7 @@ def _stored(engine, model, resolution, target, ms, *, batch=1, precision="fp32",
 def test_findings_have_a_gpu_section_per_gpu_and_compiled_beside_eager(engine, tmp_path):
     from harness.analysis.compiled import compiled_vs_eager
     from harness.baselines import own_resolution
-    from harness.findings import render
+    from harness.views.findings import render
 
     for seed, (model, res, eager, fast) in enumerate((("s12", 256, 2.0, 1.11), ("mobileone_s4", 224, 2.2, 0.78))):
         _stored(engine, model, res, "torch/gpu", eager, seed=seed)

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from harness import devices
+from harness.measure import targets as devices
+from harness.spec import device_matches
 
 
 def test_device_names():
@@ -12,8 +13,8 @@ def test_device_names():
     for bad in ("tpu", "android:", "mac:tpu"):
         with pytest.raises(ValueError, match=f"unknown device '{bad}'; choose one of: cpu, gpu"):
             devices.check_device(bad)
-    assert devices.device_matches("mac", "mac:ane") and devices.device_matches("cpu", "cpu")
-    assert not devices.device_matches("mac", "machine")
+    assert device_matches("mac", "mac:ane") and device_matches("cpu", "cpu")
+    assert not device_matches("mac", "machine")
 
 
 def test_thread_counts(monkeypatch):

@@ -11,7 +11,8 @@ from helpers import rel_diff
 
 from backends import BACKENDS
 from backends.executorch_backend import SIDECAR, profile_rows
-from harness.measure.artifacts import coverage_of, example_input
+from harness.measure.artifacts import coverage_of
+from harness.spec import example_input
 from harness.opclass import classify_rows
 from harness.spec import ModelSpec
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from backends import BACKENDS
-from harness.measure.artifacts import example_input, model_artifact
+from harness.measure.artifacts import model_artifact
+from harness.spec import example_input
 from harness.measure.worker import relative_error
 from harness.spec import ModelSpec
 

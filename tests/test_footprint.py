@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from harness import store
 from harness.cli import app
 from harness.measure import cache, footprint
-from harness.measure.importers import ImportRequest, import_result, store_import
+from harness.ingest.logs import ImportRequest, import_result, store_import
 from harness.protocol import Footprint
 from harness.spec import ModelSpec
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from backends import BACKENDS
 from harness.cli import app
-from harness.measure.artifacts import example_input
+from harness.spec import example_input
 from harness.spec import ModelSpec
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible to torch")

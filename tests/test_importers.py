@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from backends import RemoteTiming
 from backends.benchmark_model import ToolOutputError, parse_benchmark_model
 from harness import store
-from harness.measure.importers import ImportRequest, import_result, store_import
+from harness.ingest.logs import ImportRequest, import_result, store_import
 from harness.measure.worker import take_tool_timing
 from harness.protocol import RunResult
 from harness.spec import ModelSpec, Target

@@ -15,6 +15,7 @@ from harness import store
 from harness.analysis.layers import LayerRow, LayerTable
 from harness.cli import app
 from harness.measure import layers
+from harness.opclass import OVERHEAD_SIGNATURE, signature_class
 from harness.spec import ModelSpec
 
 T8_FFN_DW7X7 = {  # T8's ConvFFN depthwise 7x7 convolutions: 2, 2, 4, 2 blocks per stage (the issue's weights)
@@ -57,10 +58,10 @@ def test_a_layer_alone_computes_what_it_computes_inside_the_model():
     ("conv1x1 s1 g1 48->144 @1x48x64x64", "conv_pointwise"), ("grouped conv7x7 s2 g24 48->96 @1x48x64x64",
                                                              "conv_dense"),
     ("linear 768->1000 @1x768", "linear"), ("Attention @1x512x8x8", "attention_block"),
-    (layers.OVERHEAD_SIGNATURE, "overhead"),
+    (OVERHEAD_SIGNATURE, "overhead"),
 ])
 def test_a_stored_signature_gives_back_its_op_class(signature, expected):
-    assert layers.signature_class(signature) == expected
+    assert signature_class(signature) == expected
 
 
 def test_the_table_subtracts_overhead_counts_and_names_the_outliers():

@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from harness.plots import accuracy_figure  # noqa: E402
+from harness.views.plots import accuracy_figure  # noqa: E402
 
 # Latencies shaped like this machine's sweep (docs/findings-amd-epyc.md): five baselines and seven
 # variants on four runtimes, where the old figure stacked twenty baseline names on each other.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from harness import published_aihub
+from harness.ingest import published_aihub
 from harness.cli import app
 
 ZOO = Path(__file__).parent / "fixtures" / "qai_hub_models"

@@ -17,9 +17,9 @@ import browser
 from helpers import schema_5_database
 from harness import store
 from harness.baselines import own_resolution
-from harness.measure.layers import OVERHEAD_SIGNATURE
+from harness.opclass import OVERHEAD_SIGNATURE
 from harness.protocol import OpRow, RunResult
-from harness.published import bundled, store_tables
+from harness.ingest.published import bundled, store_tables
 from harness.spec import ModelSpec, Target
 from harness.stats import summarize
 

@@ -78,6 +78,18 @@ class Claim:
     source: str = "FastViT paper"
 
     @property
+    def label(self) -> str:
+        """'s12 vs mobileone_s4'; a claim between two forms of one model: 't8 reparam vs train'."""
+        if self.fast == self.slow:
+            return f"{self.fast} {self.fast_form} vs {self.slow_form}"
+        return f"{self.fast} vs {self.slow.removeprefix('timm:')}"
+
+    @property
+    def paper_figures(self) -> str:
+        """'mobile 1.263x, GPU 1.269x': the paper's figures, as the views name them."""
+        return ", ".join(f"{'GPU' if where == 'gpu' else where} {figure}x" for where, figure in self.figures.items())
+
+    @property
     def claimed(self) -> float:
         """The weakest figure claimed (1.0: only 'faster' or 'as fast' is claimed)."""
         return self.figure_on(None)[0]
@@ -174,6 +186,14 @@ class Check:
     def target_name(self) -> str:
         """The target without the precision the labelled target carries (the protocol names it)."""
         return self.target.removesuffix(f" {self.precision}")
+
+    @property
+    def claimed_here(self) -> str:
+        """What the verdict was judged against: the paper's figure for the device's fabric (or the weakest)."""
+        figure, as_fast = self.figure
+        where = fabric(self.device)
+        text = "as fast" if as_fast else f"{figure}x" if figure != 1.0 else "faster"
+        return text + (f" ({'GPU' if where == 'gpu' else where})" if where in self.claim.figures else " (weakest)")
 
     @property
     def single_process(self) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from .. import baselines
 from ..spec import model_sort_key
-from ..store import Host, Run, latest_runs
+from ..store import PUBLISHED_HOST_PREFIX, Host, Run, latest_runs
 from .claims import CLAIMS, Claim
 
 # The paper's speed claims against other architectures (the reparam-vs-train ones are per model) at the resolutions
@@ -33,6 +33,11 @@ class Column:
     precision: str = "fp32"
 
     @property
+    def device_name(self) -> str:
+        """The host, or for a published column the device its source names ("iPhone 12 Pro")."""
+        return self.host.removeprefix(PUBLISHED_HOST_PREFIX)
+
+    @property
     def label(self) -> str:
         return f"{self.host} {self.target}" + ("" if self.origin == "measured" else f" ({self.origin})")
 
@@ -47,6 +52,11 @@ class Missing:
     targets: tuple[str, ...]
     models: tuple[tuple[str, int], ...]  # (model, resolution) lacking on every one of those targets
     remedy: str
+
+    @property
+    def needs(self) -> str:
+        """'needs ma36 at 256px and timm:convnext_base at 224px'"""
+        return "needs " + " and ".join(f"{name} at {resolution}px" for name, resolution in self.models)
 
 
 PUBLISHED_HINT = "no published figures in this database: `harness published` adds the bundled ones"
@@ -94,6 +104,13 @@ def latest_fused(session: Session, resolution_of) -> list[Run]:
     it is compared at (`resolution_of(model)`), per host, target, threads and precision."""
     return [run for run in latest_runs(session, Run.form == "reparam", Run.batch == 1)
             if run.resolution == resolution_of(run.model) and run.latency_ms]
+
+
+def fused_latencies(engine, resolution_of) -> dict[tuple[str, str], float]:
+    """(model, labelled target) -> the latest valid fused-form latency at batch 1 at the model's own resolution
+    (several hosts or thread counts: the newest)."""
+    with Session(engine) as session:
+        return {(run.model, run.labelled_precise_target): run.latency_ms for run in latest_fused(session, resolution_of)}
 
 
 def compare(engine, resolution_of, metric: str = "latency") -> Comparison:

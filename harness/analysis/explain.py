@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from ..devices import device_matches
+from ..spec import device_matches
 from ..opclass import CLASSES
 from ..store import Run, latest_runs
 

@@ -15,10 +15,8 @@ from sqlalchemy.orm import Session
 
 from ..spec import model_sort_key
 from .claims import run_command
-from ..store import Host, Run
+from ..store import SERIES_KEY, Host, Run
 
-# What a series holds constant: RUN_KEY (without the layer: whole models only).
-SERIES_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision")
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ class TargetUse:
 
 @dataclass
 class LabHost:
-    host: Host
+    host: dict  # the host's stored facts
     origin: str  # measured | imported | published (a host only papers or logs describe)
     runs: int = 0  # whole models
     layer_runs: int = 0  # layers timed alone (`harness layers`)
@@ -45,7 +45,7 @@ def lab(engine) -> list[LabHost]:
         per_host = session.execute(select(Run.host_id, func.count(Run.id), layers, func.max(Run.started_at), origin)
                                    .group_by(Run.host_id)).all()
         for host_id, runs, layer_runs, last, least in per_host:
-            found[host_id] = LabHost(hosts[host_id], ("measured", "imported", "published")[least],
+            found[host_id] = LabHost({c.key: getattr(hosts[host_id], c.key) for c in Host.__table__.columns}, ("measured", "imported", "published")[least],
                                      runs - int(layer_runs or 0), int(layer_runs or 0), last)
         agent = Run.environment["agent"].as_string()
         for host_id, name in session.execute(select(Run.host_id, agent).where(agent.is_not(None)).distinct()):

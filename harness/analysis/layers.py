@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
-from ..devices import device_matches
-from ..measure.layers import OVERHEAD_SIGNATURE, signature_class
+from ..spec import device_matches
+from ..opclass import OVERHEAD_SIGNATURE, signature_class
 from ..store import Run, latest_runs
 
 OUTLIER_RATIO = 2.0  # a layer this many times slower than on the host's best target is named
@@ -39,6 +39,16 @@ class Outlier:
     ratio: float  # net time on target / on best_target
     share: float  # of the sum of layers on target
     gflops: float | None
+
+
+@dataclass(frozen=True)
+class OutlierGroup:
+    """The outliers of one op class on one target against the same best target."""
+    target: str
+    op_class: str
+    best_target: str
+    ratios: tuple[float, ...]
+    share: float  # of the sum of layers on target, together
 
 
 @dataclass
@@ -87,6 +97,16 @@ class LayerTable:
                     found.append(Outlier(row.signature, row.op_class, target, best, ratio,
                                          self.share(row, target) or 0.0, gflops))
         return sorted(found, key=lambda o: -o.share)
+
+    def outlier_groups(self, min_share: float = 0.03, most: int = 6) -> list[OutlierGroup]:
+        """Outliers per (target, op class, best target), largest share of that target's time first: those
+        together at least `min_share` of it, the `most` largest."""
+        groups: dict[tuple[str, str, str], list[Outlier]] = {}
+        for o in self.outliers():
+            groups.setdefault((o.target, o.op_class, o.best_target), []).append(o)
+        found = [OutlierGroup(*key, tuple(o.ratio for o in members), sum(o.share for o in members))
+                 for key, members in groups.items()]
+        return sorted((g for g in found if g.share >= min_share), key=lambda g: -g.share)[:most]
 
 
 def layer_table(engine, model: str, resolution: int, form: str, device: str, precision: str = "fp32") -> LayerTable:

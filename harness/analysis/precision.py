@@ -4,72 +4,38 @@ int8 (and which op classes it keeps in float). Computed once here; `harness cove
 `findings` render it."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..spec import model_sort_key
 from ..store import Host, Run, latest_runs, precision_coverage
+from .coverage import CoverageSplit, split
+
+COLUMNS = ("backend", "precision", "op_class", "op_type", "low_nodes", "float_nodes", "low_flops", "float_flops")
 
 # the op classes whose place in int8 or float the question turns on (FastViT's token mixers and CPE)
 WATCHED = ("conv_dw_7x7", "conv_dw_3x3", "attention_matmul", "linear", "conv_pointwise")
 
 
-@dataclass
-class ClassCoverage:
-    op_class: str
-    low_nodes: int = 0
-    float_nodes: int = 0
-    low_flops: int = 0
-    float_flops: int = 0
+class BackendCoverage(CoverageSplit):
+    """One backend's low-precision artifact of one model spec: `detail` is the precision; inside: int8."""
 
     @property
-    def flop_share(self) -> float | None:
-        total = self.low_flops + self.float_flops
-        return self.low_flops / total if total else None
-
-
-@dataclass
-class BackendCoverage:
-    """One backend's low-precision artifact of one model spec."""
-    backend: str
-    precision: str
-    classes: dict[str, ClassCoverage] = field(default_factory=dict)
-
-    @property
-    def low_nodes(self) -> int:
-        return sum(c.low_nodes for c in self.classes.values())
-
-    @property
-    def nodes(self) -> int:
-        return sum(c.low_nodes + c.float_nodes for c in self.classes.values())
-
-    @property
-    def flop_share(self) -> float | None:
-        low = sum(c.low_flops for c in self.classes.values())
-        total = low + sum(c.float_flops for c in self.classes.values())
-        return low / total if total else None
+    def precision(self) -> str:
+        return self.detail
 
     @property
     def kept_float(self) -> list[str]:
-        """Op classes with nodes left in float, largest FLOPs first (those with FLOPs), then by node count."""
-        return [c.op_class for c in sorted(self.classes.values(), key=lambda c: (-c.float_flops, -c.float_nodes))
-                if c.float_nodes]
+        return self.outside_classes
 
 
 def coverage(engine, model: str, resolution: int, form: str) -> list[BackendCoverage]:
     """Every stored low-precision coverage of one model spec, per backend and precision."""
-    found: dict[tuple[str, str], BackendCoverage] = {}
     with Session(engine) as session:
-        for row in precision_coverage(session, model, resolution, form):
-            entry = found.setdefault((row.backend, row.precision), BackendCoverage(row.backend, row.precision))
-            cell = entry.classes.setdefault(row.op_class, ClassCoverage(row.op_class))
-            cell.low_nodes += row.low_nodes
-            cell.float_nodes += row.float_nodes
-            cell.low_flops += row.low_flops
-            cell.float_flops += row.float_flops
-    return list(found.values())
+        rows = [{c: getattr(r, c) for c in COLUMNS} for r in precision_coverage(session, model, resolution, form)]
+    return [BackendCoverage(s.backend, s.detail, s.classes, s.ops) for s in split(rows, "precision", "low", "float")]
 
 
 @dataclass(frozen=True)

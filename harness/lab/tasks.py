@@ -23,7 +23,7 @@ def agent_host_facts() -> dict:
 
 def available_targets() -> list[str]:
     """Names of the targets this machine can run now (what `harness devices` lists as available)."""
-    from ..devices import target_status
+    from ..measure.targets import target_status
 
     return [target.name for target, reason in target_status() if reason is None]
 
@@ -31,13 +31,13 @@ def available_targets() -> list[str]:
 def plan_here(device: str, backends: list[str] | None, precision: str, delegate: str,
               compile_mode: str | None = None) -> tuple[list, list]:
     """devices.plan_targets on this agent: ([target], [(target, reason)])."""
-    from ..devices import plan_targets
+    from ..measure.targets import plan_targets
 
     return plan_targets(device, backends, precision, delegate, compile_mode)
 
 
 def status_here() -> list:
-    from ..devices import target_status
+    from ..measure.targets import target_status
 
     return target_status()
 

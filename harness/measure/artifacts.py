@@ -13,17 +13,9 @@ from backends import Backend
 from .. import baselines
 from ..opclass import op_class
 from ..protocol import LOW_PRECISIONS, CoverageRow, PrecisionRow
-from ..spec import ModelSpec, fastvit_source_hash
+from ..spec import ModelSpec, example_input, fastvit_source_hash
 from . import cache
 from .images import ImageSet
-
-EXAMPLE_SEED = 1234  # the input every export is traced with and every parity check runs on
-
-
-def example_input(spec: ModelSpec) -> torch.Tensor:
-    return torch.randn(spec.batch, 3, spec.resolution, spec.resolution,
-                       generator=torch.Generator().manual_seed(EXAMPLE_SEED))
-
 
 def check_exportable(backend: Backend, precision: str) -> None:
     """ValueError, in one sentence, when `backend` cannot write a `precision` artifact on this host."""
@@ -68,7 +60,7 @@ def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: tor
         if precision in LOW_PRECISIONS:
             batches = calibration.batches(spec.batch)
             if layer:  # what the layer receives inside the model on those images
-                from .layers import layer_calibration  # layers imports this module
+                from .layers import layer_calibration  # torch work: only for a layer alone
 
                 batches = layer_calibration(spec, layer, batches)
         return backend.export(model, example, out, precision, calibration=batches)

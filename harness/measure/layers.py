@@ -10,19 +10,16 @@ memory traffic between layers, so the sum of layers is reported against the whol
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 
-from ..opclass import conv_class
+from ..opclass import OVERHEAD_SIGNATURE, conv_class, signature_class  # noqa: F401 (the layers' names)
 from ..protocol import TimingPolicy
-from ..spec import ModelSpec
-from .artifacts import example_input
+from ..spec import ModelSpec, example_input
 
 OVERHEAD = "overhead"  # the layer name of the empty-model probe: a runtime's per-call cost
-OVERHEAD_SIGNATURE = "empty model (1x1 conv, 1 channel, 8x8): the runtime's per-call overhead"
 # A layer takes a fraction of a millisecond: a third of a second of timing holds hundreds of calls (the
 # fastest stop at 2000: a second of a 7 us call was 140,000 samples, whose bootstrap alone took seconds and
 # gigabytes), and its median lands where a whole second's did (benchmarks/layer_sweep.py compares both).
@@ -69,16 +66,6 @@ def signature(module: torch.nn.Module, shape: tuple[int, ...]) -> tuple[str, str
     if kind == "linear":
         return f"linear {module.in_features}->{module.out_features} @{where}", "linear"
     return f"{type(module).__name__} @{where}", "attention_block"
-
-
-def signature_class(signature: str) -> str:
-    """The op class of a layer from its stored signature (the inverse of `signature`'s labelling)."""
-    found = re.match(r"(dw|grouped )?conv(\d+)x\d+", signature)
-    if found:
-        return conv_class(int(found.group(2)), found.group(1) == "dw")
-    if signature.startswith("linear"):
-        return "linear"
-    return "overhead" if signature == OVERHEAD_SIGNATURE else "attention_block"
 
 
 def _units(model: torch.nn.Module) -> dict[str, torch.nn.Module]:

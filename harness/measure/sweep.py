@@ -2,116 +2,24 @@
 process and stored the moment it ends; and the peak-throughput measurements of `harness peak`."""
 from __future__ import annotations
 
-import os
 import statistics
-import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import fastvit
 from backends import Backend
 
-from .. import baselines
-from ..protocol import MAX_OTHER_CPU, MAX_STEAL, Job, PeakJob, PeakResult, RunResult, TimingPolicy
+from ..protocol import Job, PeakJob, PeakResult, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
 from ..store import finish_sweep, save_coverage, save_peak, save_run, set_process_spread, start_sweep
 from .artifacts import coverage_of, spec_artifact
 from .child import measure_in_child
 from .environment import host_facts
 from .farm import FARM_TIMEOUT_S, device_host, is_farm
-from .memory import check_fits
 
-DEFAULT_CACHE = Path(os.environ.get("HARNESS_CACHE", "artifacts"))
 FARM_PARALLEL = 16  # farm jobs in flight at once (each a worker process that mostly waits)
 PEAK_POLICY = TimingPolicy(warmup_iterations=5, warmup_seconds=1.0, min_iterations=20, min_seconds=2.0)
-
-
-def check_specs(specs: list[ModelSpec]) -> None:
-    """ValueError, in one sentence, for a spec no worker could build or this machine cannot hold:
-    checked once per model, before anything starts or is stored."""
-    checked = set()
-    for spec in specs:
-        if spec.is_baseline:
-            baselines.validate(spec.model)
-            if not spec.weights.startswith("random:"):
-                raise ValueError("baselines run with random weights only (--weights random:<seed>)")
-        elif not spec.weights.startswith("random:") and (spec.model, spec.weights) not in checked:
-            check_checkpoint(spec)
-        if (spec.model, spec.weights, spec.resolution, spec.batch) not in checked:
-            check_fits(spec)
-        checked.update({(spec.model, spec.weights), (spec.model, spec.weights, spec.resolution, spec.batch)})
-
-
-def check_cache(cache_dir: Path) -> None:
-    """ValueError unless the artifact cache (and its failed-jobs folder) can be written."""
-    try:
-        Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=cache_dir):
-            pass
-    except OSError as exc:
-        raise ValueError(f"--cache: cannot write the artifact cache at {cache_dir} ({exc.strerror})") from exc
-
-
-def check_checkpoint(spec: ModelSpec) -> None:
-    """The checkpoint loads into the spec's variant (the worker would fail on each target otherwise)."""
-    if not Path(spec.weights).is_file():
-        raise ValueError(f"--weights: no such checkpoint file {spec.weights!r} (or use random:<seed>)")
-    try:
-        fastvit.load_checkpoint(fastvit.create_model(spec.model), spec.weights)
-    except fastvit.CheckpointError as exc:
-        raise ValueError(f"--weights {spec.weights}: {exc}") from exc
-
-
-def _absolute(folder: Path | None) -> str | None:
-    return str(Path(folder).resolve()) if folder is not None else None
-
-
-def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
-              cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0,
-              max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL, calibration: Path | None = None,
-              eval_dir: Path | None = None) -> list[Job]:
-    """One job per (model spec, target); run_sweep repeats them."""
-    cache = str(Path(cache_dir).resolve())
-    return [Job(spec, target, threads, policy, cache, precision, profile_iterations, max_other_cpu, max_steal,
-                calibration=_absolute(calibration), eval_dir=_absolute(eval_dir))
-            for spec in specs for target in targets]
-
-
-def plan_layer_jobs(spec: ModelSpec, layers: list, targets: list[Target], *, threads: int, policy: TimingPolicy,
-                    cache_dir: Path, precision: str = "fp32", calibration: Path | None = None) -> list[Job]:
-    """`harness layers`: per target, the runtime's empty-model probe first, then each distinct layer
-    of `spec` (harness.measure.layers.Layer) alone."""
-    from .layers import OVERHEAD, OVERHEAD_SIGNATURE
-
-    cache = str(Path(cache_dir).resolve())
-    probes = [(OVERHEAD, OVERHEAD_SIGNATURE, 0), *((layer.path, layer.signature, layer.count) for layer in layers)]
-    return [Job(spec, target, threads, policy, cache, precision, layer=path, layer_signature=sig, layer_count=count,
-                calibration=_absolute(calibration))
-            for target in targets for path, sig, count in probes]
-
-
-def check_images(specs: list[ModelSpec], precision: str, calibration: Path | None, eval_dir: Path | None) -> None:
-    """ValueError, in one line, when the images a sweep needs are missing or unreadable: the calibration set of
-    a low precision, the --eval folder (which only means something with real weights)."""
-    from ..protocol import LOW_PRECISIONS
-    from .images import ImageSetError, calibration_set, held_out_set, labelled_set
-
-    resolution = specs[0].resolution if specs else 256
-    try:
-        held_out_set(resolution)
-        if precision in LOW_PRECISIONS:
-            calibration_set(resolution, calibration)
-        elif calibration is not None:
-            raise ValueError(f"--calibration is for int8; --precision {precision} calibrates nothing")
-        if eval_dir is not None:
-            if any(spec.weights.startswith("random:") for spec in specs):
-                raise ValueError("--eval measures accuracy, which random weights do not have: pass --weights "
-                                 "CHECKPOINT too")
-            labelled_set(eval_dir, resolution)
-    except ImageSetError as exc:
-        raise ValueError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -276,3 +184,43 @@ def measure_coverage(engine, spec: ModelSpec, backends: list[Backend], cache_dir
         path, _ = spec_artifact(spec, backend, "fp32", cache_dir)
         with Session(engine) as session, session.begin():
             save_coverage(session, spec, backend.name, coverage_of(backend, path))
+
+
+def coverage_backends(names: list[str] | None, precision: str) -> tuple[list[Backend], list[tuple[Backend, str]]]:
+    """The backends `harness coverage` reads (those named, or every one that can answer) and those refused, each
+    with why: in fp32 a delegating backend's partitioner, in a low precision what its quantizer kept in float."""
+    from backends import BACKENDS
+
+    from ..protocol import LOW_PRECISIONS
+    from .artifacts import check_exportable
+
+    named = [BACKENDS[n] for n in names] if names else None
+    if precision not in LOW_PRECISIONS:
+        chosen = named or [b for b in BACKENDS.values() if b.partitioner]
+        if refused := [b for b in chosen if not b.partitioner]:
+            why = (f"{', '.join(b.name for b in refused)} run whole graphs themselves; delegation applies to "
+                   f"{', '.join(b.name for b in BACKENDS.values() if b.partitioner)}")
+            return [], [(refused[0], why)]
+        return chosen, []
+    chosen, refused = [], []
+    for candidate in named or [b for b in BACKENDS.values() if precision in b.precisions]:
+        try:
+            check_exportable(candidate, precision)
+            chosen.append(candidate)
+        except ValueError as exc:
+            refused.append((candidate, str(exc)))
+    return chosen, refused
+
+
+def measure_any_coverage(engine, spec: ModelSpec, backends: list[Backend], precision: str, calibration: Path | None,
+                         cache_dir: Path) -> None:
+    """`harness coverage`: delegation in fp32, int8 coverage in a low precision (calibrated on the --calibration
+    folder or the bundled photographs; ImageSetError where they cannot be read)."""
+    from ..protocol import LOW_PRECISIONS
+    from .images import calibration_set
+
+    if precision in LOW_PRECISIONS:
+        measure_precision_coverage(engine, spec, backends, precision, calibration_set(spec.resolution, calibration),
+                                   cache_dir)
+    else:
+        measure_coverage(engine, spec, backends, cache_dir)

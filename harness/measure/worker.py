@@ -41,7 +41,8 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     from backends import BACKENDS
     from harness.measure import environment, footprint, interference
     from harness.measure import images
-    from harness.measure.artifacts import coverage_of, example_input, model_artifact, precision_coverage_of
+    from harness.measure.artifacts import coverage_of, model_artifact, precision_coverage_of
+    from harness.spec import example_input
     from harness.measure.cache import build_seconds
     from harness.measure.flops import class_flops
     from harness.measure.layers import layer_model
@@ -257,7 +258,7 @@ def measure_peak(job, result) -> None:
 def take_tool_timing(result, timing) -> None:
     """Fill `result` from a device tool's report (backends.RemoteTiming): a phone's benchmark_model statistics, or
     a farm's profile (every inference time, per-layer times and compute units)."""
-    from harness.measure.importers import from_benchmark_model
+    from harness.ingest.logs import from_benchmark_model
 
     if hasattr(timing.tool_result, "profile"):
         from harness.measure.farm import take_farm_profile

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .database import QueryError, QueryTimeout, WriteRefused, is_write_refused
-from .schema import RUN_KEY, DelegationCoverage, PrecisionCoverage, Run
+from .schema import RUN_KEY, DelegationCoverage, PrecisionCoverage, Run, key_of
 
 QUERY_TIMEOUT_S = 60.0  # `harness query --timeout` default
 
@@ -39,9 +39,8 @@ def latest_repeats(session: Session, *criteria) -> list[list[Run]]:
     if sweeps:
         for run in session.scalars(select(Run).where(*criteria, Run.layer.is_(None), Run.status == "ok",
                                                      Run.sweep_id.in_(sweeps)).order_by(Run.id)):
-            same_sweep.setdefault((run.sweep_id, *(getattr(run, c) for c in RUN_KEY)), []).append(run)
-    return [[run] if run.sweep_id is None else same_sweep[(run.sweep_id, *(getattr(run, c) for c in RUN_KEY))]
-            for run in latest]
+            same_sweep.setdefault((run.sweep_id, *key_of(run)), []).append(run)
+    return [[run] if run.sweep_id is None else same_sweep[(run.sweep_id, *key_of(run))] for run in latest]
 
 
 def coverage(session: Session, model: str, resolution: int, form: str, batch: int = 1) -> list[DelegationCoverage]:

@@ -16,7 +16,19 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 # What makes two runs measurements of the same thing: the "latest run" of every reader and view is
 # the newest run per these columns.
 RUN_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision", "layer")
+# A whole model's measurement over time (the history of one series): RUN_KEY without the layer.
+SERIES_KEY = tuple(c for c in RUN_KEY if c != "layer")
+# Runs that time the same model the same way on any target (what a speedup between targets compares).
+SAME_SPEC_KEY = tuple(c for c in SERIES_KEY if c not in ("target", "precision"))
 
+
+def key_of(run, columns: tuple[str, ...] = RUN_KEY) -> tuple:
+    """A run's values of `columns` (one of the keys above)."""
+    return tuple(getattr(run, c) for c in columns)
+
+
+# The hostname of a published figure's device: "published: iPhone 12 Pro".
+PUBLISHED_HOST_PREFIX = "published: "
 
 # What makes a host the same machine in every database (merge matches hosts by it).
 HOST_IDENTITY = ("hostname", "cpu_model", "logical_cores", "os", "machine", "isa")

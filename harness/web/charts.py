@@ -9,7 +9,7 @@ from ..analysis.compare import Comparison
 from ..analysis.explain import Breakdown
 from ..analysis.history import History, band
 from ..analysis.samples import Histogram, InOrder
-from ..report import claim_label
+from ..views.palette import op_class_colour, target_colour
 
 FONT = {"family": "system-ui, sans-serif", "size": 12}
 
@@ -36,17 +36,18 @@ def _log_axis(values, **extra) -> dict:
 
 def overview(found: Comparison) -> dict:
     """Grouped bars: each model's value on each device and target (log scale: targets differ 10x)."""
-    data = [{"type": "bar", "name": column.label, "x": found.models,
+    data = [{"type": "bar", "name": column.label, "x": found.models, "marker": {"color": target_colour(column.target)},
              "y": [found.values.get((model, column)) for model in found.models]} for column in found.columns]
     return {"data": data, "layout": _layout(f"{found.metric.name} per model, {found.metric.unit}", barmode="group",
                                             yaxis=_log_axis(found.values.values(), title=found.metric.unit))}
 
 
-def distributions(histograms: list[tuple[str, Histogram]]) -> dict:
-    """Each latest run's timed samples as a step histogram, one trace per target."""
-    data = [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh"}, "name": label,
-             "x": h.centres_ms, "y": h.counts, "customdata": [h.run_id] * len(h.counts)} for label, h in histograms]
-    xaxis = _log_axis([x for _, h in histograms for x in h.centres_ms], title="ms")
+def distributions(histograms: list[tuple[str, str, Histogram]]) -> dict:
+    """Each latest run's timed samples as a step histogram, one trace per (host, target): its label, its target."""
+    data = [{"type": "scatter", "mode": "lines", "line": {"shape": "hvh", "color": target_colour(target)},
+             "name": label,
+             "x": h.centres_ms, "y": h.counts, "customdata": [h.run_id] * len(h.counts)} for label, target, h in histograms]
+    xaxis = _log_axis([x for _, _, h in histograms for x in h.centres_ms], title="ms")
     return {"data": data, "layout": _layout("timed samples per target", xaxis=xaxis,
                                             yaxis={"title": "samples"})}
 
@@ -54,7 +55,7 @@ def distributions(histograms: list[tuple[str, Histogram]]) -> dict:
 def breakdown(found: Breakdown) -> dict:
     """Stacked bars: per target, milliseconds per op class (from the run's operator profile)."""
     targets = [t["target"] for t in found.targets]
-    data = [{"type": "bar", "name": row["op_class"], "x": targets,
+    data = [{"type": "bar", "name": row["op_class"], "x": targets, "marker": {"color": op_class_colour(row["op_class"])},
              "y": [cell["ms"] if cell else None for cell in row["cells"]]} for row in found.rows]
     return {"data": data, "layout": _layout("where the time goes (operator profile)", barmode="stack",
                                             yaxis={"title": "ms per inference"})}
@@ -92,7 +93,7 @@ def history(found: History) -> dict:
 def claims(checks: list) -> dict:
     """Each check with a speedup: the speedup and its interval, beside the paper's figure there."""
     shown = [c for c in checks if c.speedup is not None]
-    labels = [f"{claim_label(c.claim)} · {c.host} · {c.protocol}" for c in shown]
+    labels = [f"{c.claim.label} · {c.host} · {c.protocol}" for c in shown]
     data = [{"type": "scatter", "mode": "markers", "name": "measured speedup", "y": labels,
              "x": [c.speedup for c in shown],
              "error_x": {"type": "data", "symmetric": False,

@@ -14,17 +14,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session
-
-from .baselines import own_resolution
-from .spec import FORMS, ModelSpec, canonical_model
-from .store import Run
-from .store.writes import find_or_add_host, now
+from ..baselines import own_resolution
+from ..spec import FORMS, ModelSpec, Target, canonical_model
+from ..store import PUBLISHED_HOST_PREFIX
+from ..store.writes import PublishedFigure, save_published
 
 NAMESPACE = uuid.UUID("5f2b1c9e-6a53-4c1e-9a1e-2f7d6c0b8a41")  # of published runs' UUIDs
-PUBLISHED_HOST_PREFIX = "published: "
 
 
 @dataclass(frozen=True)
@@ -45,7 +40,7 @@ def bundled() -> list[Table]:
     return load(resources.files("harness") / "data" / "published.json")
 
 
-def store_bundled(engine: Engine) -> int:
+def store_bundled(engine) -> int:
     """Store the bundled tables (idempotent); returns how many latencies were added."""
     return store_tables(engine, bundled())[0]
 
@@ -75,28 +70,31 @@ def load(path) -> list[Table]:
     return tables
 
 
-def store_tables(engine: Engine, tables: list[Table]) -> tuple[int, int]:
+def summary(tables: list[Table], per_device: bool = False) -> list[str]:
+    """A line per table (its device, target and source), or per device for a zoo's many one-job tables."""
+    if not per_device:
+        return [f"{t.device} {t.target}: {t.url}" for t in tables]
+    found: dict[str, list[Table]] = {}
+    for table in tables:
+        found.setdefault(table.device, []).append(table)
+    return [f"{device}: {len(group)} ({', '.join(sorted({t.target.split('/', 1)[0] for t in group}))}), "
+            f"{group[0].citation.split(',')[0]}" for device, group in found.items()]
+
+
+def store_tables(engine, tables: list[Table]) -> tuple[int, int]:
     """Store every latency of `tables` as a published run; returns (added, already present)."""
-    added = present = 0
-    with Session(engine) as session, session.begin():
-        known = set(session.scalars(select(Run.uuid).where(Run.published.is_(True))))
-        for table in tables:
-            host = {"hostname": PUBLISHED_HOST_PREFIX + table.device, "cpu_model": table.chip, "logical_cores": None,
-                    "os": table.os, "machine": "unknown"}
-            backend, device = table.target.split("/", 1)
-            for model, latency in table.latency_ms.items():
-                name = canonical_model(model)
-                resolution = table.resolution or own_resolution(256)(name)
-                run_uuid = str(uuid.uuid5(NAMESPACE, f"{table.citation}|{table.target}|{name}|{resolution}"
-                                                     + ("" if table.precision == "n/a" else f"|{table.precision}")))
-                if run_uuid in known:
-                    present += 1
-                    continue
-                spec = ModelSpec(name, resolution, 1, table.form, weights="published")
-                session.add(Run(uuid=run_uuid, host_id=find_or_add_host(session, host), **spec.as_dict(), target=table.target,
-                                backend=backend, device=device, precision=table.precision, threads=0, status="ok",
-                                published=True, citation=f"{table.citation} <{table.url}>", median_ms=float(latency),
-                                started_at=now(), finished_at=now()))
-                known.add(run_uuid)
-                added += 1
-    return added, present
+    figures = []
+    for table in tables:
+        host = {"hostname": PUBLISHED_HOST_PREFIX + table.device, "cpu_model": table.chip, "logical_cores": None,
+                "os": table.os, "machine": "unknown"}
+        backend, device = table.target.split("/", 1)
+        for model, latency in table.latency_ms.items():
+            name = canonical_model(model)
+            resolution = table.resolution or own_resolution(256)(name)
+            run_uuid = str(uuid.uuid5(NAMESPACE, f"{table.citation}|{table.target}|{name}|{resolution}"
+                                                 + ("" if table.precision == "n/a" else f"|{table.precision}")))
+            figures.append(PublishedFigure(run_uuid, host, ModelSpec(name, resolution, 1, table.form,
+                                                                     weights="published"),
+                                           Target(backend, device), table.precision,
+                                           f"{table.citation} <{table.url}>", float(latency)))
+    return save_published(engine, figures)

@@ -264,3 +264,31 @@ def store_import(engine, imported: Imported) -> int:
     request, result = imported.request, imported.result
     return save_run(engine, result, spec=request.spec, target=request.target(result.environment.get(TARGET_OPTIONS, "")),
                     threads=request.threads, precision=request.precision, host=imported_host(request.device))
+
+
+def log_files(paths: list[Path]) -> list[Path]:
+    """The files named, with each folder replaced by the regular files in it (sorted, not recursive)."""
+    found = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        else:
+            found.append(path)
+    return found
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One log of a folder: stored (its run id) or refused (why)."""
+    request: ImportRequest
+    run_id: int | None = None
+    refused: str | None = None
+
+
+def import_each(engine, requests: list[ImportRequest]):
+    """Each log read and stored on its own, a refused one never stopping the rest: yields an Outcome per log."""
+    for request in requests:
+        try:
+            yield Outcome(request, store_import(engine, import_result(request)))
+        except (ValueError, ToolOutputError) as exc:
+            yield Outcome(request, refused=str(exc))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from . import baselines
+from .. import baselines
 from .published import Table
 
 # AI Hub's runtime names -> this harness's backends; its precisions -> the artifact's precision here
@@ -67,9 +67,10 @@ def _resolution(source: _Source, name: str) -> int | None:
     return int(found.group(1)) if found and found.group(1) == found.group(2) else None
 
 
-def tables(where: Path | None = None) -> list[Table]:
-    """Every passed AI Hub job of every baseline qai-hub-models profiles, one table each. ZooMissing names
-    what to install or pass when there is no package (or no baseline in it)."""
+def tables(where: Path | None = None, devices: list[str] | None = None) -> list[Table]:
+    """Every passed AI Hub job of every baseline qai-hub-models profiles, one table each (on `devices` only, where
+    named). ZooMissing names what to install or pass when there is no package (or no baseline in it); ValueError
+    names a device the files hold nothing for."""
     where = where or installed()
     if where is None or not where.exists():
         raise ZooMissing("no qai-hub-models to read: `pip install qai-hub-models` (only its perf.yaml files are "
@@ -95,6 +96,12 @@ def tables(where: Path | None = None) -> list[Table]:
     if not found:
         raise ZooMissing(f"{where} holds no AI Hub profile of {', '.join(baselines.BASELINES)} (qai-hub-models "
                          f"{version})")
+    if devices:
+        known = sorted({t.device for t in found})
+        unknown = [d for d in devices if d not in known]
+        if unknown:
+            raise ValueError(f"no AI Hub figures for {', '.join(unknown)}; the files hold {', '.join(known)}")
+        found = [t for t in found if t.device in devices]
     return found
 
 

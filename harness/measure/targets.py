@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from backends import BACKENDS
 
-from .measure.environment import usable_cores
-from .spec import Target
+from ..spec import Target
+from .environment import usable_cores
 
 # What --device accepts: a family, or one exact device ("mac:ane", "android:<serial>").
 DEVICE_FAMILIES = ("cpu", "gpu", "intel-gpu", "npu", "mac", "android")
@@ -32,7 +32,6 @@ def is_phone(device: str) -> bool:
     return device == "android" or device.startswith(("android:", "aihub:"))
 
 
-
 def threads_for(device: str, threads: int | None) -> int:
     """Threads per runtime on `device`: all usable cores by default, and never more than that on this
     host (a phone's threads run on the phone). ValueError for a count this host cannot give."""
@@ -42,11 +41,6 @@ def threads_for(device: str, threads: int | None) -> int:
     if threads and threads > cores:
         raise ValueError(f"--threads {threads} exceeds the {cores} cores this process may use")
     return threads or cores
-
-
-def device_matches(requested: str, device: str) -> bool:
-    """Does a stored run's device fall under a --device value (a family or an exact device)?"""
-    return requested == device or device.startswith(f"{requested}:")
 
 
 def _selects(requested: str, device: str) -> str | None:
