@@ -253,6 +253,14 @@ def test_a_bad_checkpoint_is_refused_once_before_the_sweep(tmp_path, db_file, co
     assert result.output.count("error:") == 1 and not db_file.exists()
 
 
+@pytest.mark.parametrize("size", ["0", "-32", "100"])
+def test_a_resolution_no_model_takes_is_refused_not_replaced(db_file, size):
+    """0 used to fall back silently to each model's default resolution."""
+    result = invoke("run", "--device", "cpu", "--model", "t8", "--resolution", size, "--db", db_file)
+    assert result.exit_code == 2 and f"resolution must be a positive multiple of 32, got {size}" in result.output
+    assert result.output.count("error:") == 1 and not db_file.exists()
+
+
 def test_a_size_that_cannot_fit_is_refused_naming_the_memory(db_file):
     result = invoke("run", "--device", "cpu", "--model", "sa12", "--resolution", "100000", "--db", db_file)
     text = " ".join(result.output.split())

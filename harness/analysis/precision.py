@@ -95,19 +95,18 @@ class VerdictUnderPrecision:
     host: str
     target: str  # without the precision
     precision: str
-    fp32: str  # verdict, with its speedup
+    fp32: str  # verdict
+    fp32_speedup: float | None
     low: str
+    low_speedup: float | None
 
     @property
     def changed(self) -> bool:
-        return self.fp32.split(" (")[0] != self.low.split(" (")[0]
+        return self.fp32 != self.low
 
 
 def verdicts_by_precision(checks) -> list[VerdictUnderPrecision]:
     """Claims with a verdict in fp32 and in another precision on the same host, target, threads and batch."""
-    def shown(check) -> str:
-        return check.verdict + (f" ({check.speedup:.2f}x)" if check.speedup else "")
-
     decided = [c for c in checks if c.verdict != "not enough data"]
     fp32 = {(c.claim.key, c.host, c.target, c.threads, c.batch): c for c in decided if c.precision == "fp32"}
     found = []
@@ -117,6 +116,6 @@ def verdicts_by_precision(checks) -> list[VerdictUnderPrecision]:
         plain = check.target.removesuffix(f" {check.precision}")
         twin = fp32.get((check.claim.key, check.host, plain, check.threads, check.batch))
         if twin is not None:
-            found.append(VerdictUnderPrecision(check.claim.key, check.host, plain, check.precision, shown(twin),
-                                               shown(check)))
+            found.append(VerdictUnderPrecision(check.claim.key, check.host, plain, check.precision, twin.verdict,
+                                               twin.speedup, check.verdict, check.speedup))
     return found

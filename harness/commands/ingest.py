@@ -10,12 +10,16 @@ from rich.markup import escape
 from backends.benchmark_model import ToolOutputError
 
 from .. import store
-from ..cli import (
+from ..ingest.logs import TOOL_BACKENDS, ImportRequest
+from ..spec import Form, ModelSpec, Precision
+from ..views import listings
+from ..views.serialize import Format
+from ..views.terminal import show
+from .common import (
     INGEST,
     DbOption,
     FormatOption,
     FormOption,
-    app,
     checked,
     console,
     err,
@@ -24,12 +28,9 @@ from ..cli import (
     open_db,
     single_form,
 )
-from ..ingest.logs import TOOL_BACKENDS, ImportRequest
-from ..spec import Form, ModelSpec, Precision
-from ..views import listings
-from ..views.serialize import Format
-from ..views.terminal import show
 from .measure import show_runs
+
+app = typer.Typer()
 
 
 @app.command("import", rich_help_panel=INGEST)

@@ -5,8 +5,10 @@ from typing import Optional
 
 import typer
 
-from ..cli import LAB, CacheOption, app, fail
 from ..measure import plan
+from .common import LAB, CacheOption, fail
+
+app = typer.Typer()
 
 
 @app.command(rich_help_panel=LAB)

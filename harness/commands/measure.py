@@ -11,7 +11,15 @@ import fastvit
 from backends import BACKENDS
 
 from ..baselines import own_resolution
-from ..cli import (
+from ..measure import artifacts, plan, sweep
+from ..measure import targets as device_targets
+from ..measure.layers import LAYER_POLICY
+from ..protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
+from ..spec import Form, ModelSpec, Precision, Target, canonical_model
+from ..views import listings
+from ..views.serialize import Format
+from ..views.terminal import JobProgress, show, skipped
+from .common import (
     MEASURE,
     BackendName,
     BackendsOption,
@@ -26,7 +34,6 @@ from ..cli import (
     FormOption,
     SweepProtocol,
     ThreadsOption,
-    app,
     checked,
     command_line,
     console,
@@ -42,14 +49,8 @@ from ..cli import (
     repeat_policy,
     single_form,
 )
-from ..measure import artifacts, plan, sweep
-from ..measure import targets as device_targets
-from ..measure.layers import LAYER_POLICY
-from ..protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
-from ..spec import Form, ModelSpec, Precision, Target, canonical_model
-from ..views import listings
-from ..views.serialize import Format
-from ..views.terminal import JobProgress, show, skipped
+
+app = typer.Typer()
 
 
 @app.command(rich_help_panel=MEASURE)

@@ -9,14 +9,17 @@ from rich.markup import escape
 
 from .. import store
 from ..baselines import own_resolution
-from ..cli import (
+from ..spec import Form, canonical_model
+from ..views import listings
+from ..views.serialize import Format
+from ..views.terminal import show
+from .common import (
     READ,
     ClaimKind,
     CompareMetric,
     DbOption,
     FormatOption,
     FormOption,
-    app,
     checked,
     console,
     err,
@@ -25,10 +28,8 @@ from ..cli import (
     open_db_with_runs,
     single_form,
 )
-from ..spec import Form, canonical_model
-from ..views import listings
-from ..views.serialize import Format
-from ..views.terminal import show
+
+app = typer.Typer()
 
 
 @app.command(rich_help_panel=READ)

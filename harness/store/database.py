@@ -96,18 +96,29 @@ def open_reader(db: str | None = None) -> Engine:
         engine = _create_engine(url, url, connect_args={"options": "-c default_transaction_read_only=on"})
     else:
         engine = _create_engine(url, url)
+    revision = known_revision(engine, str(path or url), "; `harness run --device cpu` makes some")
+    if revision != head_revision():
+        raise StorageError(older_schema(str(path or url), revision, db or url, "the dashboard only reads"))
+    return engine
+
+
+def known_revision(engine: Engine, where: str, remedy: str = "") -> str | None:
+    """The schema revision of a database that holds harness results (DatabaseMissing naming `where`, then `remedy`,
+    where it holds none), refusing one a newer harness wrote (check_revision)."""
     try:
         if not inspect(engine).has_table(Meta.__tablename__):
-            raise DatabaseMissing(f"{path or url} holds no harness results; `harness run --device cpu` makes some")
+            raise DatabaseMissing(f"{where} holds no harness results{remedy}")
         revision = revision_of(engine)
     except DBAPIError as exc:
-        raise StorageError(f"cannot open database {url}: {exc.orig}") from exc
-    check_revision(revision, str(path or url))
-    if revision != head_revision():
-        raise StorageError(f"{path or url} has an older schema ({revision or 'from before Alembic'}) and the "
-                           "dashboard only reads; "
-                           f"`harness report --db {db or url}` upgrades it once")
-    return engine
+        raise StorageError(f"cannot read {where}: {exc.orig}") from exc
+    check_revision(revision, where)
+    return revision
+
+
+def older_schema(where: str, revision: str | None, db: str, why: str) -> str:
+    """Why a database of an older schema is refused where it cannot be upgraded, and the command that upgrades it."""
+    return (f"{where} has an older schema ({revision or 'from before Alembic'}) and {why}; "
+            f"`harness report --db {db}` upgrades it once")
 
 
 def _create_engine(url: str, connect_to: str, **options) -> Engine:

@@ -14,19 +14,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, inspect, select
+from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from .database import (
     DatabaseMissing,
     StorageError,
-    check_revision,
     database_url,
     head_revision,
+    known_revision,
+    older_schema,
     open_engine,
-    revision_of,
     sqlite_path,
 )
 from .schema import (
@@ -34,7 +33,6 @@ from .schema import (
     DelegationCoverage,
     Host,
     HostPeak,
-    Meta,
     ModelFlops,
     OpProfile,
     PrecisionCoverage,
@@ -82,14 +80,9 @@ def open_source(db: str) -> Iterator[Engine]:
         raise StorageError(f"{path} is not a SQLite database (a results database starts with SQLite's header)")
     probe = create_engine(url)
     try:
-        if not inspect(probe).has_table(Meta.__tablename__):
-            raise DatabaseMissing(f"{path or url} holds no harness results")
-        revision = revision_of(probe)
-    except DBAPIError as exc:
-        raise StorageError(f"cannot read the source {path or url}: {exc.orig}") from exc
+        revision = known_revision(probe, f"the source {path or url}")
     finally:
         probe.dispose()
-    check_revision(revision, f"the source {path or url}")
     scratch = None
     if revision == head_revision():
         engine = create_engine(url)
@@ -99,8 +92,8 @@ def open_source(db: str) -> Iterator[Engine]:
             src.backup(dst)  # consistent even while a sweep writes the source
         engine = open_engine(str(scratch / path.name))
     else:
-        raise StorageError(f"the source {url} has an older schema; open it once with this harness (e.g. "
-                           f"`harness report --db {url}`), which upgrades it, then merge")
+        raise StorageError(older_schema(f"the source {url}", revision, url, "a merge reads it as it is (upgraded, "
+                                        "it merges)"))
     try:
         yield engine
     finally:

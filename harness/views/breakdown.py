@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from ..analysis.explain import Breakdown
 from ..analysis.layers import LayerTable
+from . import formats
 from .claims import NOISY_NOTE
 from .table import Column, Link, Row, Table, table
 
@@ -15,7 +16,7 @@ def breakdown_table(found: Breakdown, model: str, form: str, resolution: int, li
     every (op class, target) a JSON record, so JSON needs no nesting."""
     columns = [Column("op_class", "op class", label=True)]
     for i, t in enumerate(found.targets):
-        columns.append(Column(f"t{i}", f"{t['target']}\n{t['median_ms']:.2f} ms timed" if t["median_ms"] else
+        columns.append(Column(f"t{i}", f"{t['target']}\n{formats.ms(t['median_ms'])} ms timed" if t["median_ms"] else
                               t["target"], "part", mark="noisy" if t["noisy"] else "",
                               link=Link("run", (("run_id", t["run_id"]),))))
     rows = [Row({"op_class": row["op_class"], **{f"t{i}": (cell["ms"], cell["share"]) if cell else None

@@ -16,22 +16,28 @@ NOISY_NOTE = "noisy: other processes or the hypervisor used the CPU while it was
 VERDICT_TONES = {"holds": "good", "does not hold": "bad", "not enough data": "warn"}
 SPEEDUP_NOTE = "speedup = latency of the slower model / the faster"
 
-CLAIM_COLUMNS = [Column("claim", label=True), Column("protocol"), Column("host"), Column("threads", "thr", "count"), Column("runs", "runs", "pair"),
-                 Column("fast_ms", "fast ms", "ms"), Column("slow_ms", "slow ms", "ms"),
-                 Column("speedup", "speedup (95% CI)", "ratio"), Column("claimed_here", "claimed"),
-                 Column("verdict")]
-CLAIM_RECORD_KEYS = ["claim", "statement", "host", "target", "threads", "precision", "batch", "protocol",
-                     "paper_protocol", "runs_fast", "runs_slow", "fast_ms", "slow_ms", "speedup", "ci95_low",
-                     "ci95_high", "paper_mobile", "paper_gpu", "claimed_here", "verdict", "single_process", "noisy",
-                     "missing"]
+# Shown in this order; JSON and CSV carry every `data` column of each check, unrounded.
+_hidden = dict(shown=False)
+CLAIM_COLUMNS = [Column("claim", label=True), Column("statement", **_hidden), Column("protocol"), Column("host"),
+                 Column("target", **_hidden), Column("threads", "thr", "count"), Column("precision", **_hidden),
+                 Column("batch", **_hidden), Column("paper_protocol", **_hidden),
+                 Column("runs", "runs", "pair", data=False), Column("runs_fast", **_hidden),
+                 Column("runs_slow", **_hidden), Column("fast_ms", "fast ms", "ms"), Column("slow_ms", "slow ms", "ms"),
+                 Column("speedup", "speedup (95% CI)", "ratio"), Column("ci95_low", **_hidden),
+                 Column("ci95_high", **_hidden), Column("paper_mobile", **_hidden), Column("paper_gpu", **_hidden),
+                 Column("claimed_here", "claimed"), Column("verdict"), Column("single_process", **_hidden),
+                 Column("noisy", **_hidden), Column("missing", **_hidden)]
 
 
-def _record(c: Check) -> dict:
-    return dict(zip(CLAIM_RECORD_KEYS, (
-        c.claim.key, c.claim.statement, c.host, c.target, c.threads or None, c.precision,
-        c.batch if c.target != "—" else None, c.protocol, c.paper_protocol, c.runs[0], c.runs[1], c.fast_ms,
-        c.slow_ms, c.speedup, c.low, c.high, c.claim.paper_mobile, c.claim.paper_gpu, c.claimed_here, c.verdict,
-        c.single_process, c.noisy, c.missing)))
+def _record(c: Check) -> Row:
+    """A check as JSON and CSV print it: every field, unrounded."""
+    return Row({"claim": c.claim.key, "statement": c.claim.statement, "host": c.host, "target": c.target,
+                "threads": c.threads or None, "precision": c.precision, "batch": c.batch if c.target != "—" else None,
+                "protocol": c.protocol, "paper_protocol": c.paper_protocol, "runs_fast": c.runs[0],
+                "runs_slow": c.runs[1], "fast_ms": c.fast_ms, "slow_ms": c.slow_ms, "speedup": c.speedup,
+                "ci95_low": c.low, "ci95_high": c.high, "paper_mobile": c.claim.paper_mobile,
+                "paper_gpu": c.claim.paper_gpu, "claimed_here": c.claimed_here, "verdict": c.verdict,
+                "single_process": c.single_process, "noisy": c.noisy, "missing": c.missing})
 
 
 def claims_table(checks: list[Check]) -> Table:
@@ -77,7 +83,7 @@ def claims_table(checks: list[Check]) -> Table:
         legend.append(f"{NOISY_NOTE}; the verdict may not survive a quiet rerun")
     return Table("claims", "the paper's claims, re-checked per protocol (speedup = latency of the slower / the faster)",
                  CLAIM_COLUMNS, rows, legend + [f"[{i}] {note}" for i, note in enumerate(notes, 1)],
-                 records_=[_record(c) for c in checks], record_keys=CLAIM_RECORD_KEYS)
+                 record_rows=[_record(c) for c in checks])
 
 
 def definitions_table(claims) -> Table:

@@ -216,8 +216,10 @@ def _precision_section(engine, checks, host: HostRecord) -> list[str]:
     if verdicts:
         both = table("verdicts-by-precision", "", [Column("claim"), Column("target"), Column("precision"),
                                                    Column("fp32"), Column("low", "that precision")],
-                     [Row({"claim": v.claim, "target": v.target, "precision": v.precision, "fp32": v.fp32,
-                           "low": Cell(v.low, tone="strong" if v.changed else None)}) for v in verdicts])
+                     [Row({"claim": v.claim, "target": v.target, "precision": v.precision,
+                           "fp32": Cell(v.fp32, (f"({formats.ratio(v.fp32_speedup)})",) if v.fp32_speedup else ()),
+                           "low": Cell(v.low, (f"({formats.ratio(v.low_speedup)})",) if v.low_speedup else (),
+                                       "strong" if v.changed else None)}) for v in verdicts])
         lines += ["", "The paper's claims in fp32 and in the precision a device would ship:", "",
                   *markdown.render(both)]
     return lines

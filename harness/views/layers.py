@@ -3,6 +3,7 @@ target runs far slower than the best target of its host."""
 from __future__ import annotations
 
 from ..analysis.layers import OUTLIER_RATIO, LayerTable
+from . import formats
 from .table import Cell, Column, Row, Table, table
 
 RECORD_KEYS = ["layer", "op_class", "count", "target", "ms_per_call", "net_ms", "total_ms", "share", "gflops"]
@@ -44,7 +45,7 @@ def layers_table(found: LayerTable, model: str, resolution: int, limit: int | No
                ("sum / whole", "decimal", found.ratio_to_whole))
     rows += [Row({"layer": name, **{key: Cell(value(t), kind=kind) for t, key in keys.items()}})
              for name, kind, value in summary]
-    overheads = ", ".join(f"{t} {ms:.3f} ms" for t, ms in found.overhead.items())
+    overheads = ", ".join(f"{t} {formats.ms(ms, 3)} ms" for t, ms in found.overhead.items())
     notes = [f"ms per call less each runtime's empty-model overhead ({overheads}), x count = ms per inference "
              "(share of the sum of layers)"] if overheads else []
     return Table("layers", f"{model} ({resolution}px) layer by layer: ms per call less the runtime's empty-model "

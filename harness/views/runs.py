@@ -41,7 +41,7 @@ def runs_table(runs: list[RunSummary], title: str, links: bool = False) -> Table
         ("agreement_top1", "top-1 agree", "share", None), ("agreement_cosine", "cosine", "cosine", None),
         ("compile", "compile s", "compile", None), ("graph_breaks", "breaks", "count", None))]
     columns += [Column(key, shown=False) for key in FIELDS if key not in {c.key for c in columns}]
-    columns += [Column("link", "run", shown=links, data=False), Column("history", shown=links, data=False)]
+    columns += [Column("link", "run", shown=links, data=False), Column("history", shown=links, data=False, web_only=True)]
     rows = []
     mean_only = noisy = False
     for run in runs:

@@ -2,8 +2,9 @@
 a web table, JSON or CSV.
 
 A Table holds the table as shown (columns with a kind, rows of raw values, marks, notes, what is missing and the
-command that adds it) and the records JSON and CSV print: by default every row over the columns marked `data`,
-unrounded; a table shown pivoted (targets across) carries its long records itself, so JSON never nests.
+command that adds it) and the records JSON and CSV print: every row (or every record row, where the shown rows group
+several) over the columns marked `data`, unrounded; a table shown pivoted (targets across) carries its long records
+itself, so JSON never nests.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class Column:
     kind: str = "text"  # how its values are formatted (views.formats): ms, share, ratio, count, text, command, ...
     digits: int | None = None  # the kind's default unless set
     shown: bool = True  # drawn in the terminal, markdown and web tables
+    web_only: bool = False  # drawn on the web only (a link to another page)
     data: bool = True  # a field of the JSON/CSV records
     label: bool = False  # the row's heading (a <th> on the web)
     mark: str = ""  # a footnote mark after the heading, e.g. "[1]"
@@ -82,11 +84,17 @@ class Table:
     lacking: list[Lacking] = field(default_factory=list)
     lacking_intro: str = ""  # the line before the lacking list
     footer: list[str] = field(default_factory=list)  # lines after the lacking list (hints)
-    records_: list[dict] | None = None  # JSON/CSV rows, where they are not the shown rows' data columns
+    record_rows: list[Row] | None = None  # the rows JSON/CSV print, where they are not the shown ones (grouped)
+    records_: list[dict] | None = None  # JSON/CSV rows of a table shown pivoted, where no column names their fields
     record_keys: list[str] | None = None  # with records_: the CSV header
 
     @property
     def shown(self) -> list[Column]:
+        """The columns a terminal or markdown table draws."""
+        return [c for c in self.columns if c.shown and not c.web_only]
+
+    @property
+    def shown_web(self) -> list[Column]:
         return [c for c in self.columns if c.shown]
 
     def column(self, key: str) -> Column:
@@ -96,7 +104,8 @@ class Table:
         if self.records_ is not None:
             return self.records_
         data = [c.key for c in self.columns if c.data]
-        return [{key: row.cell(key).value for key in data} for row in self.rows]
+        rows = self.rows if self.record_rows is None else self.record_rows
+        return [{key: row.cell(key).value for key in data} for row in rows]
 
     def keys(self) -> list[str]:
         if self.records_ is not None:

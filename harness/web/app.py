@@ -20,10 +20,10 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from .. import baselines
 from ..analysis.claims import CLAIMS, check_all
 from ..analysis.compare import HEADLINE, METRICS, compare
-from ..analysis.history import history, series
+from ..analysis.history import SERIES_KEY, history, series
 from ..analysis.lab import lab
 from ..spec import canonical_model
-from ..store import SERIES_KEY
+
 from ..views import formats, html, serialize
 from ..views.claims import claims_table, definitions_table
 from ..views.compare import compare_table
@@ -88,7 +88,7 @@ def create_app(engine, resolution: int = 256) -> Flask:
         found.columns = [c for c in found.columns if c.origin in origins and (not hosts or c.host in hosts)]
         found.models = [m for m in found.models if any((m, c) in found.values for c in found.columns)]
         shown = compare_table(found)
-        return page("/index.json", serialize.document(shown), "overview.html", found=found, table=shown,
+        return page("/index.json", serialize.document(shown), "overview.html", found=found, matrix=shown,
                     chart=charts.overview(found), metric=metric, metrics=METRICS, resolution=fastvit_resolution,
                     origins=origins, hosts=hosts, all_hosts=all_hosts, headline=HEADLINE if metric == "latency" else ())
 
@@ -103,10 +103,9 @@ def create_app(engine, resolution: int = 256) -> Flask:
         chosen = [c for c in checks if (not device or c.device == device) and (not host or c.host == host)
                   and (not claim or c.claim.key == claim) and (not paper_only or c.paper_protocol)]
         shown = claims_table(chosen)
-        return page("/claims.json", serialize.document(shown), "claims.html", table=shown,
-                    definitions=definitions_table(CLAIMS),
-                    chart=charts.claims(chosen), devices=devices, hosts=all_hosts, device=device, host=host,
-                    claim=claim, paper_only=paper_only, claims=CLAIMS, checks=chosen)
+        return page("/claims.json", serialize.document(shown), "claims.html", checks=shown,
+                    definitions=definitions_table(CLAIMS), chart=charts.claims(chosen), devices=devices,
+                    hosts=all_hosts, device=device, host=host, claim=claim, paper_only=paper_only, claims=CLAIMS)
 
     @app.get("/model/<name>")
     def model(name: str):
