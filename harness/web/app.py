@@ -76,8 +76,8 @@ def create_app(engine, resolution: int = 256) -> Flask:
         response.headers["Link"] = f'<{json_path}{"?" + query if query else ""}>; rel="alternate"; type="application/json"'
         return response
 
-    @app.get("/")
     @app.get("/index.json")
+    @app.get("/")  # registered first: url_for() builds the page
     def overview():
         fastvit_resolution = _int("resolution", resolution)
         metric = _choice("metric", "latency", METRICS)
@@ -92,8 +92,8 @@ def create_app(engine, resolution: int = 256) -> Flask:
                     chart=charts.overview(found), metric=metric, metrics=METRICS, resolution=fastvit_resolution,
                     origins=origins, hosts=hosts, all_hosts=all_hosts, headline=HEADLINE if metric == "latency" else ())
 
-    @app.get("/claims")
     @app.get("/claims.json")
+    @app.get("/claims")  # registered first: url_for() builds the page
     def claims():
         checks = check_all(engine)
         device, host = request.args.get("device", ""), request.args.get("host", "")
@@ -122,8 +122,8 @@ def create_app(engine, resolution: int = 256) -> Flask:
                     "model.html", page=found, tables=found.tables, distribution=charts.distributions(traces),
                     breakdown_chart=charts.breakdown(found.explained), hists=len(traces))
 
-    @app.get("/run/<int:run_id>")
     @app.get("/run/<int:run_id>.json")
+    @app.get("/run/<int:run_id>")  # registered first: url_for() builds the page
     def run(run_id: int):
         found = run_page(engine, run_id)
         if found is None:
@@ -132,8 +132,8 @@ def create_app(engine, resolution: int = 256) -> Flask:
                     run=found.detail.run, host=found.detail.host, detail=found.detail, tables=found.tables,
                     samples=charts.samples(found.ordered), ordered=found.ordered)
 
-    @app.get("/history")
     @app.get("/history.json")
+    @app.get("/history")  # registered first: url_for() builds the page
     def history_page():
         if all(request.args.get(k) for k in SERIES_KEY):
             key = {k: (_int(k, 0) if k in ("host_id", "resolution", "batch", "threads") else request.args[k])
@@ -152,8 +152,8 @@ def create_app(engine, resolution: int = 256) -> Flask:
         return page("/history.json", [asdict(s) for s in found], "series.html", series=found,
                     model=model_filter or "")
 
-    @app.get("/lab")
     @app.get("/lab.json")
+    @app.get("/lab")  # registered first: url_for() builds the page
     def lab_page():
         hosts = lab(engine)
         return page("/lab.json", [asdict(h) for h in hosts], "lab.html", hosts=hosts)
