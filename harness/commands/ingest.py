@@ -1,4 +1,5 @@
-"""The verbs that store numbers this harness did not time here: vendor logs (`import`), published tables (`published`), another database (`merge`)."""
+"""The verbs that store numbers this harness did not time here: vendor logs (`import`), published tables
+(`published`), another database (`merge`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,19 +16,8 @@ from ..spec import Form, ModelSpec, Precision
 from ..views import listings
 from ..views.serialize import Format
 from ..views.terminal import show
-from .common import (
-    INGEST,
-    DbOption,
-    FormatOption,
-    FormOption,
-    checked,
-    console,
-    err,
-    fail,
-    finished,
-    open_db,
-    single_form,
-)
+from .common import (INGEST, DbOption, FormatOption, FormOption, checked, console, err, fail, finished, open_db,
+                     single_form)
 from .measure import show_runs
 
 app = typer.Typer()

@@ -1,4 +1,5 @@
-"""The measuring verbs: `run` (here or on a lab), `layers`, `peak`, `coverage`, `export`, and what a machine offers (`devices`, `doctor`)."""
+"""The measuring verbs: `run` (here or on a lab), `layers`, `peak`, `coverage`, `export`, and what a machine
+offers (`devices`, `doctor`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,36 +20,10 @@ from ..spec import Form, ModelSpec, Precision, Target, canonical_model
 from ..views import listings
 from ..views.serialize import Format
 from ..views.terminal import JobProgress, show, skipped
-from .common import (
-    MEASURE,
-    BackendName,
-    BackendsOption,
-    CacheOption,
-    CalibrationOption,
-    CompileMode,
-    DbOption,
-    Delegate,
-    DelegateOption,
-    DeviceOption,
-    FormatOption,
-    FormOption,
-    SweepProtocol,
-    ThreadsOption,
-    checked,
-    command_line,
-    console,
-    device_and_threads,
-    err,
-    fail,
-    finished,
-    names,
-    open_db,
-    open_db_for_runs,
-    open_db_with_runs,
-    planned,
-    repeat_policy,
-    single_form,
-)
+from .common import (MEASURE, BackendName, BackendsOption, CacheOption, CalibrationOption, CompileMode, DbOption,
+                     Delegate, DelegateOption, DeviceOption, FormatOption, FormOption, SweepProtocol, ThreadsOption,
+                     checked, command_line, console, device_and_threads, err, fail, finished, names, open_db,
+                     open_db_for_runs, open_db_with_runs, planned, repeat_policy, single_form)
 
 app = typer.Typer()
 

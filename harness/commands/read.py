@@ -1,4 +1,5 @@
-"""The verbs that read results: each computes an analysis result, lays it out as views/ tables and prints them (or serves them)."""
+"""The verbs that read results: each computes an analysis result, lays it out as views/ tables and prints them
+(or serves them)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,21 +14,8 @@ from ..spec import Form, canonical_model
 from ..views import listings
 from ..views.serialize import Format
 from ..views.terminal import show
-from .common import (
-    READ,
-    ClaimKind,
-    CompareMetric,
-    DbOption,
-    FormatOption,
-    FormOption,
-    checked,
-    console,
-    err,
-    fail,
-    open_db,
-    open_db_with_runs,
-    single_form,
-)
+from .common import (READ, ClaimKind, CompareMetric, DbOption, FormatOption, FormOption, checked, console, err, fail,
+                     open_db, open_db_with_runs, single_form)
 
 app = typer.Typer()
 

@@ -102,16 +102,17 @@ def open_reader(db: str | None = None) -> Engine:
     return engine
 
 
-def known_revision(engine: Engine, where: str, remedy: str = "") -> str | None:
+def known_revision(engine: Engine, where: str, remedy: str = "", role: str = "") -> str | None:
     """The schema revision of a database that holds harness results (DatabaseMissing naming `where`, then `remedy`,
-    where it holds none), refusing one a newer harness wrote (check_revision)."""
+    where it holds none), refusing one a newer harness wrote (check_revision). role: what the database is to the
+    command ("the source "), where a refusal names it."""
     try:
         if not inspect(engine).has_table(Meta.__tablename__):
             raise DatabaseMissing(f"{where} holds no harness results{remedy}")
         revision = revision_of(engine)
     except DBAPIError as exc:
-        raise StorageError(f"cannot read {where}: {exc.orig}") from exc
-    check_revision(revision, where)
+        raise StorageError(f"cannot read {role}{where}: {exc.orig}") from exc
+    check_revision(revision, role + where)
     return revision
 
 

@@ -18,28 +18,10 @@ from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session
 
-from .database import (
-    DatabaseMissing,
-    StorageError,
-    database_url,
-    head_revision,
-    known_revision,
-    older_schema,
-    open_engine,
-    sqlite_path,
-)
-from .schema import (
-    HOST_IDENTITY,
-    DelegationCoverage,
-    Host,
-    HostPeak,
-    ModelFlops,
-    OpProfile,
-    PrecisionCoverage,
-    Run,
-    Sample,
-    Sweep,
-)
+from .database import (DatabaseMissing, StorageError, database_url, head_revision, known_revision, older_schema,
+                       open_engine, sqlite_path)
+from .schema import (HOST_IDENTITY, DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Run,
+                     Sample, Sweep)
 from .writes import find_or_add_host
 
 RUNS_PER_TRANSACTION = 200
@@ -80,7 +62,7 @@ def open_source(db: str) -> Iterator[Engine]:
         raise StorageError(f"{path} is not a SQLite database (a results database starts with SQLite's header)")
     probe = create_engine(url)
     try:
-        revision = known_revision(probe, f"the source {path or url}")
+        revision = known_revision(probe, str(path or url), role="the source ")
     finally:
         probe.dispose()
     scratch = None
