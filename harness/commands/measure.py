@@ -257,7 +257,7 @@ def coverage(
     )
 
     low = precision.value in LOW_PRECISIONS
-    chosen, refused = sweep.coverage_backends(names(backend), precision.value)
+    chosen, refused = plan.coverage_backends(names(backend), precision.value)
     for candidate, reason in refused:
         if low:
             skipped(err, Target(candidate.name, candidate.devices[0]), reason)

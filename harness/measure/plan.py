@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import fastvit
+from backends import BACKENDS, Backend
 
 from .. import baselines
 from ..protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, Job, TimingPolicy
@@ -193,3 +194,26 @@ def plan(specs: list[ModelSpec], device: str, backends: list[str] | None, precis
                                max_other_cpu=settings.max_other_cpu, max_steal=settings.max_steal,
                                eval_dir=settings.eval_dir, **options)
     return found
+
+
+def coverage_backends(names: list[str] | None, precision: str) -> tuple[list[Backend], list[tuple[Backend, str]]]:
+    """The backends `harness coverage` reads (those named, or every one that can answer) and those refused, each
+    with why: in fp32 a delegating backend's partitioner, in a low precision what its quantizer kept in float."""
+    from .artifacts import check_exportable
+
+    named = [BACKENDS[n] for n in names] if names else None
+    if precision not in LOW_PRECISIONS:
+        chosen = named or [b for b in BACKENDS.values() if b.partitioner]
+        if refused := [b for b in chosen if not b.partitioner]:
+            why = (f"{', '.join(b.name for b in refused)} run whole graphs themselves; delegation applies to "
+                   f"{', '.join(b.name for b in BACKENDS.values() if b.partitioner)}")
+            return [], [(refused[0], why)]
+        return chosen, []
+    chosen, refused = [], []
+    for candidate in named or [b for b in BACKENDS.values() if precision in b.precisions]:
+        try:
+            check_exportable(candidate, precision)
+            chosen.append(candidate)
+        except ValueError as exc:
+            refused.append((candidate, str(exc)))
+    return chosen, refused

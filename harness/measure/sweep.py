@@ -186,32 +186,6 @@ def measure_coverage(engine, spec: ModelSpec, backends: list[Backend], cache_dir
             save_coverage(session, spec, backend.name, coverage_of(backend, path))
 
 
-def coverage_backends(names: list[str] | None, precision: str) -> tuple[list[Backend], list[tuple[Backend, str]]]:
-    """The backends `harness coverage` reads (those named, or every one that can answer) and those refused, each
-    with why: in fp32 a delegating backend's partitioner, in a low precision what its quantizer kept in float."""
-    from backends import BACKENDS
-
-    from ..protocol import LOW_PRECISIONS
-    from .artifacts import check_exportable
-
-    named = [BACKENDS[n] for n in names] if names else None
-    if precision not in LOW_PRECISIONS:
-        chosen = named or [b for b in BACKENDS.values() if b.partitioner]
-        if refused := [b for b in chosen if not b.partitioner]:
-            why = (f"{', '.join(b.name for b in refused)} run whole graphs themselves; delegation applies to "
-                   f"{', '.join(b.name for b in BACKENDS.values() if b.partitioner)}")
-            return [], [(refused[0], why)]
-        return chosen, []
-    chosen, refused = [], []
-    for candidate in named or [b for b in BACKENDS.values() if precision in b.precisions]:
-        try:
-            check_exportable(candidate, precision)
-            chosen.append(candidate)
-        except ValueError as exc:
-            refused.append((candidate, str(exc)))
-    return chosen, refused
-
-
 def measure_any_coverage(engine, spec: ModelSpec, backends: list[Backend], precision: str, calibration: Path | None,
                          cache_dir: Path) -> None:
     """`harness coverage`: delegation in fp32, int8 coverage in a low precision (calibrated on the --calibration

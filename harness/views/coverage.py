@@ -2,13 +2,13 @@
 int8 (analysis.precision)."""
 from __future__ import annotations
 
+from ..analysis.delegation import COLUMNS as DELEGATION_COLUMNS
 from ..analysis.delegation import BackendDelegation
 from ..analysis.precision import BackendCoverage
 from . import formats
 from .table import Cell, Column, Row, Table, table
 
-DELEGATION_KEYS = ["backend", "partitioner", "op_class", "op_type", "kernel", "depthwise", "delegated_nodes",
-                   "portable_nodes", "delegated_flops", "portable_flops"]
+DELEGATION_KEYS = list(DELEGATION_COLUMNS)  # each stored op, as the store keeps it
 
 
 def delegation_table(found: list[BackendDelegation], model: str, resolution: int, form: str) -> Table:

@@ -27,8 +27,9 @@ def render(table: Table, notes: bool = True) -> list[str]:
     lines = ["| " + " | ".join(c.title.replace("\n", " ") for c in shown) + " |",
              "|" + "---|" * len(shown)]
     lines += ["| " + " | ".join(cell(row, c) for c in shown) + " |" for row in table.rows]
-    if notes and table.notes:
-        lines += ["", *table.notes]
+    if notes:
+        for note in table.notes:  # each a paragraph of its own
+            lines += ["", note]
     if table.lacking:
         lines += ["", table.lacking_intro, ""] if table.lacking_intro else [""]
         lines += lacking(table.lacking)

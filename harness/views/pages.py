@@ -11,8 +11,8 @@ from ..analysis.explain import Breakdown, breakdown
 from ..analysis.layers import LayerTable, layer_table
 from ..analysis.precision import coverage as precision_coverage
 from ..analysis.samples import InOrder, histograms, in_order
-from .breakdown import breakdown_table
-from .coverage import delegation_summary_table, precision_coverage_table
+from .breakdown import breakdown_table, two_views_table
+from .coverage import delegation_summary_table, delegation_table, precision_coverage_table
 from .layers import layers_table, outliers_table
 from .runs import runs_table
 from .table import Column, Row, Table, table
@@ -102,9 +102,6 @@ def histogram_traces(engine, page: ModelPage) -> list[tuple[str, str, object]]:
 def explain_tables(engine, model: str, resolution: int, form: str, device: str) -> list[Table]:
     """`harness explain`: where the time goes per target (first; empty where no profiled run), beside it the layers
     timed alone, and what the delegates and quantizers took, where stored."""
-    from .breakdown import two_views_table
-    from .coverage import delegation_table
-
     explained = breakdown(engine, model, resolution, form, device)
     if not explained.targets:
         return []
@@ -124,7 +121,7 @@ def explain_tables(engine, model: str, resolution: int, form: str, device: str) 
 def plots(engine, out, model: str, resolution_of, device: str) -> list:
     """`harness plot`: every PNG figure of the database, written into `out`; the paths written."""
     from ..analysis.compare import compare, fused_latencies
-    from . import plots as figures
+    from . import plots as figures  # matplotlib: only when drawing
 
     latencies = fused_latencies(engine, resolution_of)
     written = [figures.accuracy_vs_latency(latencies, out), figures.latency_by_backend(latencies, out),

@@ -97,9 +97,6 @@ class Table:
     def shown_web(self) -> list[Column]:
         return [c for c in self.columns if c.shown]
 
-    def column(self, key: str) -> Column:
-        return next(c for c in self.columns if c.key == key)
-
     def records(self) -> list[dict]:
         if self.records_ is not None:
             return self.records_
@@ -111,12 +108,6 @@ class Table:
         if self.records_ is not None:
             return self.record_keys or (list(self.records_[0]) if self.records_ else [])
         return [c.key for c in self.columns if c.data]
-
-    def text(self, row: Row, column: Column) -> str:
-        """One cell as shown, marks included (formats.text by the column's or the cell's kind)."""
-        cell = row.cell(column.key)
-        shown = formats.text(cell.value, cell.kind or column.kind, column.digits)
-        return " ".join([shown, *cell.marks])
 
 
 def table(id: str, title: str, columns: list[Column], rows: list[tuple | dict | Row], **extra) -> Table:

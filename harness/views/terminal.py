@@ -19,7 +19,7 @@ def _mark(mark: str) -> str:
     return f"[yellow]{escape(mark)}[/yellow]" if mark.isalpha() else escape(mark)
 
 
-def cell(table: Table, row: Row, column: Column) -> str:
+def cell(row: Row, column: Column) -> str:
     found = row.cell(column.key)
     shown = escape(formats.text(found.value, found.kind or column.kind, column.digits))
     tone = TONES.get(found.tone or "")
@@ -33,7 +33,7 @@ def render(table: Table) -> RichTable:
     for column in table.shown:
         out.add_column(escape(column.title), justify="right" if column.numeric else "left")
     for row in table.rows:
-        out.add_row(*[cell(table, row, c) for c in table.shown], end_section=row.end_section)
+        out.add_row(*[cell(row, c) for c in table.shown], end_section=row.end_section)
     lines = list(table.notes)
     if table.lacking:
         lines += [table.lacking_intro] if table.lacking_intro else []
