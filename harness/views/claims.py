@@ -5,10 +5,10 @@ from ..analysis.claims import PAPER_PROTOCOLS, Check, missing_runs
 from ..analysis.size_claims import TOLERANCE as SIZE_TOLERANCE
 from ..analysis.size_claims import SizeCheck
 from .formats import Interval
-from .table import Cell, Column, Row, Table, table
+from .table import Cell, Column, Mark, Row, Table, table
 
 SINGLE_PROCESS_MARK = "†"
-PAPER_PROTOCOL_MARK = "*"
+PAPER_PROTOCOL_MARK = Mark("*", "(the paper's protocol)")
 CLAIMED_NOTE = ("protocol: precision, batch and target, the same for both models; claimed: the paper's figure for "
                 "that device (GPU: its desktop-GPU figure, mobile: its iPhone figure; a CPU: the weakest it claims); "
                 "'as fast' holds unless the faster-claimed model is significantly slower")

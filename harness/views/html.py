@@ -15,7 +15,8 @@ def heading(column: Column, url_for) -> Markup:
     return shown
 
 
-def _mark(mark: str) -> Markup:
+def _mark(mark) -> Markup:
+    mark = str(mark)
     if mark.isalpha():
         return Markup('<span class="flag">{}</span>').format(mark)
     return Markup('<span class="mark">{}</span>').format(mark)

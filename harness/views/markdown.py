@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import formats
-from .table import Column, Lacking, Row, Table
+from .table import Column, Lacking, Mark, Row, Table
 
 
 def cell(row: Row, column: Column) -> str:
@@ -12,7 +12,8 @@ def cell(row: Row, column: Column) -> str:
         shown = f"`{shown}`"
     if found.tone == "strong":
         shown = f"**{shown}**"
-    return " ".join([shown, *found.marks]).replace("|", "\\|")
+    marks = [m.words if isinstance(m, Mark) else m for m in found.marks]
+    return " ".join([shown, *marks]).replace("|", "\\|")
 
 
 def lacking(found: list[Lacking]) -> list[str]:
@@ -28,8 +29,8 @@ def render(table: Table, notes: bool = True) -> list[str]:
              "|" + "---|" * len(shown)]
     lines += ["| " + " | ".join(cell(row, c) for c in shown) + " |" for row in table.rows]
     if notes:
-        for note in table.notes:  # each a paragraph of its own
-            lines += ["", note]
+        for note in table.notes:  # each a paragraph of its own; a leading "*" would start a list
+            lines += ["", "\\" + note if note.startswith("*") else note]
     if table.lacking:
         lines += ["", table.lacking_intro, ""] if table.lacking_intro else [""]
         lines += lacking(table.lacking)

@@ -44,10 +44,20 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Mark:
+    """A mark whose symbol is markup in markdown ('*' starts emphasis): markdown writes its words instead."""
+    symbol: str
+    words: str
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+@dataclass(frozen=True)
 class Cell:
     """A value with what the views add to it: marks after it (noisy, †, [2]), a tone (good, bad, warn) and a link."""
     value: Any
-    marks: tuple[str, ...] = ()
+    marks: tuple = ()  # str, or Mark
     tone: str | None = None
     link: Link | None = None
     kind: str | None = None  # this cell's own kind, where it is not its column's (a speedup row of a latency table)

@@ -14,8 +14,9 @@ from .table import Column, Row, Table
 TONES = {"good": "green", "bad": "red", "warn": "yellow"}
 
 
-def _mark(mark: str) -> str:
+def _mark(mark) -> str:
     """A flag word (noisy) in yellow; a footnote or symbol ([2], †, *) as it is."""
+    mark = str(mark)
     return f"[yellow]{escape(mark)}[/yellow]" if mark.isalpha() else escape(mark)
 
 
