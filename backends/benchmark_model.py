@@ -74,8 +74,9 @@ class BenchmarkModelResult:
     timed: Stats
     delegate_note: str | None = None  # how much of the graph the delegate took, as the tool said
     ops: list[OpRow] = field(default_factory=list)
-    # "Memory footprint delta from the start of the tool (MB): init=6.36 overall=109.8" (2018 and later):
-    # the model's share after initialization, and at its peak over the whole run
+    # "Memory footprint delta from the start of the tool (MB): init=6.36 overall=109.8", printed before that as
+    # "Peak memory footprint (MB): init=0 overall=15.3438" (TF 2.x): the same numbers, max RSS less the tool's at
+    # its start (benchmark_model.cc: GetMemoryUsage() - start_mem_usage), after initialization and over the run
     memory_init_mb: float | None = None
     memory_overall_mb: float | None = None
     model_file_mb: float | None = None  # "The input model file size (MB): 16.05"
@@ -87,7 +88,8 @@ STATS = re.compile(rf"(?:^|\s)count=(\d+)((?: \w+={NUMBER})*)\s*$")
 PROFILE_SUMMARY = ("Timings (microseconds)", "Memory (bytes)")  # the op profile's own count= lines
 STAT_FIELD = re.compile(rf"(\w+)=({NUMBER})")
 INIT = re.compile(rf"Initialized session in ({NUMBER}) ?ms")
-MEMORY = re.compile(rf"Memory footprint delta from the start of the tool \(MB\): init=({NUMBER}) overall=({NUMBER})")
+MEMORY = re.compile(rf"(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\): "
+                    rf"init=({NUMBER}) overall=({NUMBER})")
 MODEL_FILE = re.compile(rf"The input model file size \(MB\): ({NUMBER})")
 # the closing summary: the average of the timed runs is its last number, in both layouts
 FINAL = re.compile(rf"Inference timings in us: Init: {NUMBER}, First inference: {NUMBER}, "

@@ -83,6 +83,19 @@ def test_builds_that_print_a_median(name, median_us, p95_us, avg_us):
     assert result.warmup.count == 1 and result.warmup.median_us == result.warmup.first_us
 
 
+@pytest.mark.parametrize("name, memory, median_us", [
+    # TF 2.x printed the footprint as "Peak memory footprint (MB): init=... overall=..." (i.MX8 MP, CPU and NNAPI)
+    ("benchmark_model_tflite_imx8mp_cpu_peak_memory.log", (0.0, 0.0), None),
+    ("benchmark_model_tflite_imx8mp_nnapi_peak_memory.log", (0.0, 15.3438), None),
+    # and later "Memory footprint delta from the start of the tool (MB): ..." (LiteRT 2.20)
+    ("benchmark_model_tflite2.20_am62x_cpu.log", (6.36328, 109.832), 1239807),
+])
+def test_the_memory_footprint_is_read_in_both_spellings(name, memory, median_us):
+    result = parse_benchmark_model(fixture(name))
+    assert (result.memory_init_mb, result.memory_overall_mb) == memory
+    assert result.timed.median_us == median_us
+
+
 def test_android_logcat_prefixes_are_read():
     """The same output as Android's logcat shows it ('I tflite  : count=...')."""
     text = fixture("benchmark_model_tflite2.20_am62x_cpu.log").replace("INFO: ", "I tflite  : ")

@@ -159,9 +159,11 @@ class Check:
     missing: str | None = None  # with "not enough data": which run is missing, and how to make it
     noisy: bool = False  # a run on either side was timed while other work used the CPU
     lacks: tuple[str, int, str] | None = None  # with "not enough data" on a target: (model, resolution, form)
-    origin: str = "measured"  # of the target's runs: measured, imported or published
+    origin: str = "measured"  # of the runs on that target: measured, imported or published
     backend: str = ""
     device: str = ""
+    form: str | None = None  # where a published table timed both models in another form than the claim's: that form
+    source: str | None = None  # how a published table names its conditions ("RTX 4090, AMP (fp16), ...")
 
     @property
     def figure(self) -> tuple[float, bool]:
@@ -179,7 +181,11 @@ class Check:
         """The conditions both sides were timed under: precision, batch, target (and the paper's, where so)."""
         if self.target == "—":
             return "—"
-        label = f"{self.precision}, batch {self.batch}, {self.target_name}"
+        if self.source:
+            label = f"{self.source}, batch {self.batch}"
+        else:
+            label = f"{self.precision}, batch {self.batch}, {self.target_name}"
+        label += f", {FORM_NAMES.get(self.form, self.form)}" if self.form else ""
         return label + (" (the paper's protocol)" if self.paper_protocol else "")
 
     @property
@@ -197,15 +203,29 @@ class Check:
 
     @property
     def single_process(self) -> bool:
-        """A verdict resting on one process on either side (no --repeats): fragile on a shared machine."""
-        return self.verdict != "not enough data" and min(self.runs) == 1
+        """A verdict resting on one process of this harness on either side (no --repeats): fragile on a shared
+        machine. A published or imported figure is what its source gives, a process or not."""
+        return self.verdict != "not enough data" and min(self.runs) == 1 and self.origin == "measured"
 
 
-def _latest(session: Session, model: str, resolution: int, form: str) -> dict[tuple, list[Run]]:
+def _latest(session: Session, model: str, resolution: int, form: str, *criteria) -> dict[tuple, list[Run]]:
     """Valid runs of one model spec per protocol (host, target, threads, precision, batch): all the runs of
     the latest sweep that timed it (several with `harness run --repeats`), or the latest single run."""
     return {(runs[-1].host_id, runs[-1].target, runs[-1].threads, runs[-1].precision, runs[-1].batch): runs
-            for runs in latest_repeats(session, Run.model == model, Run.resolution == resolution, Run.form == form)}
+            for runs in latest_repeats(session, Run.model == model, Run.resolution == resolution, Run.form == form,
+                                       *criteria)}
+
+
+FORM_NAMES = {"train": "training form", "reparam": "fused form"}
+
+
+def _published_in(claim: Claim) -> tuple[str, ...]:
+    """The forms a published table may have timed both models of `claim` in and be judged in: the claim's own, and
+    for a claim between two architectures (both fused) the training form too, which a library that does not fuse
+    (timm's benchmark without --reparam) times; such a check is labelled with its form."""
+    if claim.fast_form == claim.slow_form == "reparam" and claim.fast != claim.slow:
+        return ("train",)
+    return ()
 
 
 def compare(fast: list[np.ndarray], slow: list[np.ndarray], seed: int = 0) -> tuple[float, float, float]:
@@ -265,49 +285,78 @@ def check_all(engine) -> list[Check]:
         for host_id, target, form in session.execute(select(Run.host_id, Run.target, Run.form).where(
                 Run.published.is_(True)).distinct()):
             published_forms.setdefault((host_id, target), set()).add(form)
-        resolutions: dict[tuple[str, str], dict] = {}  # per claim side lacking runs: _resolutions
+        found = _Found(session, hosts, published_forms)
         for claim in CLAIMS:
             fast = _latest(session, claim.fast, claim.fast_resolution, claim.fast_form)
             slow = _latest(session, claim.slow, claim.slow_resolution, claim.slow_form)
             if not fast and not slow:  # listed all the same, so every claim shows
                 checks.append(Check(claim, "—", "—", 0, "—", missing=_nothing_yet(session, claim)))
-            for key in sorted(set(fast) | set(slow), key=str):
-                host_id, _target, threads, precision, batch = key
-                runs = fast.get(key, slow.get(key))
-                check = Check(claim, hosts.get(host_id, str(host_id)), runs[-1].labelled_precise_target, threads,
-                              precision, batch, backend=runs[-1].backend, device=runs[-1].device)
-                if key in fast and key in slow:
-                    f, s = fast[key], slow[key]
-                    check.runs = (len(f), len(s))
-                    check.noisy = any(r.noisy for r in f + s)
-                    check.fast_ms = float(np.median([r.latency_ms for r in f]))
-                    check.slow_ms = float(np.median([r.latency_ms for r in s]))
-                    interval = _interval(session, f, s)
-                    if interval:
-                        check.speedup, check.low, check.high = interval
-                    else:
-                        check.speedup = check.slow_ms / check.fast_ms
-                    check.verdict = verdict(check.low, check.high, check.speedup, *check.figure)
-                else:
-                    side = "slow" if key in fast else "fast"
-                    present = (fast if key in fast else slow)[key][-1]
-                    if present.published and _side(claim, side)[2] not in published_forms.get(
-                            (present.host_id, present.target), set()):
-                        continue
-                    model, _, form = _side(claim, side)
-                    if (model, form) not in resolutions:
-                        resolutions[(model, form)] = _resolutions(session, model, form)
-                    check.missing = _missing(resolutions[(model, form)], claim, side, present)
-                    check.lacks = _side(claim, side)
-                    check.origin = present.origin
-                checks.append(check)
+            checks += found.checks(claim, fast, slow)
+            for form in _published_in(claim):  # published tables that timed both models in another form
+                published = Run.published.is_(True)
+                checks += found.checks(claim, _latest(session, claim.fast, claim.fast_resolution, form, published),
+                                       _latest(session, claim.slow, claim.slow_resolution, form, published), form)
     return checks
 
 
-def _side(claim: Claim, side: str) -> tuple[str, int, str]:
-    """(model, resolution, form) of one side of a claim."""
-    return ((claim.fast, claim.fast_resolution, claim.fast_form) if side == "fast"
-            else (claim.slow, claim.slow_resolution, claim.slow_form))
+class _Found:
+    """Checks of one claim from the runs found of each side per protocol (_latest), in one session."""
+
+    def __init__(self, session: Session, hosts: dict[int, str], published_forms: dict[tuple, set[str]]):
+        self.session, self.hosts, self.published_forms = session, hosts, published_forms
+        self.resolutions: dict[tuple[str, str], dict] = {}  # per claim side lacking runs: _resolutions
+
+    def checks(self, claim: Claim, fast: dict, slow: dict, form: str | None = None) -> list[Check]:
+        """A check per protocol either side has; `form`: both sides' form, where it is not the claim's."""
+        found = []
+        for key in sorted(set(fast) | set(slow), key=str):
+            host_id, _target, threads, precision, batch = key
+            runs = fast.get(key, slow.get(key))
+            check = Check(claim, self.hosts.get(host_id, str(host_id)), runs[-1].labelled_precise_target, threads,
+                          precision, batch, backend=runs[-1].backend, device=runs[-1].device, form=form,
+                          source=_source(runs[-1]), origin=runs[-1].origin)
+            if key in fast and key in slow:
+                self._judge(check, fast[key], slow[key])
+            else:
+                side = "slow" if key in fast else "fast"
+                present = (fast if key in fast else slow)[key][-1]
+                model, _, side_form = _side(claim, side, form)
+                if present.published and side_form not in self.published_forms.get(
+                        (present.host_id, present.target), set()):
+                    continue
+                if (model, side_form) not in self.resolutions:
+                    self.resolutions[(model, side_form)] = _resolutions(self.session, model, side_form)
+                check.missing = _missing(self.resolutions[(model, side_form)], claim, side, present, form)
+                check.lacks = _side(claim, side, form)
+                check.origin = present.origin
+            found.append(check)
+        return found
+
+    def _judge(self, check: Check, f: list[Run], s: list[Run]) -> None:
+        check.runs = (len(f), len(s))
+        check.noisy = any(r.noisy for r in f + s)
+        check.fast_ms = float(np.median([r.latency_ms for r in f]))
+        check.slow_ms = float(np.median([r.latency_ms for r in s]))
+        interval = _interval(self.session, f, s)
+        if interval:
+            check.speedup, check.low, check.high = interval
+        else:
+            check.speedup = check.slow_ms / check.fast_ms
+        check.verdict = verdict(check.low, check.high, check.speedup, *check.figure)
+
+
+def _source(run: Run) -> str | None:
+    """How a published table names its conditions, and whose table it is: 'RTX 4090, AMP (fp16), ..., timm'."""
+    environment = run.environment or {}
+    if not run.published or not environment.get("protocol"):
+        return None
+    return ", ".join(filter(None, [environment["protocol"], environment.get("source")]))
+
+
+def _side(claim: Claim, side: str, form: str | None = None) -> tuple[str, int, str]:
+    """(model, resolution, form) of one side of a claim (in `form`, where it is judged in another form)."""
+    return ((claim.fast, claim.fast_resolution, form or claim.fast_form) if side == "fast"
+            else (claim.slow, claim.slow_resolution, form or claim.slow_form))
 
 
 def run_command(device: str, backends: list[str], model: str, resolution: int, form: str,
@@ -331,12 +380,18 @@ def _resolutions(session: Session, model: str, form: str) -> dict[tuple, list[in
     return {key: sorted(values) for key, values in found.items()}
 
 
-def _missing(resolutions: dict[tuple, list[int]], claim: Claim, side: str, present: Run) -> str:
+def _missing(resolutions: dict[tuple, list[int]], claim: Claim, side: str, present: Run, form: str | None = None
+             ) -> str:
     """Which run a claim lacks on `present`'s target, runs of that model at other resolutions there
-    (`resolutions`: _resolutions of that side), and the command that makes the missing one."""
-    model, resolution, form = _side(claim, side)
+    (`resolutions`: _resolutions of that side), and the command that makes the missing one; for figures taken
+    elsewhere, what they hold instead (another batch: a table whose tool lowered the batch for one model)."""
+    model, resolution, form = _side(claim, side, form)
     if present.origin != "measured":
-        return f"{present.origin} figures of {present.target} hold none for {model} at {resolution}px ({form})"
+        batches = sorted(key[4] for key, found in resolutions.items() if resolution in found and key[:4] == (
+            present.host_id, present.target, present.threads, present.precision))
+        return (f"{present.origin} figures of {present.target} hold none for {model} at {resolution}px ({form})"
+                + (f" at batch {present.batch} (they time it at batch {', '.join(map(str, batches))}; a speedup "
+                   "needs both at one batch)" if batches else ""))
     elsewhere = resolutions.get((present.host_id, present.target, present.threads, present.precision,
                                  present.batch), [])
     found = f" (found one at {', '.join(f'{r}px' for r in elsewhere)})" if elsewhere else ""

@@ -82,6 +82,14 @@ def published(
                                                 "or package folder (default: the installed package)"),
     aihub_device: list[str] = typer.Option(None, "--aihub-device", help="with --aihub: only this AI Hub device "
                                            "(repeatable; default: every device the files hold)"),
+    timm: bool = typer.Option(False, "--timm", help="timm's benchmark tables (results/benchmark-infer-*.csv: "
+                              "RTX 3090/4090/5090/Pro 6000 and two desktop CPUs) for every model the claims use, "
+                              "each row with the form it timed; the bundled rows of one pinned commit unless "
+                              "--timm-results"),
+    timm_results: Optional[Path] = typer.Option(None, "--timm-results", help="with --timm: a checkout of "
+                                                "huggingface/pytorch-image-models (or its results/ folder)"),
+    timm_model: list[str] = typer.Option(None, "--timm-model", help="with --timm: this timm model's rows too "
+                                         "(repeatable)"),
     db: DbOption = None,
 ):
     """Store latencies from papers and model zoos, each with its citation, as runs marked published."""
@@ -89,8 +97,11 @@ def published(
     from ..ingest import published_aihub
 
     aihub = aihub or bool(aihub_models or aihub_device)
-    if aihub and file:
-        fail("give --file or --aihub, not both")
+    timm = timm or bool(timm_results or timm_model)
+    if sum((aihub, timm, file is not None)) > 1:
+        fail("give one of --file, --aihub and --timm")
+    if timm:
+        return published_timm(timm_results, timm_model or [], db)
     if aihub:
         tables = checked(published_aihub.tables, aihub_models, aihub_device)
     else:
@@ -99,6 +110,17 @@ def published(
     console.print(f"stored {added} published latencies ({present} already stored) from {len(tables)} table(s):")
     for line in published_numbers.summary(tables, per_device=aihub):
         console.print(f"  {escape(line)}")
+
+
+def published_timm(folder: Optional[Path], models: list[str], db: Optional[str]) -> None:
+    from ..ingest import published_timm as timm_tables
+
+    source = checked(timm_tables.from_folder, folder) if folder else timm_tables.bundled()
+    added, present, skipped, files = checked(timm_tables.store, open_db(db, create=True), source, models)
+    console.print(f"stored {added} published latencies ({present} already stored) from {files} timm benchmark "
+                  f"table(s) at commit {source.commit[:12]}")
+    for row in skipped:  # a row whose form could not be established is not stored
+        err.print(f"[yellow]not stored[/yellow] {escape(row.model)} in {escape(row.file)}: {escape(row.why)}")
 
 
 @app.command(rich_help_panel=INGEST)

@@ -172,14 +172,27 @@ def compare_command(
     from ..analysis.compare import compare
     from ..views.compare import compare_table
 
-    found = compare(open_db_with_runs(db), own_resolution(resolution), metric.value)
+    engine = open_db_with_runs(db)
+    found = compare(engine, own_resolution(resolution), metric.value)
     if not found.models:
         if metric != CompareMetric.latency:
             fail(f"no valid fused-form run at {resolution}px records {metric.value} figures yet; runs of this harness "
                  "from now on do (`harness run --device cpu`), and imported logs that print them")
         fail(f"no valid fused-form runs at batch 1 at {resolution}px yet; `harness run --device cpu` or "
              "`harness published` stores some")
-    show(console, fmt, compare_table(found))
+    show(console, fmt, compare_table(found), *(record_tables(engine) if fmt == Format.table and metric ==
+                                                CompareMetric.latency else ()))
+
+
+def record_tables(engine) -> list:
+    """The claims on every device with numbers, at every batch and form (the matrix above holds batch 1, fused),
+    where some were published or imported."""
+    from ..analysis.claims import check_all
+    from ..analysis.record import record
+    from ..views.claims import record_table
+
+    checks = check_all(engine)
+    return [record_table(record(checks))] if any(c.origin != "measured" for c in checks) else []
 
 
 @app.command(rich_help_panel=READ)

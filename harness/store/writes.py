@@ -106,7 +106,9 @@ class PublishedFigure:
     target: Target
     precision: str
     citation: str
-    median_ms: float
+    median_ms: float | None  # what the source gives: a median, or
+    mean_ms: float | None = None  # a mean (a throughput's time per image)
+    environment: dict | None = None  # how the source timed it (versions, layout, throughput, the form's evidence)
 
 
 def save_published(engine: Engine, figures: list[PublishedFigure]) -> tuple[int, int]:
@@ -121,7 +123,8 @@ def save_published(engine: Engine, figures: list[PublishedFigure]) -> tuple[int,
             session.add(Run(uuid=f.uuid, host_id=find_or_add_host(session, f.host), **f.spec.as_dict(),
                             target=f.target.name, backend=f.target.backend, device=f.target.device,
                             precision=f.precision, threads=0, status="ok", published=True, citation=f.citation,
-                            median_ms=float(f.median_ms), started_at=now(), finished_at=now()))
+                            median_ms=f.median_ms, mean_ms=f.mean_ms, environment=f.environment,
+                            started_at=now(), finished_at=now()))
             known.add(f.uuid)
             added += 1
     return added, present

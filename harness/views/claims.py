@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from ..analysis.claims import PAPER_PROTOCOLS, Check, missing_runs
+from ..analysis.record import VERDICTS, RecordCell
 from ..analysis.size_claims import TOLERANCE as SIZE_TOLERANCE
 from ..analysis.size_claims import SizeCheck
 from .formats import Interval
-from .table import Cell, Column, Mark, Row, Table, table
+from .table import Cell, Column, Link, Mark, Row, Table, table
 
 SINGLE_PROCESS_MARK = "†"
 PAPER_PROTOCOL_MARK = Mark("*", "(the paper's protocol)")
@@ -92,6 +93,26 @@ def definitions_table(claims) -> Table:
         Column("claim", label=True), Column("label", "between"), Column("statement"),
         Column("paper_figures", "paper's figures", kind="blank"), Column("source")],
         [(c.key, c.label, c.statement, c.paper_figures, c.source) for c in claims])
+
+
+def record_table(cells: list[RecordCell]) -> Table:
+    """Per claim and kind of device: the devices (measured here, imported, published) it holds on, does not hold
+    on, holds on under some protocols and not others, and cannot be judged on; each cell leads to its checks."""
+    rows = []
+    for cell in cells:
+        link = Link("claims", (("claim", cell.claim), ("fabric", cell.fabric)))
+        rows.append(Row({"claim": cell.claim, "fabric": cell.fabric,
+                         **{verdict: Cell([d.name for d in cell.devices.get(verdict, [])], link=link,
+                                          tone=RECORD_TONES[verdict] if cell.count(verdict) else None)
+                            for verdict in VERDICTS}}))
+    return Table("record", "the claims on every device with numbers: devices per verdict", [
+        Column("claim", label=True), Column("fabric", "devices"),
+        *(Column(v, v, "devices") for v in VERDICTS)], rows,
+        ["a device holds (or does not) where every protocol it was judged under says so, 'mixed' where they "
+         "disagree (eager and compiled, say), and cannot be judged where no protocol has both models"])
+
+
+RECORD_TONES = {"holds": "good", "does not hold": "bad", "mixed": "warn", "cannot be judged": None}
 
 
 SIZE_NOTE = ("params: FastViT's training form, everything included (timm's count, the paper's); MACs: the inference "

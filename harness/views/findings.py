@@ -15,10 +15,11 @@ from ..analysis.host import HostRecord, busiest_host, roofline
 from ..analysis.layers import layer_table
 from ..analysis.precision import effects as precision_effects
 from ..analysis.precision import verdicts_by_precision
+from ..analysis.record import record
 from ..spec import model_sort_key
 from . import formats, markdown
 from .breakdown import breakdown_table
-from .claims import claims_table
+from .claims import claims_table, record_table
 from .compare import lacking
 from .coverage import delegation_summary_table
 from .layers import layers_table
@@ -67,6 +68,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
         lines += ["", "Not computed here yet, and the command that adds what each lacks:", ""]
         lines += markdown.lacking(here)
     lines += _published_section(across, host.hostname)
+    lines += _record_section(every_check)
     lines += _compiled_section([r for r in compiled if r.host == host.hostname and r.device != "gpu"], "this CPU")
     lines += _gpu_sections(every_check, compiled)
     lines += _precision_section(engine, checks, host)
@@ -159,6 +161,20 @@ def _layer_sections(engine, resolution_of) -> list[str]:
     return lines
 
 
+def _record_section(checks) -> list[str]:
+    """Per claim and kind of device, on how many devices anyone has numbers of it holds, and which."""
+    cells = record(checks)
+    if not any(c.devices for c in cells):
+        return []
+    published = sorted({c.host.removeprefix("published: ") for c in checks if c.origin == "published"})
+    return ["", "## The published record", "",
+            "Every device with numbers of both models of a claim: measured here, imported from vendor logs, and "
+            f"published ({', '.join(published) or 'none stored yet: `harness published --timm`, `--aihub`'}). "
+            "Published tables that timed the training forms (timm's benchmark without `--reparam`; the form is "
+            "read from each row's parameter count) are judged as such and say so in their protocol.", "",
+            *markdown.render(record_table(cells))]
+
+
 def _compiled_section(rows: list, where: str) -> list[str]:
     """torch.compile beside eager torch on one device: steady-state latency, and what compiling cost."""
     if not rows:
@@ -179,7 +195,8 @@ def _gpu_sections(checks: list, compiled: list) -> list[str]:
     """Per GPU seen (host and device name): every claim per protocol, the paper's own first; eager beside compiled."""
     lines = []
     gpus = {(r.host, r.gpu) for r in compiled if r.device == "gpu"}
-    gpus |= {(c.host, None) for c in checks if c.device == "gpu" and not any(h == c.host for h, _ in gpus)}
+    gpus |= {(c.host, None) for c in checks if c.device == "gpu" and c.origin != "published"
+             and not any(h == c.host for h, _ in gpus)}  # published GPUs: the published record
     for host, gpu in sorted(gpus, key=str):
         here = sorted((c for c in checks if c.device == "gpu" and c.host == host and c.verdict != "not enough data"),
                       key=lambda c: (not c.paper_protocol, c.claim.key, c.precision, c.batch, c.target))

@@ -88,6 +88,8 @@ def text(value, kind: str = "text", digits: int | None = None) -> str:
         return f"{ms(value[0], digits or 3)} x{value[1]} = {ms(value[2])} ({share(value[3])})"
     if kind == "claimed_share":  # (counted, claimed): '12.3% (11.0%)'
         return f"{share(value[0], 1)} ({share(value[1], 1)})"
+    if kind == "devices":  # names: '2 (RTX 4090, RTX 5090)'
+        return f"{len(value)} ({', '.join(value)})" if value else NO_VALUE
     if kind == "processes":  # one process's median, or several: their median, range and count
         if not value:
             return NO_VALUE

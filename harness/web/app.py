@@ -22,10 +22,11 @@ from ..analysis.claims import CLAIMS, check_all
 from ..analysis.compare import HEADLINE, METRICS, compare
 from ..analysis.history import SERIES_KEY, history, series
 from ..analysis.lab import lab
+from ..analysis.record import FABRICS, fabric_of, record
 from ..spec import canonical_model
 
 from ..views import formats, html, serialize
-from ..views.claims import claims_table, definitions_table
+from ..views.claims import claims_table, definitions_table, record_table
 from ..views.compare import compare_table
 from ..views.pages import histogram_traces, model_page, run_page
 from . import charts
@@ -98,14 +99,17 @@ def create_app(engine, resolution: int = 256) -> Flask:
         checks = check_all(engine)
         device, host = request.args.get("device", ""), request.args.get("host", "")
         claim, paper_only = request.args.get("claim", ""), request.args.get("paper") == "1"
+        fabric = _choice("fabric", "", ("", *FABRICS))
         devices = sorted({c.device for c in checks if c.device})
         all_hosts = sorted({c.host for c in checks if c.host != "—"})
         chosen = [c for c in checks if (not device or c.device == device) and (not host or c.host == host)
-                  and (not claim or c.claim.key == claim) and (not paper_only or c.paper_protocol)]
+                  and (not claim or c.claim.key == claim) and (not paper_only or c.paper_protocol)
+                  and (not fabric or fabric_of(c.device, c.target) == fabric)]
         shown = claims_table(chosen)
         return page("/claims.json", serialize.document(shown), "claims.html", checks=shown,
                     definitions=definitions_table(CLAIMS), chart=charts.claims(chosen), devices=devices,
-                    hosts=all_hosts, device=device, host=host, claim=claim, paper_only=paper_only, claims=CLAIMS)
+                    hosts=all_hosts, device=device, host=host, claim=claim, paper_only=paper_only, claims=CLAIMS,
+                    fabric=fabric, fabrics=FABRICS, record=record_table(record(checks)))
 
     @app.get("/model/<name>")
     def model(name: str):
