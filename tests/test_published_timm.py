@@ -137,8 +137,13 @@ def test_claims_are_judged_on_each_timm_device_at_one_batch(db, engine):
     apart = [c for c in checks if "RTX Pro 6000" in c.host and c.verdict == "not enough data"]
     assert apart and all("a speedup needs both at one batch" in c.missing for c in apart)
     # MA36 vs NFNet-F1 is about MA36 at 384 px, which timm's tables do not time
-    nfnet = [c for c in check_all(engine) if c.claim.key == "ma36_vs_nfnet_f1" and c.origin == "published"]
+    every = check_all(engine)
+    nfnet = [c for c in every if c.claim.key == "ma36_vs_nfnet_f1" and c.origin == "published"]
     assert nfnet and {c.verdict for c in nfnet} == {"not enough data"}
+    # ConvNeXt-B has nothing to fuse: its one row times the training form MA36 is judged in beside it
+    cpu = [c for c in every if c.claim.key == "ma36_vs_convnext_base" and c.host == "published: Core i7-12700H"
+           and c.form == "train"]
+    assert len(cpu) == 1 and cpu[0].speedup and cpu[0].verdict == "does not hold"
 
 
 def test_the_record_counts_devices_per_verdict_and_findings_show_it(tmp_path, db, engine):
@@ -158,3 +163,17 @@ def test_the_record_counts_devices_per_verdict_and_findings_show_it(tmp_path, db
     section = text[text.index("## The published record"):]
     assert "| s12_vs_mobileone_s4 | desktop GPU |" in section and "RTX 4090" in section
     assert "## The paper's claims on the GPU" not in text  # published GPUs are the record's, not a section each
+
+
+def test_the_claims_page_shows_the_record_and_filters_by_kind_of_device(db, engine):
+    from harness import store
+    from harness.web.app import create_app
+
+    invoke("published", "--timm", "--db", db)
+    client = create_app(store.open_reader(str(db))).test_client()
+    page = client.get("/claims").get_data(as_text=True)
+    assert 'id="record"' in page and "RTX Pro 6000 Max-Q" in page
+    gpus = client.get("/claims.json?fabric=desktop GPU").get_json()
+    assert gpus and {r["host"] for r in gpus} == {"published: RTX 3090", "published: RTX 4090", "published: RTX 5090",
+                                                  "published: RTX Pro 6000 Max-Q"}
+    assert client.get("/claims?fabric=watch").status_code == 400

@@ -219,6 +219,17 @@ def _latest(session: Session, model: str, resolution: int, form: str, *criteria)
 FORM_NAMES = {"train": "training form", "reparam": "fused form"}
 
 
+def _published(session: Session, model: str, resolution: int, form: str) -> dict[tuple, list[Run]]:
+    """Published runs of a model in `form`, and where the model has nothing to fuse (its rows say so: forms_alike)
+    its one form's runs, which time that form too."""
+    found = _latest(session, model, resolution, form, Run.published.is_(True))
+    for key, runs in _latest(session, model, resolution, "reparam" if form == "train" else "train",
+                             Run.published.is_(True)).items():
+        if key not in found and (runs[-1].environment or {}).get("forms_alike"):
+            found[key] = runs
+    return found
+
+
 def _published_in(claim: Claim) -> tuple[str, ...]:
     """The forms a published table may have timed both models of `claim` in and be judged in: the claim's own, and
     for a claim between two architectures (both fused) the training form too, which a library that does not fuse
@@ -293,9 +304,8 @@ def check_all(engine) -> list[Check]:
                 checks.append(Check(claim, "—", "—", 0, "—", missing=_nothing_yet(session, claim)))
             checks += found.checks(claim, fast, slow)
             for form in _published_in(claim):  # published tables that timed both models in another form
-                published = Run.published.is_(True)
-                checks += found.checks(claim, _latest(session, claim.fast, claim.fast_resolution, form, published),
-                                       _latest(session, claim.slow, claim.slow_resolution, form, published), form)
+                checks += found.checks(claim, _published(session, claim.fast, claim.fast_resolution, form),
+                                       _published(session, claim.slow, claim.slow_resolution, form), form)
     return checks
 
 

@@ -155,14 +155,21 @@ def param_counts(model: str) -> tuple[float, float] | None:
     return round(train / 1e6, 2), round(fused / 1e6, 2)
 
 
+def _counts(model: str, known: dict | None) -> tuple[float, float] | None:
+    return tuple(known[model]) if known and model in known else param_counts(model)
+
+
+def forms_alike(model: str, known: dict | None = None) -> bool:
+    """Both forms of the model have the same parameters: nothing to fuse, so one row times both."""
+    counts = _counts(model, known)
+    return bool(counts) and counts[0] == counts[1]
+
+
 def form_evidence(model: str, param_count_m: float | None, known: dict | None = None) -> tuple[str | None, str]:
     """(form, why) of a row: 'train' where its param_count is the training form's alone, 'reparam' where it is the
     fused form's (or both forms have the same parameters: nothing to fuse), None where it cannot be told, and the
     counts that decided. known: counts made elsewhere (the bundle's), used where this machine cannot count."""
-    if known and model in known:
-        counts = tuple(known[model])
-    else:
-        counts = param_counts(model)
+    counts = _counts(model, known)
     if param_count_m is None:
         return None, "the row gives no param_count"
     if counts is None:
@@ -281,7 +288,9 @@ def figures(source: Source, models: dict[str, str] | None = None) -> tuple[list[
                                "torch": about.torch, **({"cuda": about.cuda} if about.cuda else {})},
                            "samples_per_sec": row.samples_per_sec, "step_time_ms": row.step_time_ms,
                            "param_count_m": row.param_count_m, "gmacs": row.gmacs, "macts_m": row.macts_m,
-                           "form_evidence": why, "protocol": about.protocol}
+                           "form_evidence": why, "protocol": about.protocol,
+                           # a model with nothing to fuse: this row times its training form too
+                           "forms_alike": forms_alike(model, known)}
             run_uuid = str(uuid.uuid5(NAMESPACE, f"{name}|{row.model}|{row.img_size}|{row.batch}|"
                                                  f"{row.samples_per_sec!r}"))
             found.append(PublishedFigure(run_uuid, host, spec, about.target, about.precision, f"{citation} <{source.url(name)}>",
