@@ -98,8 +98,10 @@ def published(
 
     aihub = aihub or bool(aihub_models or aihub_device)
     timm = timm or bool(timm_results or timm_model)
-    if sum((aihub, timm, file is not None)) > 1:
-        fail("give one of --file, --aihub and --timm")
+    given = [flag for flag, on in (("--file", file is not None), ("--aihub", aihub), ("--timm", timm)) if on]
+    if len(given) > 1:
+        fail(f"give {' or '.join(given)}, not both" if len(given) == 2 else
+             "give one of --file, --aihub and --timm, not all three")
     if timm:
         return published_timm(timm_results, timm_model or [], db)
     if aihub:
