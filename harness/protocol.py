@@ -15,8 +15,9 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 8  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
-# 7: precision axis (int8, calibration, agreement, precision coverage); 8: compilation (torch.compile)
+PROTOCOL_VERSION = 9  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
+# 7: precision axis (int8, calibration, agreement, precision coverage); 8: compilation (torch.compile);
+# 9: Job.repeat and Job.retry_failed (a farm's measurements and kept failures)
 # ok | invalid: outputs disagree with torch | inaccurate: a low-precision artifact whose agreement with fp32 torch
 # on held-out photographs is below AGREEMENT_FLOOR (timed, stored, never used by a claim) | recompiled: a compiled
 # model (torch.compile) compiled again while it was timed, so samples include compilation (timed, stored, never
@@ -188,6 +189,10 @@ class Job:
     # int8: the folder of calibration images (None: the bundled photographs), and --eval's labelled folder
     calibration: str | None = None
     eval_dir: str | None = None
+    # a farm (AI Hub): which measurement of the spec on the target this is (each is a job of its own there), and
+    # whether a failure kept as the model's own (a compile refused) is submitted again
+    repeat: int = 0
+    retry_failed: bool = False
     version: int = PROTOCOL_VERSION
 
     @property

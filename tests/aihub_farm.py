@@ -76,6 +76,7 @@ class RecordedFarm:
     """The service's side. compile_failure: the message a compile job fails with; polls: how often a job is
     seen running before it ends; hold: job kinds that never end (a job still running when a sweep stops)."""
     compile_failure: str | None = None
+    inference_failures: list = field(default_factory=list)  # failure reasons of the next inference jobs, in turn
     polls: int = 1
     hold: set = field(default_factory=set)
     created: Counter = field(default_factory=Counter)  # jobs submitted, by kind (what the user pays for)
@@ -123,9 +124,10 @@ class RecordedFarm:
             self.models[target_id] = (runtime, message.model.model_id)
             message.target_model.CopyFrom(pb.Model(model_id=target_id, name="compiled", model_type=TARGET_TYPES[
                 runtime], producer_id=job_id, creation_time=_now()))
-        self.jobs[job_id] = _Job(kind, message, self.polls,
-                                 fail=self.compile_failure if kind in ("compile", "profile", "inference") and
-                                 self.compile_failure else None)
+        fail = self.compile_failure if kind in ("compile", "profile", "inference") and self.compile_failure else None
+        if kind == "inference" and not fail and self.inference_failures:
+            fail = self.inference_failures.pop(0)
+        self.jobs[job_id] = _Job(kind, message, self.polls, fail=fail)
         self.created[kind] += 1
         self.submitted_at.append((kind, time.monotonic()))
         return pb.CreateUpdateResponse(id=job_id, creation_time=_now())
@@ -145,7 +147,8 @@ class RecordedFarm:
             job.pb.job_state = RUNNING[job.kind]
         elif job.fail:
             job.pb.job_state = pb.JOB_STATE_FAILED
-            job.pb.failure_reason = job.fail if job.kind == "compile" else "the model this job needs failed to compile"
+            job.pb.failure_reason = job.fail if job.kind == "compile" or not self.compile_failure else (
+                "the model this job needs failed to compile")
         else:
             job.pb.job_state = pb.JOB_STATE_DONE
         return pb.Job(**{"compile_job" if job.kind == "compile" else "inference_job": job.pb})
@@ -191,7 +194,9 @@ class RecordedFarm:
         times = [4205 + 37 * (i % 9) for i in range(100)]  # microseconds, around the client test's 4205
         profile.execution_time = int(np.median(times))
         profile.cold_load_time, profile.warm_load_time = 1374293, 277823
-        profile.after_execution_peak_memory = 166711296
+        profile.after_execution_peak_memory = 166711296  # deprecated: the ranges below are what readers use
+        profile.execution_memory.increase.lower, profile.execution_memory.increase.upper = 8388608, 12582912
+        profile.execution_memory.peak.lower, profile.execution_memory.peak.upper = 25165824, 33554432
         profile.all_execution_times.extend(times)
         profile.all_cold_load_times.append(1374293)
         profile.all_warm_load_times.append(277823)

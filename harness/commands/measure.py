@@ -68,6 +68,9 @@ def run(
     max_steal: float = typer.Option(MAX_STEAL, "--max-steal", min=0.0,
                                     help="mark a run noisy past this many cores' worth of hypervisor steal"),
     strict: int = typer.Option(0, "--strict", min=0, help="re-time a noisy run in a fresh process up to N times"),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="AI Hub: submit again a job kept as the model's "
+                                      "own failure (a compile the service refused), which a rerun otherwise reports "
+                                      "without paying"),
     cluster: Optional[str] = typer.Option(None, "--cluster", help="a lab's scheduler (tcp://HOST:PORT): run on "
                                           "every agent that has DEVICE instead of here"),
     agent: list[str] = typer.Option(None, "--agent", help="with --cluster: only these agents (repeatable)"),
@@ -81,7 +84,7 @@ def run(
                                protocol.value if protocol else None, device)
     checked(plan.check, specs, cache, precision.value, calibration, eval_dir)
     settings = plan.JobSettings(threads, TimingPolicy(warmup, warmup_time, min_iterations, min_time), cache, profile,
-                                max_other_cpu, max_steal, calibration, eval_dir)
+                                max_other_cpu, max_steal, calibration, eval_dir, retry_failed)
     mode = compile_mode.value if compile_mode else None
     repeat = repeat_policy(repeats, tolerance, max_repeats)
     if cluster:
@@ -95,6 +98,9 @@ def run(
         if reason := client_reason():
             fail(reason)
     found = planned(plan.plan(specs, device, names(backend), precision.value, settings, delegate.value, mode), device)
+    if device.startswith("aihub:") and (repeat.count or repeat.window) > 1:
+        err.print(f"--repeats on {escape(device)}: each repetition is an inference job of its own on the device (a new "
+                  "measurement, paid for); the compile job is shared")
     engine = open_db_for_runs(db)
     with JobProgress(err, {"sweep": len(found.jobs) * (repeat.count or repeat.window)}) as progress:
         outcome = sweep.run_sweep(engine, found.jobs, command_line(), on_start=progress.started,

@@ -71,6 +71,23 @@ def device_host(device: str) -> dict:
     return farm_host(name, dict(_farm_facts(name)))
 
 
+def _range_mb(found) -> list[float] | None:
+    """A (lower, upper) range in bytes as MiB; None where the profile has none."""
+    if isinstance(found, (tuple, list)) and len(found) == 2 and all(isinstance(v, (int, float)) for v in found):
+        return [found[0] / 2**20, found[1] / 2**20]
+    return None
+
+
+def _peak_mb(summary: dict) -> float | None:
+    """The model's peak memory while it ran: the upper end of `inference_memory_peak_range` (what qai-hub-models
+    reads); only a profile without it falls back on the deprecated `estimated_inference_peak_memory`."""
+    found = _range_mb(summary.get("inference_memory_peak_range"))
+    if found and found[1] > 0:
+        return found[1]
+    peak = summary.get("estimated_inference_peak_memory")
+    return peak / 2**20 if isinstance(peak, (int, float)) and peak > 0 else None
+
+
 def take_farm_profile(result: RunResult, profile) -> None:
     """Fill `result` from the farm's profile (the worker's remote path)."""
     summary = profile.profile.get("execution_summary") or {}
@@ -86,13 +103,16 @@ def take_farm_profile(result: RunResult, profile) -> None:
                                total_ms=(layer.get("execution_time") or 0) / 1e3,
                                compute_unit=layer.get("compute_unit"))
                          for layer in detail if layer.get("execution_time") is not None]
-    peak = summary.get("estimated_inference_peak_memory")
     theirs = Footprint(load_ms=_ms(summary.get("first_load_time")), load_warm_ms=_ms(summary.get("warm_load_time")),
-                       model_peak_mb=peak / 2**20 if isinstance(peak, (int, float)) and peak > 0 else None)
+                       model_peak_mb=_peak_mb(summary))
     result.footprint = replace(result.footprint, load_ms=theirs.load_ms, load_warm_ms=theirs.load_warm_ms,
                                model_peak_mb=theirs.model_peak_mb) if result.footprint else theirs
     result.environment.update(
         tool="qualcomm-ai-hub", aihub_runtime=profile.runtime, aihub_jobs=profile.jobs, aihub_urls=profile.urls,
-        aihub_resumed=profile.resumed, device=profile.device_facts,
-        compute_units=compute_units(detail, result.class_flops),
-        compile_ms=_ms(summary.get("compile_time")))
+        aihub_resumed=profile.resumed, aihub_retried=getattr(profile, "retried", []),
+        aihub_repeat=getattr(profile, "repeat", 0), device=profile.device_facts,
+        compute_units=compute_units(detail, result.class_flops), compile_ms=_ms(summary.get("compile_time")),
+        # the service's own figure, the statistic qai-hub-models publishes, beside the median of every time
+        aihub_estimated_ms=_ms(summary.get("estimated_inference_time")),
+        aihub_memory_peak_range_mb=_range_mb(summary.get("inference_memory_peak_range")),
+        op_profile_statistic="minimum per layer over the profiled inferences (AI Hub's execution_time)")

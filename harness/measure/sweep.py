@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from backends import Backend
@@ -123,7 +123,10 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
     try:
         def run(i: int) -> None:
             on_start(jobs[i])
-            run_id, result = time_and_store(engine, jobs[i], outcome.sweep_id, strict, measure)
+            job = jobs[i]
+            if is_farm(job.target.device):  # each repetition is a measurement of its own there, not the same one
+                job = replace(job, repeat=len(outcome.runs.get(i, [])))
+            run_id, result = time_and_store(engine, job, outcome.sweep_id, strict, measure)
             if not outcome.record(i, run_id, result):
                 failed.add(i)  # a job that does not run is not retried round after round
             on_done(jobs[i], result)

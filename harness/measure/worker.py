@@ -103,6 +103,8 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         if not job.layer:
             result.agreement = measure_agreement(session, model, job)
         extra = {"example": example.numpy(), "precision": job.precision} if backend.remote_takes_example else {}
+        if backend.farm:
+            extra.update(repeat=job.repeat, retry_failed=job.retry_failed)
         timing = backend.time_remote(artifact, device, job.threads, job.policy, **extra, **job.target.option_dict())
         take_tool_timing(result, timing)
         device_output = getattr(timing.tool_result, "output", None)
