@@ -170,7 +170,8 @@ class AIHubBackend(Backend):
 
     def unavailable_reason(self, device: str) -> str | None:
         if not device_name(device):
-            return (f"name the device: --device '{FAMILY}:Samsung Galaxy S24 (Family)' "
+            return (f"name the device: --device '{FAMILY}:Samsung Galaxy S24' (one device, as qai-hub-models' "
+                    "published figures name it; '... (Family)' lets the farm pick any of the family) "
                     "(`harness devices --aihub` lists the farm)")
         return client_reason() or self._onnx.unavailable_reason("cpu")
 

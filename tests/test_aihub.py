@@ -306,3 +306,21 @@ def export_t8(tmp_path: Path) -> Path:
 
     path, _ = spec_artifact(ModelSpec("t8", 64), BACKENDS["aihub-tflite"], "fp32", tmp_path / "cache")
     return path
+
+
+def test_measured_and_published_rows_of_one_device_meet_on_one_target_with_one_statistic(tmp_path, db_file, farm):
+    """ResNet-50 on the S24 (the phone itself, as qai-hub-models names it) measured here and from qai-hub-models'
+    perf.yaml: one target, and compare sets the service's estimate beside the estimate it publishes."""
+    zoo = Path(__file__).parent / "fixtures" / "qai_hub_models"
+    assert invoke("published", "--aihub-models", zoo, "--aihub-device", "Samsung Galaxy S24", "--db",
+                  db_file).exit_code == 0
+    result = invoke("run", "--device", "aihub:Samsung Galaxy S24", "--backend", "aihub-tflite", "--model",
+                    "resnet50", "--cache", tmp_path / "cache", "--db", db_file)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(invoke("compare", "--format", "json", "--db", db_file).output)
+    cells = {r["origin"]: r for r in rows if r["kind"] == "latency_ms" and r["name"] == "timm:resnet50"
+             and r["target"] == "aihub-tflite/aihub:Samsung Galaxy S24"}
+    assert set(cells) == {"measured", "published"}
+    measured = [r for r, _ in runs(db_file) if not r.published and r.model == "timm:resnet50"][-1]
+    assert cells["measured"]["value"] == measured.environment["aihub_estimated_ms"]  # not the sample median
+    assert not any(r["target"].startswith("aihub-qnn/") for r in rows if r["origin"] == "published")

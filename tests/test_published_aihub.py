@@ -25,7 +25,7 @@ def test_every_passed_job_of_a_baseline_is_a_cited_table():
     s24 = {(t.target, t.precision, *t.latency_ms.items()) for t in tables if t.device == S24}
     # the figures of perf.yaml's "Samsung Galaxy S24" entries, float and w8a8
     assert ("aihub-tflite/aihub:Samsung Galaxy S24", "fp32", ("timm:convnext_base", 5.414)) in s24
-    assert ("aihub-qnn/aihub:Samsung Galaxy S24", "fp32", ("timm:convnext_base", 5.899)) in s24
+    assert ("aihub-qnn-dlc/aihub:Samsung Galaxy S24", "fp32", ("timm:convnext_base", 5.899)) in s24
     assert ("aihub-onnx/aihub:Samsung Galaxy S24", "fp32", ("timm:convnext_base", 5.364)) in s24
     assert ("aihub-tflite/aihub:Samsung Galaxy S24", "int8", ("timm:resnet50", 0.585)) in s24
     assert not any(t.precision not in ("fp32", "int8") for t in tables)  # w8a16 has no precision here

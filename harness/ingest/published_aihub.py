@@ -23,7 +23,9 @@ from .. import baselines
 from .published import Table
 
 # AI Hub's runtime names -> this harness's backends; its precisions -> the artifact's precision here
-RUNTIMES = {"tflite": "aihub-tflite", "onnx": "aihub-onnx", "qnn_dlc": "aihub-qnn"}
+# perf.yaml's runtime -> the target it lands on: a QNN DLC is not the QNN context binary `aihub-qnn` compiles, so it
+# is a target of its own (no harness backend makes DLCs: its figures stand beside, never pair with, measured ones)
+RUNTIMES = {"tflite": "aihub-tflite", "onnx": "aihub-onnx", "qnn_dlc": "aihub-qnn-dlc"}
 PRECISIONS = {"float": "fp32", "w8a8": "int8"}
 PACKAGE = "qai_hub_models"
 
