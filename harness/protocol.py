@@ -15,9 +15,10 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 9  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
+PROTOCOL_VERSION = 10  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
 # 7: precision axis (int8, calibration, agreement, precision coverage); 8: compilation (torch.compile);
-# 9: Job.repeat and Job.retry_failed (a farm's measurements and kept failures)
+# 9: Job.repeat and Job.retry_failed (a farm's measurements and kept failures); 10: a kept cold compile (Job.cold_compile,
+# Compilation.cold_reused)
 # ok | invalid: outputs disagree with torch | inaccurate: a low-precision artifact whose agreement with fp32 torch
 # on held-out photographs is below AGREEMENT_FLOOR (timed, stored, never used by a claim) | recompiled: a compiled
 # model (torch.compile) compiled again while it was timed, so samples include compilation (timed, stored, never
@@ -110,6 +111,7 @@ class Compilation:
     break_reasons: list[str] = field(default_factory=list)  # dynamo's reason per break (first few)
     recompiles: int = 0  # graphs compiled after loading, while the run was warmed up and timed
     compile_warm_ms: float | None = None  # compiling again from the cache the cold compile filled
+    cold_reused: bool = False  # compile_ms was measured by an earlier run of the same compile key, and kept
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,8 @@ class Job:
     # whether a failure kept as the model's own (a compile refused) is submitted again
     repeat: int = 0
     retry_failed: bool = False
+    # torch.compile: compile cold again, though a cold compile of this model, versions and mode is kept
+    cold_compile: bool = False
     version: int = PROTOCOL_VERSION
 
     @property

@@ -122,12 +122,11 @@ def test_gpu_target_says_why_not_here():
     assert [t.name for t, _ in skipped] == ([] if torch.cuda.is_available() else ["torch-compile/gpu"])
 
 
-def test_torch_compile_run_stores_compile_time_and_stands_beside_eager(tmp_path):
+def test_torch_compile_run_stores_compile_time_and_reuses_the_cold_compile_marked_so(tmp_path):
     db = tmp_path / "results.db"
-    result = CliRunner().invoke(app, [
-        "run", "--device", "cpu", "--backend", "torch-compile", "--backend", "torch", "--model", "t8",
-        "--resolution", "64", "--warmup", "2", "--min-iterations", "10", "--min-time", "0", "--profile", "0",
-        "--db", str(db), "--cache", str(tmp_path / "cache"), "--format", "json"])
+    command = ["run", "--device", "cpu", "--model", "t8", "--resolution", "64", "--warmup", "2", "--min-iterations",
+               "10", "--min-time", "0", "--profile", "0", "--db", str(db), "--cache", str(tmp_path / "cache")]
+    result = CliRunner().invoke(app, [*command, "--backend", "torch-compile", "--backend", "torch", "--format", "json"])
     assert result.exit_code == 0, result.output
     rows = {r["target"]: r for r in json.loads(result.stdout)}
     assert rows["torch-compile/cpu"]["status"] == rows["torch/cpu"]["status"] == "ok"
@@ -141,6 +140,26 @@ def test_torch_compile_run_stores_compile_time_and_stands_beside_eager(tmp_path)
         assert run.compile_ms > 1000 and 0 < run.compile_warm_ms < run.compile_ms
         assert run.load_ms >= run.compile_ms and run.load_warm_ms >= run.compile_warm_ms
         assert run.environment["compile_mode"] == "default"
+        assert not run.compile_cold_reused and not run.environment["compile_cold"]["reused"]
+        first = (run.compile_ms, run.load_ms, run.environment["compile_cold"]["key"])
+
+    # again: the cold compile of the same model, versions and mode is reused, marked so; the warm one is the run's
+    again = CliRunner().invoke(app, [*command, "--backend", "torch-compile", "--format", "table"])
+    assert again.exit_code == 0, again.output
+    assert "reused" in again.stdout and "the cold compile was measured once" in again.stdout
+    with Session(engine) as session:
+        reused = session.query(store.Run).filter_by(target="torch-compile/cpu").order_by(store.Run.id.desc()).first()
+        assert reused.status == "ok" and reused.compile_cold_reused and reused.environment["compile_cold"]["reused"]
+        assert (reused.compile_ms, reused.load_ms, reused.environment["compile_cold"]["key"]) == first
+        assert 0 < reused.compile_warm_ms < reused.compile_ms and reused.load_warm_ms >= reused.compile_warm_ms
+
+    # --cold-compile: compiled cold again, in a fresh process, and kept for the next runs
+    forced = CliRunner().invoke(app, [*command, "--backend", "torch-compile", "--cold-compile", "--format", "json"])
+    assert forced.exit_code == 0, forced.output
+    with Session(engine) as session:
+        cold = session.query(store.Run).filter_by(target="torch-compile/cpu").order_by(store.Run.id.desc()).first()
+        assert cold.status == "ok" and not cold.compile_cold_reused and cold.compile_ms != first[0]
+        assert cold.compile_ms > cold.compile_warm_ms
 
 
 def _stored(engine, model, resolution, target, ms, *, batch=1, precision="fp32", compile_ms=None, seed=0):

@@ -28,6 +28,7 @@ class CompiledRow:
     compile_ms: float | None
     compile_warm_ms: float | None
     graph_breaks: int | None
+    cold_reused: bool = False  # compile_ms kept from an earlier run's cold compile (harness.measure.compile_cost)
 
     @property
     def speedup(self) -> float | None:
@@ -46,7 +47,7 @@ def compiled_vs_eager(engine) -> list[CompiledRow]:
         eager = {key(r): r.latency_ms for r in runs if r.backend == EAGER}
         rows = [CompiledRow(hosts[r.host_id], r.device, gpu_name(r), r.model, r.resolution, r.batch, r.precision,
                             r.target, eager.get(key(r)), r.latency_ms, r.compile_ms, r.compile_warm_ms,
-                            r.graph_breaks)
+                            r.graph_breaks, bool(r.compile_cold_reused))
                 for r in runs if r.backend == COMPILED and r.form == "reparam" and r.latency_ms]
     return sorted(rows, key=lambda r: (r.host, r.device, r.precision, r.batch, model_sort_key(r.model),
                                        r.resolution, r.target))

@@ -16,7 +16,8 @@ from ..store import SAME_SPEC_KEY, SERIES_KEY, Host, Run, key_of, latest_runs
 FIELDS = ["run", "host", "model", "res", "batch", "form", "target", "precision", "threads", "status", "imported",
           "origin", "median_ms", "mean_ms", "p90_ms", "ci95_low_ms", "ci95_high_ms", "cv", "n", "speedup", "noisy",
           "other_cpu", "steal", "load_ms", "model_mb", "artifact_mb", "agreement_top1", "agreement_cosine",
-          "accuracy_top1", "compile_ms", "compile_warm_ms", "graph_breaks", "recompiles", "error"]
+          "accuracy_top1", "compile_ms", "compile_warm_ms", "compile_cold_reused", "graph_breaks", "recompiles",
+          "error"]
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ def _summary(run: Run, base: dict[tuple, float]) -> RunSummary:
               timed(run.iterations), reference / latency if latency and reference else None, bool(run.noisy),
               run.other_cpu, run.steal, run.load_ms, run.model_peak_mb,
               run.artifact_bytes / 1e6 if run.artifact_bytes is not None else None, run.agreement_top1,
-              run.agreement_cosine, run.accuracy_top1, run.compile_ms, run.compile_warm_ms, run.graph_breaks,
+              run.agreement_cosine, run.accuracy_top1, run.compile_ms, run.compile_warm_ms, bool(run.compile_cold_reused),
+              run.graph_breaks,
               run.recompiles, run.error)
     return RunSummary(dict(zip(FIELDS, values)), f"{run.host.hostname} {run.labelled_precise_target}",
                       dict(zip(SERIES_KEY, key_of(run, SERIES_KEY))), run.parity_max_abs)

@@ -2,6 +2,7 @@
 offers (`devices`, `doctor`)."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +15,7 @@ from backends import BACKENDS
 from ..baselines import own_resolution
 from ..measure import artifacts, plan, sweep
 from ..measure import targets as device_targets
+from ..measure.child import WorkerPerTarget
 from ..measure.layers import LAYER_POLICY
 from ..protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
 from ..spec import Form, ModelSpec, Precision, Target, canonical_model
@@ -68,6 +70,10 @@ def run(
     max_steal: float = typer.Option(MAX_STEAL, "--max-steal", min=0.0,
                                     help="mark a run noisy past this many cores' worth of hypervisor steal"),
     strict: int = typer.Option(0, "--strict", min=0, help="re-time a noisy run in a fresh process up to N times"),
+    fresh: bool = typer.Option(False, "--fresh", help="every job in a fresh worker process (default: one kept "
+                               "process per target runs all its models, new processes for every repetition)"),
+    cold_compile: bool = typer.Option(False, "--cold-compile", help="torch.compile: compile cold again (measured "
+                                      "once per model, versions and mode, then kept and reused, marked so)"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="AI Hub: submit again a job kept as the model's "
                                       "own failure (a compile the service refused), which a rerun otherwise reports "
                                       "without paying"),
@@ -84,7 +90,7 @@ def run(
                                protocol.value if protocol else None, device)
     checked(plan.check, specs, cache, precision.value, calibration, eval_dir)
     settings = plan.JobSettings(threads, TimingPolicy(warmup, warmup_time, min_iterations, min_time), cache, profile,
-                                max_other_cpu, max_steal, calibration, eval_dir, retry_failed)
+                                max_other_cpu, max_steal, calibration, eval_dir, retry_failed, cold_compile)
     mode = compile_mode.value if compile_mode else None
     repeat = repeat_policy(repeats, tolerance, max_repeats)
     if cluster:
@@ -102,9 +108,12 @@ def run(
         err.print(f"--repeats on {escape(device)}: each repetition is an inference job of its own on the device (a new "
                   "measurement, paid for); the compile job is shared")
     engine = open_db_for_runs(db)
-    with JobProgress(err, {"sweep": len(found.jobs) * (repeat.count or repeat.window)}) as progress:
+    took = sweep.expected_seconds(engine, found.jobs)
+    rounds = repeat.count or repeat.window
+    with JobProgress(err, {"sweep": len(found.jobs) * rounds}, lambda job: took.get(sweep.job_key(job)),
+                     found.jobs, rounds) as progress, (nullcontext() if fresh else WorkerPerTarget()) as kept:
         outcome = sweep.run_sweep(engine, found.jobs, command_line(), on_start=progress.started,
-                                  on_done=progress.done, strict=strict, repeats=repeat)
+                                  on_done=progress.done, strict=strict, repeats=repeat, measure=kept)
     show_runs(engine, outcome.run_ids, f"sweep {outcome.sweep_id}", fmt)
     finished(outcome.statuses, "runs")
 

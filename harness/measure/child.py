@@ -189,7 +189,8 @@ def _forward_lines(stream, lines: queue.Queue) -> None:
 
 class WorkerPerTarget:
     """Measures jobs in one kept worker per (target, threads), the previous one closed when the target
-    changes: a sweep ordered by target (harness layers) has one worker process alive at a time."""
+    changes: a sweep ordered by target (harness layers, and each round of harness run) has one worker process
+    alive at a time; `new_round` closes it, so the next round's jobs run in new processes."""
 
     def __init__(self):
         self.key: tuple | None = None
@@ -206,6 +207,8 @@ class WorkerPerTarget:
         if self.worker is not None:
             self.worker.close()
         self.key, self.worker = None, None
+
+    new_round = close
 
     def __enter__(self) -> WorkerPerTarget:
         return self

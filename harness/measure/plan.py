@@ -112,11 +112,12 @@ def _absolute(folder: Path | None) -> str | None:
 def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
               cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0,
               max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL, calibration: Path | None = None,
-              eval_dir: Path | None = None, retry_failed: bool = False) -> list[Job]:
+              eval_dir: Path | None = None, retry_failed: bool = False, cold_compile: bool = False) -> list[Job]:
     """One job per (model spec, target); run_sweep repeats them."""
     cache = str(Path(cache_dir).resolve())
     return [Job(spec, target, threads, policy, cache, precision, profile_iterations, max_other_cpu, max_steal,
-                calibration=_absolute(calibration), eval_dir=_absolute(eval_dir), retry_failed=retry_failed)
+                calibration=_absolute(calibration), eval_dir=_absolute(eval_dir), retry_failed=retry_failed,
+                cold_compile=cold_compile)
             for spec in specs for target in targets]
 
 
@@ -169,6 +170,7 @@ class JobSettings:
     calibration: Path | None = None
     eval_dir: Path | None = None
     retry_failed: bool = False  # a farm's kept failures (a compile refused) are submitted again
+    cold_compile: bool = False  # torch.compile compiles cold again, though a cold compile of the same key is kept
 
 
 @dataclass
@@ -193,7 +195,8 @@ def plan(specs: list[ModelSpec], device: str, backends: list[str] | None, precis
     else:
         found.jobs = plan_jobs(specs, runnable, profile_iterations=settings.profile_iterations,
                                max_other_cpu=settings.max_other_cpu, max_steal=settings.max_steal,
-                               eval_dir=settings.eval_dir, retry_failed=settings.retry_failed, **options)
+                               eval_dir=settings.eval_dir, retry_failed=settings.retry_failed,
+                               cold_compile=settings.cold_compile, **options)
     return found
 
 

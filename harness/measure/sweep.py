@@ -15,6 +15,7 @@ from ..spec import ModelSpec, Target
 from ..store import finish_sweep, save_coverage, save_peak, save_run, set_process_spread, start_sweep
 from .artifacts import coverage_of, spec_artifact
 from .child import measure_in_child
+from .compile_cost import needs_cold_compile
 from .environment import host_facts
 from .farm import FARM_TIMEOUT_S, device_host, is_farm
 
@@ -65,12 +66,11 @@ def time_and_store(engine, job: Job, sweep_id: int | None = None, strict: int = 
                    measure: Measure | None = None) -> tuple[int, RunResult]:
     """Time one job in a worker process (by default a fresh one, child.measure_in_child) and store its run,
     whatever the outcome: (run id, result). strict: re-time a noisy run up to this many times first."""
-    measure = measure or measure_in_child
     farm = is_farm(job.target.device)
     timeout = FARM_TIMEOUT_S if farm else timeout_for(job.policy)
-    result, attempts = measure(job, timeout), 1
-    while result.noisy and attempts <= strict:
-        result, attempts = measure(job, timeout), attempts + 1
+    result, attempts = (measure or measure_in_child)(job, timeout), 1
+    while result.noisy and attempts <= strict:  # each time again in a fresh process
+        result, attempts = measure_in_child(job, timeout), attempts + 1
     if attempts > 1:
         result.environment["timing_attempts"] = attempts  # the earlier ones were noisy
     # a farm's run belongs to the device that ran it, this machine's to this machine
@@ -116,17 +116,21 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
     """Time and store every job, each in `repeats` fresh processes, round-robin over the jobs (slow drift
     of the machine then hits every job alike); each run is stored as it ends, and every run of a job
     gets its jobs' between-process spread. The sweep is marked finished, or interrupted if it stops.
-    measure: how a job reaches a worker (a fresh process each, or child.WorkerPerTarget for layers)."""
+    measure: how a job reaches a worker (a fresh process each; or child.WorkerPerTarget: one kept process per
+    target, the jobs of a round grouped by target, and new processes every round, so each repetition of a job
+    still runs in a process of its own). A farm's jobs always wait in fresh processes of their own."""
     outcome = SweepOutcome(start_sweep(engine, command))
     failed: set[int] = set()
     status = "interrupted"
     try:
         def run(i: int) -> None:
             on_start(jobs[i])
-            job = jobs[i]
+            job, how = jobs[i], measure
             if is_farm(job.target.device):  # each repetition is a measurement of its own there, not the same one
-                job = replace(job, repeat=len(outcome.runs.get(i, [])))
-            run_id, result = time_and_store(engine, job, outcome.sweep_id, strict, measure)
+                job, how = replace(job, repeat=len(outcome.runs.get(i, []))), None
+            elif needs_cold_compile(job):  # a cold compile is measured where nothing was compiled or imported yet
+                how = None
+            run_id, result = time_and_store(engine, job, outcome.sweep_id, strict, how)
             if not outcome.record(i, run_id, result):
                 failed.add(i)  # a job that does not run is not retried round after round
             on_done(jobs[i], result)
@@ -135,17 +139,51 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
                           if i not in failed and not repeats.settled(outcome.medians.get(i, []))]:
             # a farm's jobs wait on a service, not on this machine: all of them at once, beside the local ones
             farm = [i for i in pending if is_farm(jobs[i].target.device)]
+            if hasattr(measure, "new_round"):
+                measure.new_round()  # a kept process per target, new for every round
             with ThreadPoolExecutor(max_workers=max(1, min(len(farm), FARM_PARALLEL))) as pool:
                 waiting = [pool.submit(run, i) for i in farm]
-                for i in pending:
-                    if i not in farm:
-                        run(i)
+                # this machine's jobs grouped by target: one kept process runs all of a target's models
+                for i in sorted((i for i in pending if i not in farm), key=lambda i: (jobs[i].target.name, i)):
+                    run(i)
                 for future in waiting:
                     future.result()
         status = "finished"
     finally:
         outcome.finish(engine, status)
     return outcome
+
+
+def expected_seconds(engine, jobs: list[Job], host: dict | None = None) -> dict[tuple, float]:
+    """How long each job took before on this host, from the stored runs: per (target, model) the median wall time
+    of its runs, else the target's median, else every run's (keys: job_key). Empty where nothing ran here yet."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ..store import Host, Run
+
+    host = host or host_facts()
+    took: dict[tuple, list[float]] = {}
+    with Session(engine) as session:
+        rows = session.execute(select(Run.target, Run.model, Run.started_at, Run.finished_at).join(Host).where(
+            Host.hostname == host["hostname"], Run.published.is_(False), Run.imported.is_(False),
+            Run.layer.is_(None), Run.finished_at.is_not(None))).all()
+    for target, model, began, ended in rows:
+        seconds = (ended - began).total_seconds()
+        if seconds > 0:
+            for key in ((target, model), (target,), ()):
+                took.setdefault(key, []).append(seconds)
+    found = {}
+    for job in jobs:
+        for key in ((job.target.name, job.spec.model), (job.target.name,), ()):
+            if key in took:
+                found[job_key(job)] = statistics.median(took[key])
+                break
+    return found
+
+
+def job_key(job: Job) -> tuple:
+    return (job.target.name, job.spec, job.precision, job.layer)
 
 
 def measure_peaks(engine, targets: list[Target], threads: int, size: int, cache_dir: Path

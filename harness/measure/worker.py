@@ -39,7 +39,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     import torch
 
     from backends import BACKENDS
-    from harness.measure import environment, footprint, interference
+    from harness.measure import compile_cost, environment, footprint, interference
     from harness.measure import images
     from harness.measure.artifacts import coverage_of, model_artifact, precision_coverage_of
     from harness.spec import example_input
@@ -48,7 +48,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     from harness.measure.layers import layer_model
     from harness.measure.timing import measure
     from harness.opclass import classify_rows
-    from harness.protocol import LOW_PRECISIONS, PARITY_TOLERANCE, Compilation, Footprint
+    from harness.protocol import LOW_PRECISIONS, PARITY_TOLERANCE, Footprint
     from harness.stats import summarize
 
     backend = BACKENDS[job.target.backend]
@@ -116,6 +116,9 @@ def _measure_job(job, result, compile_dir: Path) -> None:
             importlib.import_module(backend.runtime_module)
         footprint.release_freed()  # nor is what the export left behind
         options = load_options(backend, job.target, example, compile_dir)
+        cold = kept_cold_compile(job)
+        if cold is not None:  # compiled warm from the cache the kept cold compile filled
+            options["compile_cache"] = cold.inductor_cache
         rss_before = footprint.resident_mb()
         own_window = footprint.reset_peak()
         began = time.perf_counter()
@@ -145,11 +148,18 @@ def _measure_job(job, result, compile_dir: Path) -> None:
             result.agreement = measure_agreement(session, model, job)
         del session
         warm, warm_compiled = None, None
-        if not job.layer:  # a layer alone is timed for where its time goes, not for what it costs to start
+        if cold is not None:  # this run's own load was the warm one; the cold one was measured before, and kept
+            warm, warm_compiled = load_ms, compiled
+            result.footprint = replace(result.footprint, load_ms=cold.load_ms, load_warm_ms=warm)
+        elif not job.layer:  # a layer alone is timed for where its time goes, not for what it costs to start
             warm, warm_compiled = warm_load(backend, model, artifact, device, job, options)
             result.footprint = replace(result.footprint, load_warm_ms=warm)
         if compiled is not None:
-            result.compilation = Compilation(**compiled, compile_warm_ms=(warm_compiled or {}).get("compile_ms"))
+            result.compilation = compilation_of(job, compiled, warm_compiled, cold, load_ms, compile_dir)
+        if compile_cost.compiles_on_load(job):  # which kept cold compile the run measured, or reused
+            result.environment["compile_cold"] = {"key": cold.key if cold else compile_cost.compile_key(job),
+                                                  "reused": cold is not None,
+                                                  "measured_at": cold.measured_at if cold else time.time()}
     result.finished_at = time.time()
     if job.precision in LOW_PRECISIONS and result.agreement is not None:
         # one random input's error is recorded, but a quantized model is judged by its answers on photographs
@@ -163,6 +173,29 @@ def _measure_job(job, result, compile_dir: Path) -> None:
             result.environment["parity_tolerance"] = tolerance
         check_parity(result, reference, output, tolerance)
     check_steady(result)
+
+
+def kept_cold_compile(job):
+    """The kept cold compile a torch.compile run reuses (compile_cost), or None where it compiles cold itself."""
+    from harness.measure import compile_cost
+
+    if not compile_cost.compiles_on_load(job) or job.cold_compile:
+        return None
+    return compile_cost.kept(job)
+
+
+def compilation_of(job, compiled: dict, warm_compiled: dict | None, cold, load_ms: float, compile_dir: Path):
+    """The run's Compilation: its own cold and warm compiles (the cold one kept for later runs of its key), or
+    the kept cold figure, marked reused, beside its own warm compile."""
+    from harness.measure import compile_cost
+    from harness.protocol import Compilation
+
+    warm_ms = (warm_compiled or {}).get("compile_ms")
+    if cold is not None:
+        return Compilation(**{**compiled, "compile_ms": cold.compile_ms}, compile_warm_ms=warm_ms, cold_reused=True)
+    if compile_cost.compiles_on_load(job):
+        compile_cost.keep(job, compiled, load_ms, compile_dir)
+    return Compilation(**compiled, compile_warm_ms=warm_ms)
 
 
 def check_steady(result) -> None:

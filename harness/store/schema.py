@@ -159,6 +159,7 @@ class Run(Base):
     compile_mode: Mapped[str | None] = mapped_column(String(32))
     compile_ms: Mapped[float | None] = mapped_column(Float)  # cold: into an empty cache, to the first inferences
     compile_warm_ms: Mapped[float | None] = mapped_column(Float)  # again, from the cache the cold compile filled
+    compile_cold_reused: Mapped[bool | None]  # compile_ms measured by an earlier run of its compile key, kept
     graphs: Mapped[int | None]  # graphs compiled while loading: 1 + graph breaks (more if it recompiled then)
     graph_breaks: Mapped[int | None]
     break_reasons: Mapped[list | None] = mapped_column(JSON)  # dynamo's reason per break (first few)

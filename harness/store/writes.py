@@ -147,7 +147,7 @@ def _compilation(found) -> dict:
         return {}
     return {"compile_mode": found.mode, "compile_ms": found.compile_ms, "compile_warm_ms": found.compile_warm_ms,
             "graphs": found.graphs, "graph_breaks": found.graph_breaks, "break_reasons": list(found.break_reasons),
-            "recompiles": found.recompiles}
+            "recompiles": found.recompiles, "compile_cold_reused": found.cold_reused}
 
 
 def _interference(found) -> dict:

@@ -184,10 +184,12 @@ def _compiled_section(rows: list, where: str) -> list[str]:
                                    Column("compiled_ms", "compiled ms", "ms"), Column("speedup", kind="ratio"),
                                    Column("compile", "compile s", "compile"), Column("breaks", kind="count")],
                   [(r.model, r.resolution, r.batch, r.precision, r.target, r.eager_ms, r.compiled_ms, r.speedup,
-                    (r.compile_ms, r.compile_warm_ms), r.graph_breaks) for r in rows])
+                    Cell((r.compile_ms, r.compile_warm_ms), ("reused",) if r.cold_reused else ()), r.graph_breaks)
+                   for r in rows])
     return ["", f"## Compiled PyTorch on {where}", "",
             "torch.compile (inductor) against eager torch on the same spec and precision; compile: seconds before "
-            "the first timed inference, cold (an empty inductor cache) / warm (from that cache).", "",
+            "the first timed inference, cold (an empty inductor cache) / warm (from that cache); reused: the cold "
+            "compile measured once by an earlier run of the same model, versions and mode, and kept.", "",
             *markdown.render(found)]
 
 

@@ -13,6 +13,10 @@ FOOTPRINT_NOTE = ("load: the artifact loaded until it can run; mem: the model's 
 COMPILE_NOTE = ("compile s: torch.compile's cold compile (an empty cache) / warm (from that cache), seconds, before "
                 "any timing; breaks: graph breaks (each runs the code between graphs in Python); a run that "
                 "compiled again while timed is 'recompiled' and used by no claim")
+REUSED_MARK = "reused"
+REUSED_NOTE = ("compile s (reused): the cold compile was measured once, in a fresh process, by an earlier run of the "
+               "same model, versions, mode and host, and is kept; the run compiled warm itself (harness run "
+               "--cold-compile measures it again)")
 AGREEMENT_NOTE = ("top-1 agree, cosine: against fp32 torch on held-out photographs (matching top-1 classes, mean "
                   "logit cosine similarity); an int8 run below the floor is 'inaccurate' and used by no claim")
 STATUS_TONES = {"ok": "good"}
@@ -43,7 +47,7 @@ def runs_table(runs: list[RunSummary], title: str, links: bool = False) -> Table
     columns += [Column(key, shown=False) for key in FIELDS if key not in {c.key for c in columns}]
     columns += [Column("link", "run", shown=links, data=False), Column("history", shown=links, data=False, web_only=True)]
     rows = []
-    mean_only = noisy = False
+    mean_only = noisy = reused = False
     for run in runs:
         f = dict(run.fields)
         values = dict(f)
@@ -53,13 +57,16 @@ def runs_table(runs: list[RunSummary], title: str, links: bool = False) -> Table
         noisy |= f["noisy"]
         values["status"] = Cell(f["status"], marks, STATUS_TONES.get(f["status"], "bad"))
         values["ci"] = (f["ci95_low_ms"], f["ci95_high_ms"]) if f["ci95_low_ms"] is not None else None
-        values["compile"] = (f["compile_ms"], f["compile_warm_ms"]) if f["compile_ms"] is not None else None
+        values["compile"] = Cell((f["compile_ms"], f["compile_warm_ms"]), (REUSED_MARK,) if f["compile_cold_reused"]
+                                 else ()) if f["compile_ms"] is not None else None
+        reused |= bool(f["compile_cold_reused"])
         values["link"] = Cell(f"#{f['run']}", link=Link("run", (("run_id", f["run"]),)))
         values["history"] = Cell("history", link=Link("history_page", tuple(run.series.items()))) if (
             f["origin"] == "measured") else None
         rows.append(Row(values))
     notes = (([f"{MEAN_ONLY} mean: the vendor tool reported no median"] if mean_only else [])
              + ([NOISY_NOTE] if noisy else []) + ([FOOTPRINT_NOTE] if costs else [])
-             + ([AGREEMENT_NOTE] if agreement else []) + ([COMPILE_NOTE] if compiled else []))
+             + ([AGREEMENT_NOTE] if agreement else []) + ([COMPILE_NOTE] if compiled else [])
+             + ([REUSED_NOTE] if reused else []))
     return Table("runs", title, columns, rows, notes)
 

@@ -5,7 +5,7 @@ import sys
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table as RichTable
 
 from . import formats
@@ -66,12 +66,24 @@ def skipped(console: Console, target, reason: str) -> None:
 
 class JobProgress:
     """Progress bars on stderr, one per lane (one for a sweep here, one per agent of a lab), with a line for each
-    job that did not end ok."""
+    job that did not end ok. Given how long each job took before (`expected`: job -> seconds, from the targets' own
+    history), a sweep's bar advances by those seconds and says how long is left."""
 
-    def __init__(self, console: Console, totals: dict[str, int]):
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console)
-        self.bars = {lane: self.progress.add_task(escape(lane), total=total) for lane, total in totals.items()}
+    def __init__(self, console: Console, totals: dict[str, int], expected=None, jobs: list | None = None,
+                 rounds: int = 1):
+        self.expected = expected if expected and jobs and all(expected(j) for j in jobs) else None
+        self.jobs_done = 0
+        self.jobs_total = sum(totals.values())
+        columns = [TextColumn("{task.description}"), BarColumn()]
+        if self.expected:  # the bar counts expected seconds; the text counts jobs
+            columns += [TextColumn("{task.fields[jobs]}"), TimeElapsedColumn(), TextColumn("left ~"),
+                        TimeRemainingColumn()]
+            totals = {lane: rounds * sum(self.expected(j) for j in jobs) for lane in totals}
+        else:
+            columns += [TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn()]
+        self.progress = Progress(*columns, console=console)
+        self.bars = {lane: self.progress.add_task(escape(lane), total=total, jobs=f"0/{self.jobs_total}")
+                     for lane, total in totals.items()}
 
     def __enter__(self):
         self.progress.start()
@@ -88,4 +100,6 @@ class JobProgress:
         if result.status != "ok":
             self.progress.console.print(f"[red]{result.status}[/red] {escape(prefix + job.describe())}: "
                                         f"{escape(str(result.error))}")
-        self.progress.update(self.bars[lane], advance=1, description=escape(prefix + job.describe()))
+        self.jobs_done += 1
+        self.progress.update(self.bars[lane], advance=self.expected(job) if self.expected else 1,
+                             description=escape(prefix + job.describe()), jobs=f"{self.jobs_done}/{self.jobs_total}")
