@@ -139,12 +139,13 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
                           if i not in failed and not repeats.settled(outcome.medians.get(i, []))]:
             # a farm's jobs wait on a service, not on this machine: all of them at once, beside the local ones
             farm = [i for i in pending if is_farm(jobs[i].target.device)]
+            local = [i for i in pending if i not in farm]
             if hasattr(measure, "new_round"):
                 measure.new_round()  # a kept process per target, new for every round
+                local = grouped_by_target(jobs, local)  # one kept process runs all of a target's models
             with ThreadPoolExecutor(max_workers=max(1, min(len(farm), FARM_PARALLEL))) as pool:
                 waiting = [pool.submit(run, i) for i in farm]
-                # this machine's jobs grouped by target: one kept process runs all of a target's models
-                for i in sorted((i for i in pending if i not in farm), key=lambda i: (jobs[i].target.name, i)):
+                for i in local:
                     run(i)
                 for future in waiting:
                     future.result()
@@ -152,6 +153,16 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
     finally:
         outcome.finish(engine, status)
     return outcome
+
+
+def grouped_by_target(jobs: list[Job], indices: list[int]) -> list[int]:
+    """`indices` with each target's jobs together, the targets in the order they first appear, each target's jobs
+    in their own order."""
+    first: dict[Target, int] = {}
+    for position, i in enumerate(indices):
+        first.setdefault(jobs[i].target, position)
+    order = {i: position for position, i in enumerate(indices)}
+    return sorted(indices, key=lambda i: (first[jobs[i].target], order[i]))
 
 
 def expected_seconds(engine, jobs: list[Job], host: dict | None = None) -> dict[tuple, float]:
