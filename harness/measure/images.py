@@ -10,8 +10,9 @@ cache key of every artifact calibrated on it.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +124,7 @@ def calibration_set(resolution: int, folder: str | Path | None = None) -> ImageS
     """The images a quantizer calibrates on: every image in `folder` (searched recursively), or the
     bundled calibration photographs in four views each."""
     if folder is None:
-        return load_images(_bundled(CALIBRATION_PHOTOS), resolution, augment=True, source="bundled photographs")
+        return _bundled_copy(CALIBRATION_PHOTOS, resolution, augment=True)
     root = Path(folder)
     if not root.is_dir():
         raise ImageSetError(f"--calibration {folder}: not a folder")
@@ -135,7 +136,19 @@ def calibration_set(resolution: int, folder: str | Path | None = None) -> ImageS
 
 def held_out_set(resolution: int) -> ImageSet:
     """The photographs agreement is measured on (none of them in the bundled calibration set)."""
-    return load_images(_bundled(HELD_OUT_PHOTOS), resolution, augment=False, source="bundled photographs")
+    return _bundled_copy(HELD_OUT_PHOTOS, resolution, augment=False)
+
+
+def _bundled_copy(photos: tuple, resolution: int, augment: bool) -> ImageSet:
+    """The bundled photographs, decoded once per process (a kept worker times every model of a sweep on them);
+    each caller gets its own writable array."""
+    found = _bundled_set(photos, resolution, augment)
+    return replace(found, images=found.images.copy())
+
+
+@functools.lru_cache(maxsize=8)
+def _bundled_set(photos: tuple, resolution: int, augment: bool) -> ImageSet:
+    return load_images(_bundled(photos), resolution, augment, source="bundled photographs")
 
 
 def labelled_set(folder: str | Path, resolution: int) -> tuple[ImageSet, np.ndarray]:
