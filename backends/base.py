@@ -7,12 +7,19 @@ Runtimes are imported inside methods, so a missing runtime costs nothing until i
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+
+# A mixed int8 recipe's ops to leave in float: called with each op's (type, kernel size, depthwise) as the
+# runtime's own graph names it (ONNX "Conv", OpenVINO "GroupConvolution", an exported graph's "conv2d"), True to
+# keep that op in float
+KeepFloat = Callable[[str, "int | None", bool], bool]
 
 
 class Session(ABC):
@@ -78,6 +85,7 @@ class Backend(ABC):
     option_names: tuple[str, ...] = ()  # target options load() takes (torch-compile: mode)
     farm: bool = False  # a hosted device farm (AI Hub): jobs are submitted and waited on, remembered across runs
     remote_takes_example: bool = False  # time_remote() takes example=ARRAY (the device runs it: parity) and precision=
+    keeps_float: bool = False  # an int8 export() takes keep_float=: its quantizer can leave chosen ops in float
 
     @abstractmethod
     def unavailable_reason(self, device: str) -> str | None:
@@ -91,7 +99,8 @@ class Backend(ABC):
                calibration: list[np.ndarray] | None = None) -> Path | None:
         """Write the artifact for `model` at `example`'s static shape into out_dir; return its path.
         calibration: for int8, input batches shaped like `example` (real photographs, harness.measure.images)
-        that the runtime's post-training quantizer observes activations on."""
+        that the runtime's post-training quantizer observes activations on. Backends with `keeps_float`
+        also take keep_float: KeepFloat, the ops an int8 export leaves in float (a mixed recipe)."""
         return None
 
     def precision_reason(self, device: str, precision: str) -> str | None:

@@ -75,7 +75,8 @@ class CoreMlBackend(Backend):
 
         options = convert_options(precision, tuple(example.shape))
         if precision == "int8":  # quantized in torch, so calibration runs here rather than in a macOS-only predict
-            from .executorch_backend import ExecuTorchCoreMlBackend, pt2e_quantized
+            from .executorch_backend import ExecuTorchCoreMlBackend
+            from .pt2e import pt2e_quantized
 
             quantized = pt2e_quantized(model, example, ExecuTorchCoreMlBackend().quantizer(),
                                        calibration_batches(calibration, self.name))

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .base import Backend, Session, calibration_batches, module_version, tally_precision
+from .base import Backend, KeepFloat, Session, calibration_batches, module_version, tally_precision
+from .pt2e import pt2e_quantized
 
 SIDECAR = "delegation.json"
 INSTALL = "executorch is not installed (pip install -e .[executorch])"
@@ -219,18 +220,6 @@ def parse_etdump(etdump: Path, etrecord: Path | None = None, layers: list[dict] 
     return EtdumpRun([float(ms) for ms in execute[0].perf_data.raw], profile_rows(blocks[0].events, layers or []))
 
 
-def pt2e_quantized(model, example, quantizer, batches: list[np.ndarray]):
-    """`model` through PT2E post-training quantization: observers placed by `quantizer`, activation ranges
-    observed on the calibration batches, then quantize/dequantize pairs in the graph."""
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    graph = prepare_pt2e(torch.export.export(model.eval(), (example,)).module(), quantizer)
-    with torch.no_grad():
-        for batch in batches:
-            graph(torch.from_numpy(batch))
-    return convert_pt2e(graph)
-
-
 class ExecuTorchSession(Session):
     def __init__(self, path: Path, threads: int):
         from executorch.extension.pybindings import portable_lib
@@ -276,6 +265,7 @@ class ExecuTorchBackend(Backend):
     artifact_name = "model.pte"
     partitioner = "xnnpack"
     precisions = ("fp32", "int8")
+    keeps_float = True  # ops marked annotated before the PT2E quantizer annotates (backends.pt2e)
     timing = "host clock around one Module.run_method('forward') call"
 
     def unavailable_reason(self, device: str) -> str | None:
@@ -296,7 +286,8 @@ class ExecuTorchBackend(Backend):
 
         return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None,
+               keep_float: KeepFloat | None = None) -> Path:
         if not _importable():
             raise RuntimeError(INSTALL)
         import logging
@@ -306,7 +297,8 @@ class ExecuTorchBackend(Backend):
         for noisy in ("executorch", "coremltools"):  # partitioners log every node they skip at INFO
             logging.getLogger(noisy).setLevel(logging.WARNING)
         if precision == "int8":
-            model = pt2e_quantized(model, example, self.quantizer(), calibration_batches(calibration, self.name))
+            model = pt2e_quantized(model, example, self.quantizer(), calibration_batches(calibration, self.name),
+                                   keep_float)
         program = torch.export.export(model.eval() if precision != "int8" else model, (example,))
         edge = to_edge_transform_and_lower(program, partitioner=[self.make_partitioner(precision)])
         (out_dir / SIDECAR).write_text(json.dumps(delegation(edge, self.partitioner)))
@@ -334,6 +326,7 @@ class ExecuTorchCoreMlBackend(ExecuTorchBackend):
     name = "executorch-coreml"
     devices = ("mac:all",)
     partitioner = "coreml"
+    keeps_float = False  # coremltools' quantizer is not checked to skip pre-annotated ops (no macOS here)
 
     def unavailable_reason(self, device: str) -> str | None:
         if not _importable():

@@ -2,14 +2,17 @@
 (XNNPACK), or on an Android phone with LiteRT's `benchmark_model` over adb."""
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import numpy as np
 
 from . import adb
-from .base import Backend, RemoteTiming, Session, calibration_batches, conv_facts, module_version, tally_precision
+from .base import (Backend, KeepFloat, RemoteTiming, Session, calibration_batches, conv_facts, module_version,
+                   tally_precision)
 from .benchmark_model import benchmark_model_args, parse_benchmark_model
+from .pt2e import pt2e_quantized
 
 BENCHMARK_MODEL_ENV = "HARNESS_BENCHMARK_MODEL"
 WHERE_TO_GET_BENCHMARK_MODEL = (
@@ -68,20 +71,45 @@ def dequantize(value: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     return ((value.astype(np.float32) - zero_point) * scale).astype(np.float32)
 
 
-def pt2e_int8(model, example, batches: list[np.ndarray]):
+def pt2e_int8(model, example, batches: list[np.ndarray], keep_float: KeepFloat | None = None):
     """litert-torch's own PT2E quantizer (per-channel symmetric int8 weights, int8 activations observed on the
-    calibration batches) applied to the exported graph; returns (quantized module, its quantizer)."""
-    import torch
+    calibration batches; the ops `keep_float` names left in float); returns (quantized module, its quantizer)."""
     from litert_torch.quantize import pt2e_quantizer
-    from torchao.quantization.pt2e import quantize_pt2e
 
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))
-    graph = quantize_pt2e.prepare_pt2e(torch.export.export(model.eval(), (example,)).module(), quantizer)
-    with torch.no_grad():
-        for batch in batches:
-            graph(torch.from_numpy(batch))
-    return quantize_pt2e.convert_pt2e(graph, fold_quantize=False), quantizer
+    return pt2e_quantized(model, example, quantizer, batches, keep_float, fold_quantize=False), quantizer
+
+
+@contextlib.contextmanager
+def strict_qdq(strict: bool):
+    """Convert in the LiteRT converter's strict QDQ mode while `strict`: the converter then quantizes exactly
+    the ops the PT2E graph quantizes. By default it also quantizes any float op between a dequantize and a
+    quantize (weights included), which would undo a mixed recipe's float ops, and ops the quantizer left alone
+    (GELU) that sit inside a quantized region. litert-torch's default converter has no argument for the mode
+    (its _litert_converter_flags reach only the TensorFlow-based V2 converter), so the config it builds is
+    given the mode here."""
+    if not strict:
+        yield
+        return
+    try:
+        from litert_converter.mlir._mlir_libs import converter_api_ext
+    except ImportError as exc:
+        raise RuntimeError("this litert-torch has no LiteRT converter config to keep ops in float") from exc
+    default = converter_api_ext.ConvertToTFLConfig
+    if not hasattr(default(), "strict_qdq_mode"):
+        raise RuntimeError("this LiteRT converter has no strict QDQ mode, so it cannot keep ops in float")
+
+    def strict_config():
+        config = default()
+        config.strict_qdq_mode = True
+        return config
+
+    converter_api_ext.ConvertToTFLConfig = strict_config
+    try:
+        yield
+    finally:
+        converter_api_ext.ConvertToTFLConfig = default
 
 
 DATA_MOVEMENT = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "TRANSPOSE", "PAD", "CONCATENATION", "SPLIT", "GATHER",
@@ -136,6 +164,7 @@ class LiteRtBackend(Backend):
     devices = ("cpu", "android")
     artifact_name = "model.tflite"
     precisions = ("fp32", "fp16", "int8")  # fp16: float16 weights; int8: static PT2E, int8 input and output
+    keeps_float = True  # ops marked annotated before the PT2E quantizer annotates (backends.pt2e)
 
     def unavailable_reason(self, device: str) -> str | None:
         if device == "cpu":
@@ -159,7 +188,8 @@ class LiteRtBackend(Backend):
                  if (v := module_version(k))}
         return {**found, "interpreter": interpreter or "none"}
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None,
+               keep_float: KeepFloat | None = None) -> Path:
         try:
             import litert_torch
         except ImportError as exc:
@@ -168,8 +198,9 @@ class LiteRtBackend(Backend):
         if precision == "int8":
             from litert_torch.quantize.quant_config import QuantConfig
 
-            quantized, quantizer = pt2e_int8(model, example, calibration_batches(calibration, self.name))
-            converted = litert_torch.convert(quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
+            quantized, quantizer = pt2e_int8(model, example, calibration_batches(calibration, self.name), keep_float)
+            with strict_qdq(keep_float is not None):
+                converted = litert_torch.convert(quantized, (example,), quant_config=QuantConfig(pt2e_quantizer=quantizer))
         else:
             converted = litert_torch.convert(model.eval(), (example,))
         converted.export(str(path))  # keeps the NCHW input layout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import conv_facts, tally_precision
+from .base import KeepFloat, conv_facts, tally_precision
 from .onnx_export import INPUT_NAME, export_onnx
 
 # ops that only move data: neither int8 nor float arithmetic, left out of the coverage
@@ -23,13 +23,16 @@ DATA_MOVEMENT = {"QuantizeLinear", "DequantizeLinear", "Reshape", "Transpose", "
 # any other op fed by DequantizeLinear computes in float on the dequantized values
 INT8_KERNELS = {"Conv", "MatMul", "Gemm", "Add", "Mul", "AveragePool", "GlobalAveragePool", "Sigmoid", "LeakyRelu",
                 "Softmax"}
+BIASED = {"Conv", "Gemm"}  # input 2 is a bias, kept in int32 or float beside int8 weights
 FLOAT_OUTPUT_OK = {"MatMul", "Gemm"}  # MatMulIntegerToFloat / QGemm may end in float; the others need a Q after
 
 
-def quantize_qdq(model, example, path: Path, calibration: list[np.ndarray], symmetric: bool = False) -> Path:
+def quantize_qdq(model, example, path: Path, calibration: list[np.ndarray], symmetric: bool = False,
+                 keep_float: KeepFloat | None = None) -> Path:
     """Export `model` to ONNX and write its static int8 QDQ quantization to `path` (intermediates removed).
     symmetric: int8 activations with zero point 0 (TensorRT's explicit quantization), else uint8 asymmetric
-    (ONNX Runtime's CPU default)."""
+    (ONNX Runtime's CPU default). keep_float: the nodes it names are left out of the quantization (the
+    quantizer's own nodes_to_exclude), so they keep float inputs and run float kernels."""
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -47,7 +50,8 @@ def quantize_qdq(model, example, path: Path, calibration: list[np.ndarray], symm
     # shape inference and graph clean-up, as ONNX Runtime's quantization guide asks before quantize_static
     quant_pre_process(str(floating), str(prepared), skip_symbolic_shape=True)
     reader = Reader(calibration)
-    quantize_static(str(prepared), str(path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
+    excluded = float_node_names(prepared, keep_float) if keep_float else []
+    quantize_static(str(prepared), str(path), reader, nodes_to_exclude=excluded, quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,
                     extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
@@ -64,33 +68,28 @@ def _dims(value_info) -> list[int] | None:
     return None if None in dims else dims
 
 
-def qdq_coverage(path: Path) -> list[dict]:
-    """Which arithmetic nodes of a QDQ graph run as integer kernels (an op ONNX Runtime has one for, fed only
-    by DequantizeLinear and, but for matrix products, feeding a QuantizeLinear) and which compute in float,
-    with each node's FLOPs from inferred shapes."""
-    import onnx
+class OnnxGraph:
+    """An ONNX graph with inferred shapes, and who produces and consumes each value."""
 
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    graph = model.graph
-    shapes = {v.name: _dims(v) for v in [*graph.value_info, *graph.input, *graph.output]}
-    shapes.update({init.name: list(init.dims) for init in graph.initializer})
-    constants = {init.name for init in graph.initializer}
-    producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-    rows: dict = {}
-    for node in graph.node:
-        if node.op_type in DATA_MOVEMENT:
-            continue
-        data = [name for name in node.input if name and name not in constants]
-        dequantized = bool(data) and all(producer.get(name) is not None and producer[name].op_type == "DequantizeLinear"
-                                         for name in data)
-        requantized = node.op_type in FLOAT_OUTPUT_OK or any(
-            c.op_type == "QuantizeLinear" for c in consumers.get(node.output[0], []))
-        low = node.op_type in INT8_KERNELS and dequantized and requantized
-        out = shapes.get(node.output[0])
+    def __init__(self, path: Path):
+        import onnx
+
+        self.graph = onnx.shape_inference.infer_shapes(onnx.load(str(path))).graph
+        self.shapes = {v.name: _dims(v) for v in [*self.graph.value_info, *self.graph.input, *self.graph.output]}
+        self.shapes.update({init.name: list(init.dims) for init in self.graph.initializer})
+        self.constants = {init.name for init in self.graph.initializer}
+        self.producer = {out: node for node in self.graph.node for out in node.output}
+        self.consumers: dict[str, list] = {}
+        for node in self.graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+
+    def facts(self, node) -> tuple[str, dict]:
+        """(op type, {flops, kernel, depthwise}) of an arithmetic node; a matrix product by constant weights (a
+        linear layer) is "MatMul (constant weights)", apart from attention's products of two activations."""
+        import onnx
+
+        shapes, out = self.shapes, self.shapes.get(node.output[0])
         facts = {"flops": 0, "kernel": None, "depthwise": False}
         if node.op_type == "Conv" and out and shapes.get(node.input[1]):
             source = shapes.get(node.input[0])
@@ -99,12 +98,46 @@ def qdq_coverage(path: Path) -> list[dict]:
             attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
             left = shapes[node.input[0]]
             facts["flops"] = 2 * int(np.prod(out)) * int(left[-2] if attrs.get("transA") else left[-1])
-            facts["depthwise"] = False
         op_type = node.op_type
-        if node.op_type in ("MatMul", "Gemm"):  # a linear layer multiplies by constant weights; attention does not
+        if node.op_type in ("MatMul", "Gemm"):
             weight = node.input[1]
-            weighted = weight in constants or (producer.get(weight) is not None and
-                                               all(i in constants for i in producer[weight].input if i))
+            weighted = weight in self.constants or (self.producer.get(weight) is not None and
+                                                    all(i in self.constants for i in self.producer[weight].input if i))
             op_type = f"{node.op_type} (constant weights)" if weighted else node.op_type
+        return op_type, facts
+
+
+def float_node_names(path: Path, keep_float: KeepFloat) -> list[str]:
+    """The names of the float graph's arithmetic nodes that `keep_float` keeps in float."""
+    graph = OnnxGraph(path)
+    found = []
+    for node in graph.graph.node:
+        if node.op_type in DATA_MOVEMENT:
+            continue
+        op_type, facts = graph.facts(node)
+        if keep_float(op_type, facts["kernel"], facts["depthwise"]):
+            found.append(node.name)
+    return found
+
+
+def qdq_coverage(path: Path) -> list[dict]:
+    """Which arithmetic nodes of a QDQ graph run as integer kernels (an op ONNX Runtime has one for, every input
+    but a bias fed by DequantizeLinear and, but for matrix products, feeding a QuantizeLinear) and which
+    compute in float,
+    with each node's FLOPs from inferred shapes."""
+    graph = OnnxGraph(path)
+    rows: dict = {}
+    for node in graph.graph.node:
+        if node.op_type in DATA_MOVEMENT:
+            continue
+        # every input but a bias dequantized: weights too (a node left out of the quantization keeps float weights)
+        quantizable = [name for i, name in enumerate(node.input) if name and not (i == 2 and node.op_type in BIASED)]
+        dequantized = bool(quantizable) and all(graph.producer.get(name) is not None and
+                                                graph.producer[name].op_type == "DequantizeLinear"
+                                                for name in quantizable)
+        requantized = node.op_type in FLOAT_OUTPUT_OK or any(
+            c.op_type == "QuantizeLinear" for c in graph.consumers.get(node.output[0], []))
+        low = node.op_type in INT8_KERNELS and dequantized and requantized
+        op_type, facts = graph.facts(node)
         tally_precision(rows, op_type, low, **facts)
     return list(rows.values())

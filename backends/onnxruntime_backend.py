@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Backend, Session, calibration_batches, module_version
+from .base import Backend, KeepFloat, Session, calibration_batches, module_version
 from .onnx_export import INPUT_NAME, export_onnx
 from .onnx_quantize import qdq_coverage, quantize_qdq
 from .tensorrt_backend import cuda_reason
@@ -125,6 +125,7 @@ class OnnxRuntimeBackend(Backend):
     devices = ("cpu", "gpu")
     artifact_name = "model.onnx"
     precisions = ("fp32", "int8")  # int8: static QDQ from onnxruntime.quantization
+    keeps_float = True  # the quantizer's nodes_to_exclude
 
     def precision_reason(self, device: str, precision: str) -> str | None:
         if precision == "int8" and device == "gpu":
@@ -146,10 +147,11 @@ class OnnxRuntimeBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {k: v for k in ("onnxruntime", "onnxruntime-gpu", "onnx", "onnxscript") if (v := module_version(k))}
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None,
+               keep_float: KeepFloat | None = None) -> Path:
         if precision == "int8":
             batches = calibration_batches(calibration, self.name)
-            return quantize_qdq(model, example, out_dir / self.artifact_name, batches)
+            return quantize_qdq(model, example, out_dir / self.artifact_name, batches, keep_float=keep_float)
         return export_onnx(model, example, out_dir / self.artifact_name)
 
     def precision_coverage(self, artifact: Path) -> list[dict] | None:
@@ -165,6 +167,7 @@ class OrtTensorRtBackend(OnnxRuntimeBackend):
     name = "ort-tensorrt"
     devices = ("gpu",)
     precisions = ("fp32", "fp16")
+    keeps_float = False
 
     def precision_reason(self, device: str, precision: str) -> str | None:
         return None

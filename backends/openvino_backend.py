@@ -5,7 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .base import Backend, Session, calibration_batches, conv_facts, cpu_has_bf16, module_version, tally_precision
+from .base import (Backend, KeepFloat, Session, calibration_batches, conv_facts, cpu_has_bf16, module_version,
+                   tally_precision)
 
 OV_DEVICES = {"cpu": "CPU", "intel-gpu": "GPU", "npu": "NPU"}
 # the CPU plugin's OPTIMIZATION_CAPABILITIES word for each half precision it computes natively
@@ -93,6 +94,7 @@ class OpenVinoBackend(Backend):
     # int8: an IR quantized by NNCF (FakeQuantize before each quantized op)
     precisions = ("fp32", "bf16", "fp16", "int8")
     compile_cache = True
+    keeps_float = True  # NNCF's ignored scope
 
     def precision_reason(self, device: str, precision: str) -> str | None:
         if precision in CAPABILITY and device != "cpu":
@@ -117,13 +119,14 @@ class OpenVinoBackend(Backend):
     def versions(self) -> dict[str, str]:
         return {"openvino": module_version("openvino") or "?"}
 
-    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
+    def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None,
+               keep_float: KeepFloat | None = None) -> Path:
         import openvino as ov
 
         # A static input shape: dynamic-shape IR is slower and benchmark_app refuses it.
         converted = ov.convert_model(model.eval(), example_input=example, input=[tuple(example.shape)])
         if precision == "int8":
-            converted = nncf_int8(converted, calibration_batches(calibration, self.name))
+            converted = nncf_int8(converted, calibration_batches(calibration, self.name), keep_float)
         path = out_dir / self.artifact_name
         ov.save_model(converted, str(path), compress_to_fp16=False)  # default would halve weights to fp16
         return path
@@ -147,15 +150,41 @@ def cpu_capabilities() -> list[str]:
     return list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
 
 
-def nncf_int8(model, batches: list):
+def nncf_int8(model, batches: list, keep_float: KeepFloat | None = None):
     """NNCF's post-training quantization (per-channel symmetric int8 weights, activation ranges observed on
-    the calibration batches). The transformer model type keeps its quantization recipe for attention."""
+    the calibration batches). The transformer model type keeps its quantization recipe for attention. The
+    ops `keep_float` names go into NNCF's ignored scope: no FakeQuantize before them, so they run in float."""
     try:
         import nncf
     except ImportError as exc:
         raise RuntimeError("int8 OpenVINO IR needs NNCF (pip install nncf)") from exc
+    ignored = nncf.IgnoredScope(names=float_op_names(model, keep_float)) if keep_float else None
     return nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches),
-                         model_type=nncf.ModelType.TRANSFORMER)
+                         model_type=nncf.ModelType.TRANSFORMER, ignored_scope=ignored)
+
+
+def float_op_names(model, keep_float: KeepFloat) -> list[str]:
+    """The friendly names of the float model's ops that `keep_float` keeps in float; a MatMul by a constant
+    (a linear layer) is "MatMul (constant weights)", apart from attention's products of two activations."""
+    found = []
+    for op in model.get_ordered_ops():
+        op_type = op.get_type_name()
+        if op_type in ("Parameter", "Constant", "Result", "Convert"):
+            continue
+        if op_type == "MatMul" and _constant_source(op.input(1)):
+            op_type = "MatMul (constant weights)"
+        shape = _conv_shape(op, op_type)
+        if keep_float(op_type, shape["kernel"], shape["depthwise"]):
+            found.append(op.get_friendly_name())
+    return found
+
+
+def _constant_source(port) -> bool:
+    """Does the value on this input come from a constant (through Convert or Reshape, as weights do)?"""
+    node = port.get_source_output().get_node()
+    while node.get_type_name() in ("Convert", "Reshape") and node.get_input_size():
+        node = node.input(0).get_source_output().get_node()
+    return node.get_type_name() == "Constant"
 
 
 LOW = ("i8", "u8", "i4", "u4")
