@@ -15,10 +15,10 @@ from typing import Any, ClassVar, Union, get_args, get_origin, get_type_hints
 from .spec import ModelSpec, Target
 from .stats import Summary
 
-PROTOCOL_VERSION = 10  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
+PROTOCOL_VERSION = 11  # 2: coverage; 3: interference, noise limits; 4: Job.layer; 5: max_iterations; 6: footprint;
 # 7: precision axis (int8, calibration, agreement, precision coverage); 8: compilation (torch.compile);
 # 9: Job.repeat and Job.retry_failed (a farm's measurements and kept failures); 10: a kept cold compile (Job.cold_compile,
-# Compilation.cold_reused)
+# Compilation.cold_reused); 11: mixed int8 recipes (Job.keep_float)
 # ok | invalid: outputs disagree with torch | inaccurate: a low-precision artifact whose agreement with fp32 torch
 # on held-out photographs is below AGREEMENT_FLOOR (timed, stored, never used by a claim) | recompiled: a compiled
 # model (torch.compile) compiled again while it was timed, so samples include compilation (timed, stored, never
@@ -197,6 +197,8 @@ class Job:
     retry_failed: bool = False
     # torch.compile: compile cold again, though a cold compile of this model, versions and mode is kept
     cold_compile: bool = False
+    # a mixed int8 recipe: the op classes (harness.opclass) its quantizer leaves in float, comma-joined; "" for none
+    keep_float: str = ""
     version: int = PROTOCOL_VERSION
 
     @property
@@ -210,6 +212,8 @@ class Job:
     def __post_init__(self):
         if self.precision not in PARITY_TOLERANCE:
             raise ProtocolError(f"unknown precision {self.precision!r}")
+        if self.keep_float and self.precision not in LOW_PRECISIONS:
+            raise ProtocolError(f"keep_float {self.keep_float!r} asked of {self.precision}, which quantizes nothing")
 
 
 @dataclass(frozen=True)

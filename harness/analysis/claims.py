@@ -210,10 +210,11 @@ class Check:
 
 def _latest(session: Session, model: str, resolution: int, form: str, *criteria) -> dict[tuple, list[Run]]:
     """Valid runs of one model spec per protocol (host, target, threads, precision, batch): all the runs of
-    the latest sweep that timed it (several with `harness run --repeats`), or the latest single run."""
+    the latest sweep that timed it (several with `harness run --repeats`), or the latest single run. The paper's
+    claims are judged on each runtime's own recipes: a mixed int8 recipe (runs.keep_float) is not one of them."""
     return {(runs[-1].host_id, runs[-1].target, runs[-1].threads, runs[-1].precision, runs[-1].batch): runs
             for runs in latest_repeats(session, Run.model == model, Run.resolution == resolution, Run.form == form,
-                                       *criteria)}
+                                       Run.keep_float == "", *criteria)}
 
 
 FORM_NAMES = {"train": "training form", "reparam": "fused form"}
@@ -385,7 +386,7 @@ def _resolutions(session: Session, model: str, form: str) -> dict[tuple, list[in
     found: dict[tuple, set[int]] = {}
     for *key, resolution in session.execute(select(
             Run.host_id, Run.target, Run.threads, Run.precision, Run.batch, Run.resolution).where(
-            Run.model == model, Run.form == form, Run.status == "ok").distinct()):
+            Run.model == model, Run.form == form, Run.status == "ok", Run.keep_float == "").distinct()):
         found.setdefault(tuple(key), set()).add(resolution)
     return {key: sorted(values) for key, values in found.items()}
 

@@ -136,7 +136,7 @@ def compare(engine, resolution_of, metric: str = "latency") -> Comparison:
             value = found.metric.of(run)
             if value is None:
                 continue  # a run that did not record this figure (older, or a log that does not print it)
-            column = columns.setdefault((run.host_id, run.target, run.origin, run.precision), Column(
+            column = columns.setdefault((run.host_id, run.target, run.origin, run.precision, run.keep_float), Column(
                 hosts[run.host_id], run.precise_target, run.origin, run.citation, run.backend, run.device,
                 run.precision))
             found.values[(run.model, column)] = value

@@ -115,7 +115,7 @@ def layer_table(engine, model: str, resolution: int, form: str, device: str, pre
     rows: dict[str, LayerRow] = {}
     with Session(engine) as session:
         spec = (Run.model == model, Run.resolution == resolution, Run.form == form, Run.batch == 1,
-                Run.precision == precision)
+                Run.precision == precision, Run.keep_float == "")  # layers are timed in full recipes only
         for run in latest_runs(session, *spec, layers=True):
             if not device_matches(device, run.device):
                 continue

@@ -10,17 +10,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..spec import model_sort_key
-from ..store import Host, Run, latest_runs, precision_coverage
+from ..store import Host, Run, latest_runs, precision_coverage, recipe_label
 from .coverage import CoverageSplit, split
 
-COLUMNS = ("backend", "precision", "op_class", "op_type", "low_nodes", "float_nodes", "low_flops", "float_flops")
+COLUMNS = ("backend", "precision", "keep_float", "op_class", "op_type", "low_nodes", "float_nodes", "low_flops",
+           "float_flops")
 
 # the op classes whose place in int8 or float the question turns on (FastViT's token mixers and CPE)
 WATCHED = ("conv_dw_7x7", "conv_dw_3x3", "attention_matmul", "linear", "conv_pointwise")
 
 
 class BackendCoverage(CoverageSplit):
-    """One backend's low-precision artifact of one model spec: `detail` is the precision; inside: int8."""
+    """One backend's low-precision artifact of one model spec: `detail` is its recipe (the precision, and the op
+    classes a mixed int8 recipe kept in float: store.recipe_label); inside: int8."""
 
     @property
     def precision(self) -> str:
@@ -32,10 +34,12 @@ class BackendCoverage(CoverageSplit):
 
 
 def coverage(engine, model: str, resolution: int, form: str) -> list[BackendCoverage]:
-    """Every stored low-precision coverage of one model spec, per backend and precision."""
+    """Every stored low-precision coverage of one model spec, per backend and recipe."""
     with Session(engine) as session:
         rows = [{c: getattr(r, c) for c in COLUMNS} for r in precision_coverage(session, model, resolution, form)]
-    return [BackendCoverage(s.backend, s.detail, s.classes, s.ops) for s in split(rows, "precision", "low", "float")]
+    for row in rows:
+        row["recipe"] = recipe_label(row["precision"], row["keep_float"])
+    return [BackendCoverage(s.backend, s.detail, s.classes, s.ops) for s in split(rows, "recipe", "low", "float")]
 
 
 @dataclass(frozen=True)
@@ -75,14 +79,14 @@ def effects(engine) -> list[PrecisionEffect]:
             if run.precision == "fp32":
                 continue
             twin = fp32.get((run.host_id, run.target, run.threads, run.model, run.resolution, run.weights))
-            key = (run.model, run.resolution, run.backend, run.precision)
+            key = (run.model, run.resolution, run.backend, run.recipe)
             if key not in covered:
                 covered.update({(run.model, run.resolution, c.backend, c.precision): c
                                 for c in coverage(engine, run.model, run.resolution, "reparam")})
             cover = covered.get(key)
             found.append(PrecisionEffect(
                 hosts.get(run.host_id, str(run.host_id)), run.device, run.target, run.model, run.resolution,
-                run.precision, twin.latency_ms if twin else None, run.latency_ms, run.status, run.agreement_top1,
+                run.recipe, twin.latency_ms if twin else None, run.latency_ms, run.status, run.agreement_top1,
                 run.agreement_cosine, cover.flop_share if cover else None,
                 tuple(cover.kept_float) if cover else ()))
     return sorted(found, key=lambda e: (e.host, e.device, model_sort_key(e.model), e.precision, e.target))

@@ -33,7 +33,7 @@ def _summary(run: Run, base: dict[tuple, float]) -> RunSummary:
     latency = run.latency_ms if ok else None
     reference = base.get(key_of(run, SAME_SPEC_KEY))
     timed = (lambda value: value if ok else None)  # noqa: E731
-    values = (run.id, run.host.hostname, run.model, run.resolution, run.batch, run.form, run.target, run.precision,
+    values = (run.id, run.host.hostname, run.model, run.resolution, run.batch, run.form, run.target, run.recipe,
               run.threads, run.status, bool(run.imported), run.origin, timed(run.median_ms), timed(run.mean_ms),
               timed(run.p90_ms), timed(run.median_ci_low_ms), timed(run.median_ci_high_ms), timed(run.cv),
               timed(run.iterations), reference / latency if latency and reference else None, bool(run.noisy),

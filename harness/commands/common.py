@@ -46,6 +46,9 @@ CacheOption = Annotated[Path, typer.Option("--cache", help="artifact cache direc
 CalibrationOption = Annotated[Optional[Path], typer.Option(
     "--calibration", help="int8: a folder of images to calibrate on (default: photographs that scikit-image and "
     "matplotlib ship)")]
+KeepFloatOption = Annotated[Optional[list[str]], typer.Option(
+    "--keep-float", help="int8: a mixed recipe, this op class left in float by each runtime's quantizer "
+    "(repeatable; e.g. conv_dw_7x7; the classes are harness.opclass's)")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
     "--threads", min=1, help="threads per runtime (default: all cores; on a phone, 4)")]
 BackendsOption = Annotated[Optional[list[BackendName]], typer.Option("--backend", help="only these backends "

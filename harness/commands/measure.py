@@ -17,13 +17,15 @@ from ..measure import artifacts, plan, sweep
 from ..measure import targets as device_targets
 from ..measure.child import WorkerPerTarget
 from ..measure.layers import LAYER_POLICY
+from ..measure.recipe import keep_float_recipe
 from ..protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
 from ..spec import Form, ModelSpec, Precision, Target, canonical_model
 from ..views import listings
 from ..views.serialize import Format
 from ..views.terminal import JobProgress, show, skipped
 from .common import (MEASURE, BackendName, BackendsOption, CacheOption, CalibrationOption, CompileMode, DbOption,
-                     Delegate, DelegateOption, DeviceOption, FormatOption, FormOption, SweepProtocol, ThreadsOption,
+                     Delegate, DelegateOption, DeviceOption, FormatOption, FormOption, KeepFloatOption, SweepProtocol,
+                     ThreadsOption,
                      checked, command_line, console, device_and_threads, err, fail, finished, names, open_db,
                      open_db_for_runs, open_db_with_runs, planned, repeat_policy, single_form)
 
@@ -43,6 +45,7 @@ def run(
     precision: Precision = typer.Option(Precision.fp32, "--precision", help="precision of the exported artifact "
                                         "(int8: each runtime's own post-training quantization, calibrated on photos)"),
     calibration: CalibrationOption = None,
+    keep_float: KeepFloatOption = None,
     eval_dir: Optional[Path] = typer.Option(None, "--eval", help="a labelled folder (one sub-folder per class, in "
                                             "the model's class order): top-1 accuracy of every run, with --weights"),
     weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
@@ -89,10 +92,13 @@ def run(
     precision, specs = checked(plan.model_specs, model, resolution, batch, form, weights, precision,
                                protocol.value if protocol else None, device)
     checked(plan.check, specs, cache, precision.value, calibration, eval_dir)
+    recipe = checked(keep_float_recipe, keep_float, precision.value)
     settings = plan.JobSettings(threads, TimingPolicy(warmup, warmup_time, min_iterations, min_time), cache, profile,
-                                max_other_cpu, max_steal, calibration, eval_dir, retry_failed, cold_compile)
+                                max_other_cpu, max_steal, calibration, eval_dir, retry_failed, cold_compile, recipe)
     mode = compile_mode.value if compile_mode else None
     repeat = repeat_policy(repeats, tolerance, max_repeats)
+    if cluster and recipe:
+        fail("--keep-float runs on this machine only for now: a lab agent plans its targets without the recipe")
     if cluster:
         return run_on_cluster(cluster, agent, device, names(backend), precision.value, delegate.value, mode, specs,
                               settings, repeat, db, fmt)
@@ -206,6 +212,7 @@ def export(
     form: FormOption = Form.reparam,
     precision: Precision = typer.Option(Precision.fp32, "--precision"),
     calibration: CalibrationOption = None,
+    keep_float: KeepFloatOption = None,
     weights: str = typer.Option("random:0", "--weights"),
     cache: CacheOption = plan.DEFAULT_CACHE,
 ):
@@ -215,8 +222,9 @@ def export(
     try:
         spec = ModelSpec(model, resolution, batch, single_form(form, "export"), weights)
         plan.check([spec], cache, precision.value, calibration)
+        recipe = keep_float_recipe(keep_float, precision.value)
         images = calibration_set(spec.resolution, calibration) if precision.value in LOW_PRECISIONS else None
-        path, cached = artifacts.spec_artifact(spec, BACKENDS[backend.value], precision.value, cache, images)
+        path, cached = artifacts.spec_artifact(spec, BACKENDS[backend.value], precision.value, cache, images, recipe)
     except (ValueError, ImageSetError) as exc:
         fail(str(exc))
     except (RuntimeError, ImportError, fastvit.CheckpointError) as exc:

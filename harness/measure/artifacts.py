@@ -16,6 +16,7 @@ from ..protocol import LOW_PRECISIONS, CoverageRow, PrecisionRow
 from ..spec import ModelSpec, example_input, fastvit_source_hash
 from . import cache
 from .images import ImageSet
+from .recipe import keeps
 
 def check_exportable(backend: Backend, precision: str) -> None:
     """ValueError, in one sentence, when `backend` cannot write a `precision` artifact on this host."""
@@ -40,10 +41,11 @@ def exporter_hash(backend: Backend) -> str:
 
 def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: torch.nn.Module,
                    example: torch.Tensor, cache_dir: Path, layer: str | None = None,
-                   calibration: ImageSet | None = None) -> tuple[Path, bool]:
+                   calibration: ImageSet | None = None, keep_float: str = "") -> tuple[Path, bool]:
     """(path, came from the cache) of `backend`'s artifact for the built `model` of `spec` (or for one
     `layer` of it, harness.measure.layers). calibration: the images an int8 artifact is calibrated on; its
-    identity is part of the key, so another set makes another artifact."""
+    identity is part of the key, so another set makes another artifact. keep_float: a mixed int8 recipe
+    (harness.measure.recipe), the op classes its quantizer leaves in float."""
     parts = {"spec": spec.as_dict(), "weights": spec.weights_id(), "fastvit": fastvit_source_hash(),
              **_key_parts(backend, precision)}
     if layer:
@@ -54,6 +56,10 @@ def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: tor
         if calibration is None:
             raise ValueError(f"a {precision} artifact needs calibration images")
         parts["calibration"] = calibration.identity
+    if keep_float:
+        if not backend.keeps_float:
+            raise ValueError(f"{backend.name}'s int8 quantizer cannot keep ops in float")
+        parts["keep_float"] = keep_float
 
     def export(out: Path):
         batches = None
@@ -63,17 +69,19 @@ def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: tor
                 from .layers import layer_calibration  # torch work: only for a layer alone
 
                 batches = layer_calibration(spec, layer, batches)
+        if keep_float:
+            return backend.export(model, example, out, precision, calibration=batches, keep_float=keeps(keep_float))
         return backend.export(model, example, out, precision, calibration=batches)
 
     return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name, export)
 
 
 def spec_artifact(spec: ModelSpec, backend: Backend, precision: str, cache_dir: Path,
-                  calibration: ImageSet | None = None) -> tuple[Path, bool]:
+                  calibration: ImageSet | None = None, keep_float: str = "") -> tuple[Path, bool]:
     """`harness export`: build the model of `spec`, then as model_artifact."""
     check_exportable(backend, precision)
     return model_artifact(spec, backend, precision, spec.build(), example_input(spec), cache_dir,
-                          calibration=calibration)
+                          calibration=calibration, keep_float=keep_float)
 
 
 def gemm_artifact(backend: Backend, gemm: torch.nn.Module, example: torch.Tensor, size: int,

@@ -112,17 +112,19 @@ def _absolute(folder: Path | None) -> str | None:
 def plan_jobs(specs: list[ModelSpec], targets: list[Target], *, threads: int, policy: TimingPolicy,
               cache_dir: Path, precision: str = "fp32", profile_iterations: int = 0,
               max_other_cpu: float = MAX_OTHER_CPU, max_steal: float = MAX_STEAL, calibration: Path | None = None,
-              eval_dir: Path | None = None, retry_failed: bool = False, cold_compile: bool = False) -> list[Job]:
+              eval_dir: Path | None = None, retry_failed: bool = False, cold_compile: bool = False,
+              keep_float: str = "") -> list[Job]:
     """One job per (model spec, target); run_sweep repeats them."""
     cache = str(Path(cache_dir).resolve())
     return [Job(spec, target, threads, policy, cache, precision, profile_iterations, max_other_cpu, max_steal,
                 calibration=_absolute(calibration), eval_dir=_absolute(eval_dir), retry_failed=retry_failed,
-                cold_compile=cold_compile)
+                cold_compile=cold_compile, keep_float=keep_float)
             for spec in specs for target in targets]
 
 
 def plan_layer_jobs(spec: ModelSpec, layers: list, targets: list[Target], *, threads: int, policy: TimingPolicy,
-                    cache_dir: Path, precision: str = "fp32", calibration: Path | None = None) -> list[Job]:
+                    cache_dir: Path, precision: str = "fp32", calibration: Path | None = None,
+                    keep_float: str = "") -> list[Job]:
     """`harness layers`: per target, the runtime's empty-model probe first, then each distinct layer
     of `spec` (harness.measure.layers.Layer) alone."""
     from ..opclass import OVERHEAD_SIGNATURE
@@ -131,7 +133,7 @@ def plan_layer_jobs(spec: ModelSpec, layers: list, targets: list[Target], *, thr
     cache = str(Path(cache_dir).resolve())
     probes = [(OVERHEAD, OVERHEAD_SIGNATURE, 0), *((layer.path, layer.signature, layer.count) for layer in layers)]
     return [Job(spec, target, threads, policy, cache, precision, layer=path, layer_signature=sig, layer_count=count,
-                calibration=_absolute(calibration))
+                calibration=_absolute(calibration), keep_float=keep_float)
             for target in targets for path, sig, count in probes]
 
 
@@ -171,6 +173,7 @@ class JobSettings:
     eval_dir: Path | None = None
     retry_failed: bool = False  # a farm's kept failures (a compile refused) are submitted again
     cold_compile: bool = False  # torch.compile compiles cold again, though a cold compile of the same key is kept
+    keep_float: str = ""  # a mixed int8 recipe's op classes kept in float (harness.measure.recipe)
 
 
 @dataclass
@@ -186,10 +189,10 @@ def plan(specs: list[ModelSpec], device: str, backends: list[str] | None, precis
     """The targets of `device` (narrowed to `backends`; `targets`: those an agent of a lab planned itself) and the
     jobs on them: each spec on each target, or with `layers` each of those layers of the one spec alone."""
     runnable, skipped = targets if targets is not None else plan_targets(device, backends, precision, delegate,
-                                                                         compile_mode)
+                                                                         compile_mode, settings.keep_float)
     found = Plan(runnable, skipped)
     options = dict(threads=settings.threads, policy=settings.policy, cache_dir=settings.cache_dir,
-                   precision=precision, calibration=settings.calibration)
+                   precision=precision, calibration=settings.calibration, keep_float=settings.keep_float)
     if layers is not None:
         found.jobs = plan_layer_jobs(specs[0], layers, runnable, **options)
     else:

@@ -56,7 +56,8 @@ def timeout_for(policy: TimingPolicy) -> float:
 def store_result(engine, job: Job, result: RunResult, host: dict, sweep_id: int | None = None) -> int:
     """Store one job's result as a run of `host` (this machine, or a lab agent); returns the run id."""
     return save_run(engine, result, spec=job.spec, target=job.target, threads=job.threads, precision=job.precision,
-                    host=host, sweep_id=sweep_id, layer=job.layer_signature, layer_count=job.layer_count)
+                    host=host, sweep_id=sweep_id, layer=job.layer_signature, layer_count=job.layer_count,
+                    keep_float=job.keep_float)
 
 
 Measure = Callable[[Job, float], RunResult]  # a job and its timeout -> its result, from a worker process
@@ -194,7 +195,7 @@ def expected_seconds(engine, jobs: list[Job], host: dict | None = None) -> dict[
 
 
 def job_key(job: Job) -> tuple:
-    return (job.target.name, job.spec, job.precision, job.layer)
+    return (job.target.name, job.spec, job.precision, job.keep_float, job.layer)
 
 
 def measure_peaks(engine, targets: list[Target], threads: int, size: int, cache_dir: Path

@@ -62,9 +62,10 @@ def target_status() -> list[tuple[Target, str | None]]:
 
 
 def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32", delegate: str = "xnnpack",
-                 compile_mode: str | None = None) -> tuple[list[Target], list[tuple[Target, str]]]:
+                 compile_mode: str | None = None, keep_float: str = "") -> tuple[list[Target], list[tuple[Target, str]]]:
     """(targets to run, [(target, reason skipped)]) on `device`, optionally narrowed to `backends`.
-    compile_mode: torch.compile's mode for torch-compile targets (None: the device's default)."""
+    compile_mode: torch.compile's mode for torch-compile targets (None: the device's default). keep_float: a
+    mixed int8 recipe, which only backends whose quantizer leaves chosen ops in float can make."""
     runnable, skipped = [], []
     for candidate in all_targets():
         concrete = _selects(device, candidate.device)
@@ -79,6 +80,8 @@ def plan_targets(device: str, backends: list[str] | None, precision: str = "fp32
         if reason is None and precision not in backend.precisions:
             reason = f"no {precision} export (it offers {', '.join(backend.precisions)})"
         reason = reason or backend.precision_reason(concrete, precision)
+        if reason is None and keep_float and not backend.keeps_float:
+            reason = "its int8 quantizer cannot keep chosen ops in float (--keep-float)"
         (skipped.append((target, reason)) if reason else runnable.append(target))
     return runnable, skipped
 

@@ -80,7 +80,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     artifact, sizes = None, {"param_bytes": footprint.param_bytes(model)}
     if backend.artifact_name:
         artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir),
-                                          layer=job.layer, calibration=calibration)
+                                          layer=job.layer, calibration=calibration, keep_float=job.keep_float)
         result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
         result.environment["artifact_cached"] = cached
         # the coverage tables hold each whole-model spec's artifact (fp32 for delegation), never a layer's

@@ -4,7 +4,7 @@ from .database import (DatabaseMissing, QueryError, QueryTimeout, StorageError, 
 from .reads import (QUERY_TIMEOUT_S, count_runs, coverage, latest_repeats, latest_runs, precision_coverage,
                     read_only_query)
 from .schema import (PUBLISHED_HOST_PREFIX, RUN_KEY, SAME_SPEC_KEY, SERIES_KEY, DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Run, Sample,
-                     Sweep, key_of)
+                     Sweep, key_of, recipe_label)
 from .writes import (finish_sweep, save_coverage, save_model_flops, save_peak, save_run, set_process_spread,
                      start_sweep)
 
@@ -12,4 +12,4 @@ __all__ = ["PUBLISHED_HOST_PREFIX", "QUERY_TIMEOUT_S", "RUN_KEY", "SAME_SPEC_KEY
            "PrecisionCoverage", "precision_coverage", "OpProfile", "QueryError", "QueryTimeout", "Run", "Sample",
            "StorageError", "Sweep", "WriteRefused",
            "count_runs", "coverage", "database_url", "finish_sweep", "latest_repeats", "latest_runs", "open_engine", "open_reader",
-           "read_only_query", "save_coverage", "save_model_flops", "save_peak", "save_run", "set_process_spread", "start_sweep"]
+           "read_only_query", "recipe_label", "save_coverage", "save_model_flops", "save_peak", "save_run", "set_process_spread", "start_sweep"]

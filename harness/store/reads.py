@@ -56,7 +56,7 @@ def precision_coverage(session: Session, model: str, resolution: int, form: str,
     """Every backend's int8 coverage of one model spec, by backend then largest FLOPs first."""
     return list(session.scalars(select(PrecisionCoverage).filter_by(
         model=model, resolution=resolution, form=form, batch=batch).order_by(
-        PrecisionCoverage.backend, PrecisionCoverage.precision,
+        PrecisionCoverage.backend, PrecisionCoverage.precision, PrecisionCoverage.keep_float,
         (PrecisionCoverage.low_flops + PrecisionCoverage.float_flops).desc(), PrecisionCoverage.op_type)))
 
 

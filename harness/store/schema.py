@@ -15,11 +15,17 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # What makes two runs measurements of the same thing: the "latest run" of every reader and view is
 # the newest run per these columns.
-RUN_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision", "layer")
+RUN_KEY = ("host_id", "model", "resolution", "batch", "form", "weights", "target", "threads", "precision", "keep_float",
+           "layer")
 # A whole model's measurement over time (the history of one series): RUN_KEY without the layer.
 SERIES_KEY = tuple(c for c in RUN_KEY if c != "layer")
 # Runs that time the same model the same way on any target (what a speedup between targets compares).
-SAME_SPEC_KEY = tuple(c for c in SERIES_KEY if c not in ("target", "precision"))
+SAME_SPEC_KEY = tuple(c for c in SERIES_KEY if c not in ("target", "precision", "keep_float"))
+
+
+def recipe_label(precision: str, keep_float: str | None = "") -> str:
+    """A precision and the op classes a mixed int8 recipe keeps in float, as tables and commands name them."""
+    return f"{precision}+float({keep_float.replace(',', ', ')})" if keep_float else precision
 
 
 def key_of(run, columns: tuple[str, ...] = RUN_KEY) -> tuple:
@@ -77,7 +83,7 @@ class Run(Base):
     __tablename__ = "runs"
     # the "latest run" rule's GROUP BY, answered from the index (migration 0007)
     __table_args__ = (Index("ix_runs_latest", "model", "resolution", "form", "host_id", "batch", "weights", "target",
-                            "threads", "precision", "layer", "status"),)
+                            "threads", "precision", "keep_float", "layer", "status"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=new_uuid)
     sweep_id: Mapped[int | None] = mapped_column(ForeignKey("sweeps.id"), index=True)
@@ -93,6 +99,8 @@ class Run(Base):
     backend: Mapped[str] = mapped_column(String(32))
     device: Mapped[str] = mapped_column(String(64))
     precision: Mapped[str] = mapped_column(String(8), default="fp32")  # of the exported artifact
+    # a mixed int8 recipe: the op classes its quantizer left in float, comma-joined ("": none; harness.measure.recipe)
+    keep_float: Mapped[str] = mapped_column(String(255), default="", server_default="")
     threads: Mapped[int]
     # outcome: ok | invalid (outputs disagree with torch) | inaccurate (int8 below the agreement floor) | recompiled
     # (torch.compile compiled again while timed) | error | crashed
@@ -184,14 +192,19 @@ class Run(Base):
         return self.target if self.origin == "measured" else f"{self.target} ({self.origin})"
 
     @property
+    def recipe(self) -> str:
+        """The precision and, for a mixed int8 recipe, the op classes kept in float: "int8+float(conv_dw_7x7)"."""
+        return recipe_label(self.precision, self.keep_float)
+
+    @property
     def precise_target(self) -> str:
-        """The target with its precision where that is not fp32: an int8 and an fp32 run of one target are two
-        columns of a table, never one."""
-        return self.target if self.precision in ("fp32", "n/a") else f"{self.target} {self.precision}"
+        """The target with its recipe where that is not fp32: an int8, a mixed int8 and an fp32 run of one target
+        are three columns of a table, never one."""
+        return self.target if self.precision in ("fp32", "n/a") else f"{self.target} {self.recipe}"
 
     @property
     def labelled_precise_target(self) -> str:
-        return self.labelled_target if self.precision in ("fp32", "n/a") else f"{self.labelled_target} {self.precision}"
+        return self.labelled_target if self.precision in ("fp32", "n/a") else f"{self.labelled_target} {self.recipe}"
 
     @property
     def latency_ms(self) -> float | None:
@@ -261,6 +274,7 @@ class PrecisionCoverage(CoverageKey, Base):
     from the runtime's own view of it (its compiled model, graph or tensor types)."""
     __tablename__ = "precision_coverage"
     precision: Mapped[str] = mapped_column(String(8), primary_key=True)
+    keep_float: Mapped[str] = mapped_column(String(255), primary_key=True, default="", server_default="")
     calibration: Mapped[str | None] = mapped_column(String(64))
     low_nodes: Mapped[int]
     float_nodes: Mapped[int]
@@ -299,14 +313,14 @@ VIEWS = {
     # What each latest valid run costs besides latency: start-up, size, memory.
     "footprints": """
         SELECT r.id AS run_id, r.host_id, r.model, r.resolution, r.batch, r.form, r.target, r.threads, r.precision,
-               r.median_ms, r.load_ms, r.load_warm_ms, r.build_ms, r.artifact_bytes / 1e6 AS artifact_mb,
+               r.keep_float, r.median_ms, r.load_ms, r.load_warm_ms, r.build_ms, r.artifact_bytes / 1e6 AS artifact_mb,
                r.param_bytes / 1e6 AS param_mb, r.model_peak_mb, r.rss_before_mb, r.peak_load_mb, r.peak_timing_mb,
                r.gpu_peak_mb, r.imported, r.published
         FROM latest_valid_runs r""",
     # Each latest low-precision run beside the latest fp32 run of the same spec on the same target: what
     # the precision buys in latency and costs in agreement.
     "precision_speedup": """
-        SELECT q.host_id, q.model, q.resolution, q.batch, q.form, q.target, q.threads, q.precision,
+        SELECT q.host_id, q.model, q.resolution, q.batch, q.form, q.target, q.threads, q.precision, q.keep_float,
                f.median_ms AS fp32_median_ms, q.median_ms, f.median_ms / q.median_ms AS speedup,
                q.agreement_top1, q.agreement_cosine, q.accuracy_top1, f.accuracy_top1 AS fp32_accuracy_top1
         FROM latest_valid_runs q JOIN latest_valid_runs f

@@ -59,8 +59,10 @@ def _timestamp(unix: float | None) -> datetime:
 
 
 def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Target, threads: int, precision: str,
-             host: dict, sweep_id: int | None = None, layer: str | None = None, layer_count: int | None = None) -> int:
-    """Write one run and everything measured with it in a single transaction; returns the run id."""
+             host: dict, sweep_id: int | None = None, layer: str | None = None, layer_count: int | None = None,
+             keep_float: str = "") -> int:
+    """Write one run and everything measured with it in a single transaction; returns the run id. keep_float: a
+    mixed int8 recipe's op classes kept in float (harness.measure.recipe)."""
     summary = {k: v for k, v in asdict(result.summary).items() if k != "count"} if result.summary else {}
     samples = [("first", 0, result.first_ns)] if result.first_ns is not None else []
     samples += [("warmup", i, ns) for i, ns in enumerate(result.warmup_ns)]
@@ -69,7 +71,7 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
         run = Run(
             sweep_id=sweep_id, host_id=find_or_add_host(session, host), **spec.as_dict(),
             target=target.name, backend=target.backend, device=target.device, threads=threads, precision=precision,
-            status=result.status, error=result.error, log=result.log, imported=result.imported,
+            keep_float=keep_float, status=result.status, error=result.error, log=result.log, imported=result.imported,
             layer=layer, layer_count=layer_count,
             parity_max_abs=result.parity_max_abs, parity_rel=result.parity_rel,
             first_ms=result.first_ns / 1e6 if result.first_ns is not None else None,
@@ -90,7 +92,7 @@ def save_run(engine: Engine, result: RunResult, *, spec: ModelSpec, target: Targ
             save_coverage(session, spec, target.backend, result.coverage)
         if result.precision_coverage:
             save_precision_coverage(session, spec, target.backend, precision, result.calibration,
-                                    result.precision_coverage)
+                                    result.precision_coverage, keep_float)
         session.add(run)
         session.flush()
         return run.id
@@ -170,10 +172,11 @@ def save_coverage(session: Session, spec: ModelSpec, backend: str, rows) -> None
 
 
 def save_precision_coverage(session: Session, spec: ModelSpec, backend: str, precision: str, calibration: str | None,
-                            rows) -> None:
-    """Record (or refresh) which ops of `backend`'s `precision` artifact of a spec compute in int8
-    (protocol.PrecisionRow)."""
-    _replace_coverage(session, PrecisionCoverage, rows, {**_coverage_key(spec, backend), "precision": precision},
+                            rows, keep_float: str = "") -> None:
+    """Record (or refresh) which ops of `backend`'s `precision` artifact of a spec (made with the mixed recipe
+    `keep_float`, if any) compute in int8 (protocol.PrecisionRow)."""
+    _replace_coverage(session, PrecisionCoverage, rows,
+                      {**_coverage_key(spec, backend), "precision": precision, "keep_float": keep_float},
                       calibration=calibration)
 
 
