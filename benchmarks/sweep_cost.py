@@ -7,8 +7,8 @@ processes time.
    on the same cache (warm). Reports wall time and the peak memory of the whole process tree (summed
    proportional set size, sampled every 0.2 s; see layer_sweep.TreeMemory).
 2. Fidelity: R rounds that alternate the two ways of running the same jobs (default timing policy):
-   one fresh worker process per job, and one kept worker per target running every model in turn (what
-   `harness run` does now). Per target and model: the fresh processes' medians (their min-max is the
+   one fresh worker process per job (`harness run`'s default), and one kept worker per target running
+   every model in turn (`harness run --kept-workers`). Per target and model: the fresh processes' medians (their min-max is the
    between-process spread), the kept worker's median over its rounds, kept/fresh and whether it falls
    inside that spread.
 

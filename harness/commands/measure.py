@@ -73,8 +73,10 @@ def run(
     max_steal: float = typer.Option(MAX_STEAL, "--max-steal", min=0.0,
                                     help="mark a run noisy past this many cores' worth of hypervisor steal"),
     strict: int = typer.Option(0, "--strict", min=0, help="re-time a noisy run in a fresh process up to N times"),
-    fresh: bool = typer.Option(False, "--fresh", help="every job in a fresh worker process (default: one kept "
-                               "process per target runs all its models, new processes for every repetition)"),
+    kept_workers: bool = typer.Option(False, "--kept-workers", help="one kept worker process per target runs all its "
+                                      "models (new ones each repetition): about twice as fast a warm sweep, but it "
+                                      "times torch and ONNX Runtime up to 20% apart from fresh processes (README), "
+                                      "so for exploring; default: every job in a fresh process"),
     cold_compile: bool = typer.Option(False, "--cold-compile", help="torch.compile: compile cold again (measured "
                                       "once per model, versions and mode, then kept and reused, marked so)"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="AI Hub: submit again a job kept as the model's "
@@ -117,7 +119,7 @@ def run(
     took = sweep.expected_seconds(engine, found.jobs)
     rounds = repeat.count or repeat.window
     with JobProgress(err, {"sweep": len(found.jobs) * rounds}, lambda job: took.get(sweep.job_key(job)),
-                     found.jobs, rounds) as progress, (nullcontext() if fresh else WorkerPerTarget()) as kept:
+                     found.jobs, rounds) as progress, (WorkerPerTarget() if kept_workers else nullcontext()) as kept:
         outcome = sweep.run_sweep(engine, found.jobs, command_line(), on_start=progress.started,
                                   on_done=progress.done, strict=strict, repeats=repeat, measure=kept)
     show_runs(engine, outcome.run_ids, f"sweep {outcome.sweep_id}", fmt)
