@@ -124,13 +124,16 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
     failed: set[int] = set()
     status = "interrupted"
     try:
+        # a kept worker is left out where a job needs a process of its own; any other `measure` makes one per job
+        fresh = None if hasattr(measure, "new_round") else measure
+
         def run(i: int) -> None:
             on_start(jobs[i])
             job, how = jobs[i], measure
             if is_farm(job.target.device):  # each repetition is a measurement of its own there, not the same one
-                job, how = replace(job, repeat=len(outcome.runs.get(i, []))), None
+                job, how = replace(job, repeat=len(outcome.runs.get(i, []))), fresh
             elif needs_cold_compile(job):  # a cold compile is measured where nothing was compiled or imported yet
-                how = None
+                how = fresh
             run_id, result = time_and_store(engine, job, outcome.sweep_id, strict, how)
             if not outcome.record(i, run_id, result):
                 failed.add(i)  # a job that does not run is not retried round after round
