@@ -32,6 +32,7 @@ class Series:
     target: str
     threads: int
     precision: str
+    keep_float: str = ""  # a mixed int8 recipe's op classes kept in float
     runs: int = 0
     last: datetime | None = None
 
@@ -119,7 +120,8 @@ def _change(previous: Point, point: Point) -> str | None:
 
 
 def history(engine, **key) -> History:
-    """The valid runs of one series (SERIES_KEY fields as keywords), oldest first."""
+    """The valid runs of one series (SERIES_KEY fields as keywords; keep_float "" unless given), oldest first."""
+    key.setdefault("keep_float", "")
     missing = [k for k in SERIES_KEY if key.get(k) is None]
     if missing:
         raise ValueError(f"a history needs {', '.join(missing)}")
@@ -149,5 +151,6 @@ def history(engine, **key) -> History:
             last = runs[-1]
             found.confirm_command = run_command(last.device, [last.backend], last.model, last.resolution, last.form,
                                                 last.precision, last.batch, f"--threads {last.threads}",
+                                                *[f"--keep-float {c}" for c in last.keep_float.split(",") if c],
                                                 "--repeats auto")
     return found

@@ -37,7 +37,3 @@ def keeps(keep_float: str) -> KeepFloat | None:
     chosen = frozenset(classes(keep_float))
     return lambda op_type, kernel, depthwise: op_class(op_type, kernel, depthwise) in chosen
 
-
-def command_option(keep_float: str) -> str:
-    """The `harness run` options that make the recipe again."""
-    return "".join(f" --keep-float {name}" for name in classes(keep_float))

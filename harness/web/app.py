@@ -139,8 +139,8 @@ def create_app(engine, resolution: int = 256) -> Flask:
     @app.get("/history.json")
     @app.get("/history")  # registered first: url_for() builds the page
     def history_page():
-        if all(request.args.get(k) for k in SERIES_KEY):
-            key = {k: (_int(k, 0) if k in ("host_id", "resolution", "batch", "threads") else request.args[k])
+        if all(request.args.get(k) for k in SERIES_KEY if k != "keep_float"):  # "": no mixed recipe
+            key = {k: (_int(k, 0) if k in ("host_id", "resolution", "batch", "threads") else request.args.get(k, ""))
                    for k in SERIES_KEY}
             found = history(engine, **key)
             if found.series is None:
