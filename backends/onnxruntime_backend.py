@@ -51,7 +51,12 @@ class OrtSession(Session):
             options.enable_profiling = True
             options.profile_file_prefix = str(profile_dir / "ort")
             options.optimized_model_filepath = str(profile_dir / "optimized.onnx")  # names the profile uses
-        return ort.InferenceSession(str(self.path), options, providers=self.providers)
+        # ORT's WeightBiasQuantization pass quantizes the float weights of a Conv or Gemm that sits between a
+        # DequantizeLinear and a QuantizeLinear, so a node a mixed int8 recipe left in float would run as
+        # QLinearConv all the same: off, the session runs the QDQ graph as written (full int8 and fp32 graphs
+        # give it nothing to do).
+        return ort.InferenceSession(str(self.path), options, providers=self.providers,
+                                    disabled_optimizers=["WeightBiasQuantization"])
 
     def prepare(self, x: np.ndarray) -> None:
         import onnxruntime as ort

@@ -128,10 +128,10 @@ def test_a_runtime_that_cannot_keep_float_is_skipped_with_why(tmp_path):
     result = invoke("run", "--device", "cpu", "--backend", "torch", "--backend", "onnxruntime", "--model", "t8",
                     "--resolution", RES, "--precision", "int8", "--keep-float", DW7, "--warmup", 1, "--warmup-time",
                     0, "--min-iterations", 3, "--min-time", 0, "--profile", 0, "--cache", tmp_path / "cache",
-                    "--db", tmp_path / "r.db")
+                    "--db", tmp_path / "r.db", "--format", "csv")  # csv: every cell whole, however wide
     text = " ".join(result.output.split())
     assert result.exit_code == 0, result.output
-    assert "skip torch/cpu" in text and "onnxruntime/cpu int8+float(conv_dw_7x7)" in text
+    assert "skip torch/cpu" in text and ",int8+float(conv_dw_7x7)," in text  # the runs' precision column
     engine = store.open_engine(f"sqlite:///{tmp_path / 'r.db'}")
     _, rows = store.read_only_query(engine, "SELECT precision, keep_float, status FROM runs WHERE published = 0")
     assert rows == [("int8", DW7, "ok")]
