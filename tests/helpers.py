@@ -22,6 +22,17 @@ FIXTURES = Path(__file__).parent / "fixtures"  # real vendor-tool output
 PROFILE = [OpRow("a", "GroupConvolution", "conv_dw_7x7", 6, 1.0), OpRow("b", "Convolution", "conv_pointwise", 20, 3.0)]
 
 
+def invoke(*args):
+    """The harness CLI with these arguments, on a wide terminal; never a traceback."""
+    from typer.testing import CliRunner
+
+    from harness.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
 def fixture(name: str) -> str:
     """The text of a vendor tool's log in tests/fixtures."""
     return (FIXTURES / name).read_text()

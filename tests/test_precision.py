@@ -11,12 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import HOST, save, timed_result
-from typer.testing import CliRunner
+from helpers import HOST, invoke, save, timed_result
 
 from backends import BACKENDS
 from harness import store
-from harness.cli import app
 from harness.measure import images
 from harness.measure.agreement import agreement
 from harness.measure.worker import check_agreement, check_parity
@@ -249,12 +247,6 @@ def test_an_int8_run_below_the_floor_is_inaccurate_and_claims_never_use_it(engin
 
 
 # --- the command line and the reports ------------------------------------------------------------------
-
-def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
-    assert "Traceback" not in result.output, result.output
-    return result
-
 
 @pytest.mark.parametrize("extra, expected", [
     (["--precision", "int8", "--calibration", "/no/such/folder"], "--calibration /no/such/folder: not a folder"),

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from helpers import HOST, timed_result
-from typer.testing import CliRunner
+from helpers import HOST, invoke, timed_result
 
 from backends import BACKENDS
 from harness import store
-from harness.cli import app
 from harness.measure import images
 from harness.measure.artifacts import model_artifact, precision_coverage_of
 from harness.measure.recipe import keep_float_recipe, keeps
@@ -106,12 +104,6 @@ def test_recipe_options_are_checked():
     policy = TimingPolicy(1, 0, 1, 0)
     with pytest.raises(ProtocolError, match="quantizes nothing"):
         Job(SPEC, Target("onnxruntime", "cpu"), 1, policy, "/tmp", "fp32", keep_float=DW7)
-
-
-def invoke(*args):
-    result = CliRunner().invoke(app, [str(a) for a in args], env={"COLUMNS": "250"})
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 @pytest.mark.parametrize("extra, expected", [

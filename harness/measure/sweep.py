@@ -88,6 +88,7 @@ class SweepOutcome:
     statuses: list[str] = field(default_factory=list)  # of each run, in order
     medians: dict = field(default_factory=dict)  # job key -> medians of its valid runs
     runs: dict = field(default_factory=dict)  # job key -> its run ids
+    unstarted: list = field(default_factory=list)  # job keys `proceed` stopped before they started
 
     @property
     def failed(self) -> int:
@@ -113,21 +114,28 @@ class SweepOutcome:
 
 def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], None] = lambda job: None,
               on_done: Callable[[Job, RunResult], None] = lambda job, result: None, strict: int = 0,
-              repeats: Repeats = Repeats(), measure: Measure | None = None) -> SweepOutcome:
+              repeats: Repeats = Repeats(), measure: Measure | None = None,
+              proceed: Callable[[], bool] | None = None) -> SweepOutcome:
     """Time and store every job, each in `repeats` fresh processes, round-robin over the jobs (slow drift
     of the machine then hits every job alike); each run is stored as it ends, and every run of a job
     gets its jobs' between-process spread. The sweep is marked finished, or interrupted if it stops.
     measure: how a job reaches a worker (a fresh process each; or child.WorkerPerTarget: one kept process per
     target, the jobs of a round grouped by target, and new processes every round, so each repetition of a job
-    still runs in a process of its own). A farm's jobs always wait in fresh processes of their own."""
+    still runs in a process of its own). A farm's jobs always wait in fresh processes of their own.
+    proceed: asked before each local job starts (a budget); once it says no, the jobs not yet started are left
+    (outcome.unstarted) and the sweep finishes with what it has."""
     outcome = SweepOutcome(start_sweep(engine, command))
     failed: set[int] = set()
+    stopped: set[int] = set()  # left unstarted once `proceed` said no
     status = "interrupted"
     try:
         # a kept worker is left out where a job needs a process of its own; any other `measure` makes one per job
         fresh = None if hasattr(measure, "new_round") else measure
 
         def run(i: int) -> None:
+            if proceed is not None and not is_farm(jobs[i].target.device) and (i in stopped or not proceed()):
+                stopped.add(i)
+                return
             on_start(jobs[i])
             job, how = jobs[i], measure
             if is_farm(job.target.device):  # each repetition is a measurement of its own there, not the same one
@@ -139,8 +147,8 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
                 failed.add(i)  # a job that does not run is not retried round after round
             on_done(jobs[i], result)
 
-        while pending := [i for i in range(len(jobs))
-                          if i not in failed and not repeats.settled(outcome.medians.get(i, []))]:
+        while pending := [i for i in range(len(jobs)) if i not in failed and i not in stopped
+                          and not repeats.settled(outcome.medians.get(i, []))]:
             # a farm's jobs wait on a service, not on this machine: all of them at once, beside the local ones
             farm = [i for i in pending if is_farm(jobs[i].target.device)]
             local = [i for i in pending if i not in farm]
@@ -153,6 +161,7 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
                     run(i)
                 for future in waiting:
                     future.result()
+        outcome.unstarted = sorted(i for i in stopped if i not in outcome.runs)
         status = "finished"
     finally:
         outcome.finish(engine, status)

@@ -103,3 +103,41 @@ class JobProgress:
         self.jobs_done += 1
         self.progress.update(self.bars[lane], advance=self.expected(job) if self.expected else 1,
                              description=escape(prefix + job.describe()), jobs=f"{self.jobs_done}/{self.jobs_total}")
+
+
+class BudgetProgress:
+    """A bar of the time a budgeted search (harness advise) has spent of its budget, the job it is on, and a line
+    for each job that did not end ok."""
+
+    def __init__(self, console: Console, budget_s: float):
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                                 TextColumn(f"of {budget_s / 60:.0f} min budget, {{task.fields[jobs]}} jobs"),
+                                 console=console)
+        self.bar = self.progress.add_task("", total=budget_s, jobs=0)
+        self.jobs = 0
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def _elapsed(self) -> float:
+        return self.progress.tasks[0].elapsed or 0.0
+
+    @staticmethod
+    def _what(job) -> str:
+        from ..store import recipe_label
+
+        return f"{job.describe()} {recipe_label(job.precision, job.keep_float)}, {job.threads} threads"
+
+    def started(self, job) -> None:
+        self.progress.update(self.bar, completed=self._elapsed(), description=escape(self._what(job)))
+
+    def done(self, job, result) -> None:
+        if result.status != "ok":
+            self.progress.console.print(f"[red]{result.status}[/red] {escape(job.describe())}: "
+                                        f"{escape(str(result.error))}")
+        self.jobs += 1
+        self.progress.update(self.bar, completed=self._elapsed(), jobs=self.jobs)

@@ -1,0 +1,78 @@
+"""`harness advise`: the fastest way to ship each model on a device, found by a budgeted search over targets,
+precision recipes and threads and proven by confirming runs (harness.measure.advise)."""
+from __future__ import annotations
+
+import re
+from typing import Optional
+
+import typer
+
+from ..analysis.advise import advice
+from ..measure import plan
+from ..measure.advise import AdviseSettings, advise as search
+from ..protocol import TimingPolicy
+from ..spec import Form
+from ..views.advise import candidates_table, footer, recommendations_table
+from ..views.serialize import Format
+from ..views.terminal import BudgetProgress, show
+from .common import (MEASURE, BackendsOption, CacheOption, CalibrationOption, DbOption, DeviceOption, FormatOption,
+                     ThreadsOption, checked, command_line, console, device_and_threads, err, fail, names,
+                     open_db_for_runs)
+
+app = typer.Typer()
+UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def budget_seconds(text: str) -> float:
+    """'15m', '900s', '1.5h' or plain seconds; ValueError in one sentence otherwise."""
+    found = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text.lower())
+    if not found or float(found.group(1)) <= 0:
+        raise ValueError(f"--budget takes a duration such as 15m, 900s or 1h; got {text!r}")
+    return float(found.group(1)) * UNITS[found.group(2) or "s"]
+
+
+@app.command(rich_help_panel=MEASURE)
+def advise(
+    device: DeviceOption = "cpu",
+    model: list[str] = typer.Option(None, "--model", help="FastViT variant, baseline or timm:<name> (repeatable; "
+                                                         "default t8)"),
+    backend: BackendsOption = None,
+    resolution: Optional[int] = typer.Option(None, "--resolution", help="square input size (default: the model's)"),
+    min_agreement: float = typer.Option(0.99, "--min-agreement", min=0.0, max=1.0, help="the floor a recommended "
+                                        "recipe's mean logit cosine similarity with fp32 torch must reach on the "
+                                        "held-out photographs; below it a candidate is shown, never chosen"),
+    budget: str = typer.Option("15m", "--budget", help="time for the whole search (15m, 900s, 1h): screening may "
+                               "take 60%, confirming the rest; the best candidate and its fp32 references are "
+                               "always confirmed"),
+    keep: int = typer.Option(3, "--keep", min=1, help="screened candidates confirmed per model (besides the fp32 "
+                             "runs the recommendation is judged against)"),
+    repeats: int = typer.Option(3, "--repeats", min=2, help="fresh processes per confirmed candidate"),
+    threads: ThreadsOption = None,
+    calibration: CalibrationOption = None,
+    weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
+    db: DbOption = None,
+    cache: CacheOption = plan.DEFAULT_CACHE,
+    fmt: FormatOption = Format.table,
+):
+    """Search each model's deployment choices on DEVICE (every target, fp32, int8 and mixed int8 recipes that keep
+    slow int8 ops in float, fp16/bf16 where computed, threads), screen them briefly, confirm the best with repeats,
+    and print the Pareto front of latency, agreement and memory with the recommendation and the command that
+    reproduces it. Every candidate is stored as a run."""
+    device, threads = device_and_threads(device, threads)
+    seconds = checked(budget_seconds, budget)
+    _, specs = checked(plan.model_specs, model or ["t8"], resolution, 1, Form.reparam, weights)
+    checked(plan.check, specs, cache, "int8", calibration)
+    settings = AdviseSettings(device, threads, TimingPolicy(), plan.JobSettings(threads, TimingPolicy(), cache,
+                              calibration=calibration), min_agreement, keep, repeats, seconds, names(backend))
+    engine = open_db_for_runs(db)
+    with BudgetProgress(err, seconds) as progress:
+        outcome = search(engine, specs, settings, command_line(), on_start=progress.started, on_done=progress.done)
+    if not outcome.statuses:
+        fail(f"nothing to search on device {device!r}: no local target offered a candidate; see `harness devices`")
+    found = advice(engine, outcome.screen_sweeps, outcome.confirm_sweeps, min_agreement)
+    summary = recommendations_table(found, repeats, f"harness advise: {outcome.seconds / 60:.1f} min of a "
+                                    f"{seconds / 60:.0f} min budget, {len(outcome.statuses)} runs")
+    summary.footer = footer(outcome.not_screened, outcome.not_searched, outcome.recipe_sources)
+    show(console, fmt, *[candidates_table(item, repeats) for item in found], summary)
+    if any(item.recommended is None for item in found):  # the question asked has no answer: say so in the code
+        raise typer.Exit(1)
