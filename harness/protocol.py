@@ -22,9 +22,10 @@ PROTOCOL_VERSION = 11  # 2: coverage; 3: interference, noise limits; 4: Job.laye
 # ok | invalid: outputs disagree with torch | inaccurate: a low-precision artifact whose agreement with fp32 torch
 # on held-out photographs is below AGREEMENT_FLOOR (timed, stored, never used by a claim) | recompiled: a compiled
 # model (torch.compile) compiled again while it was timed, so samples include compilation (timed, stored, never
-# used by a claim) | error | crashed
-STATUSES = ("ok", "invalid", "inaccurate", "recompiled", "error", "crashed")
-TIMED_STATUSES = ("ok", "inaccurate", "recompiled")  # runs that hold a latency, valid for claims or not
+# used by a claim) | screened: a valid run `harness advise` timed briefly in a kept worker to rank candidates (timed,
+# stored, never the latest valid run of its key, so never used by a claim) | error | crashed
+STATUSES = ("ok", "invalid", "inaccurate", "recompiled", "screened", "error", "crashed")
+TIMED_STATUSES = ("ok", "inaccurate", "recompiled", "screened")  # runs that hold a latency, valid for claims or not
 # max |runtime - torch| / max |torch|: float32 runtimes agree to ~1e-6; fp16 weights/compute to ~1e-3. A whole
 # int8 model is judged by its agreement on photographs instead (its error on one random input says little);
 # the int8 tolerance applies to a layer timed alone, and only catches a broken artifact (wrong layout, scale).

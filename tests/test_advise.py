@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy.orm import Session
 from helpers import invoke, timed_result
 
 from harness import store
@@ -196,8 +197,12 @@ def test_screen_then_confirm_finds_the_mixed_recipe_and_proves_it(tmp_path, monk
     assert found.gain_over_runtime_fp32 == pytest.approx(10 / 7) and found.gain_over_fastest_fp32 == pytest.approx(9 / 7)
     inexact = next(c for c in found.candidates if c.choice.target == "openvino/cpu" and c.choice.precision == "int8")
     assert inexact.stage == SCREENED and inexact in found.front  # fastest, on the front, shown and never chosen
-    # every candidate is an ordinary stored run, and the session reads back from the sweeps alone
+    # every candidate is a stored run; screening's are 'screened', never the latest valid run a claim would use
     assert store.count_runs(engine) == len(workers.kept) + len(workers.fresh)
+    assert store.count_runs(engine, store.Run.status == "screened") == len(workers.kept)
+    with Session(engine) as session:
+        latest = store.latest_runs(session)
+        assert latest and all(run.sweep_id in outcome.confirm_sweeps for run in latest)
     [session] = analysis.sessions(engine)
     assert (session.screen_sweeps, session.confirm_sweeps) == (outcome.screen_sweeps, outcome.confirm_sweeps)
     assert [a.recommended.choice for a in analysis.latest_advice(engine, 0.99)] == [best.choice]

@@ -18,7 +18,7 @@ from ..protocol import TIMED_STATUSES
 from ..spec import model_sort_key
 from ..store import OpProfile, Run, Sweep, recipe_label
 
-SCREENED, CONFIRMED = "screened", "confirmed"
+SCREENED, CONFIRMED = "screened", "confirmed"  # a candidate's stage; "screened" is its runs' status too
 SCREEN_TAG, CONFIRM_TAG = " [advise: screen]", " [advise: confirm]"  # ends of an advise session's sweep commands
 # op classes whose operators each runtime's int8 quantizer computes in int8 and a mixed recipe can keep in float
 KEEPABLE = ("conv_dw_3x3", "conv_dw_7x7", "conv_dw_other", "conv_pointwise", "conv_dense", "linear",
@@ -164,7 +164,7 @@ def choice_of(run: Run) -> Choice:
 
 
 def _candidate(model: str, resolution: int, choice: Choice, stage: str, runs: list[Run]) -> Candidate:
-    timed = [r for r in runs if r.status == "ok" and r.latency_ms]
+    timed = [r for r in runs if r.status in ("ok", SCREENED) and r.latency_ms]  # valid, briefly timed or not
     counted = timed or [r for r in runs if r.status in TIMED_STATUSES and r.latency_ms]
     medians = [r.latency_ms for r in counted]
     middle = statistics.median(medians) if medians else None

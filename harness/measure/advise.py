@@ -62,6 +62,24 @@ Progress = Callable[[Job], None]
 Done = Callable[[Job, RunResult], None]
 
 
+class Screening:
+    """Screening's worker: one kept process per target (run_sweep groups a round's jobs by target), whose valid
+    runs are stored as 'screened': timed briefly in a shared process, they rank candidates but are never the
+    latest valid run of their key, so no claim, comparison or findings table rests on one."""
+
+    def __init__(self, kept: WorkerPerTarget):
+        self.kept = kept
+
+    def __call__(self, job: Job, timeout_s: float) -> RunResult:
+        result = self.kept(job, timeout_s)
+        if result.status == "ok":
+            result.status = analysis.SCREENED
+        return result
+
+    def new_round(self) -> None:
+        self.kept.new_round()
+
+
 def thread_counts(most: int) -> list[int]:
     """Fewer threads the best candidate is confirmed on too: 1, and half the cores on a larger machine."""
     return sorted({1, most // 2} - {0, most})
@@ -82,7 +100,7 @@ def advise(engine, specs: list[ModelSpec], settings: AdviseSettings, command: st
             targets[job.target.name] = job.target
         with WorkerPerTarget() as kept:
             swept = run_sweep(engine, jobs, command + analysis.SCREEN_TAG, on_start=on_start, on_done=on_done,
-                              measure=kept, proceed=lambda: clock() < screening_ends)
+                              measure=Screening(kept), proceed=lambda: clock() < screening_ends)
         outcome.screen_sweeps.append(swept.sweep_id)
         outcome.statuses += swept.statuses
         outcome.not_screened += [(jobs[i].spec.model, _choice_label(jobs[i]), "the screening budget ran out")

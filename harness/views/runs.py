@@ -19,7 +19,7 @@ REUSED_NOTE = ("compile s (reused): the cold compile was measured once, in a fre
                "--cold-compile measures it again)")
 AGREEMENT_NOTE = ("top-1 agree, cosine: against fp32 torch on held-out photographs (matching top-1 classes, mean "
                   "logit cosine similarity); an int8 run below the floor is 'inaccurate' and used by no claim")
-STATUS_TONES = {"ok": "good"}
+STATUS_TONES = {"ok": "good", "screened": None}  # screened: valid, timed briefly by harness advise
 
 
 def runs_table(runs: list[RunSummary], title: str, links: bool = False) -> Table:
