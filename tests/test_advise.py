@@ -20,6 +20,7 @@ from harness.measure.plan import JobSettings
 from harness.protocol import Agreement, Footprint, OpRow, TimingPolicy
 from harness.spec import ModelSpec
 from harness.views.advise import candidates_table, recommendations_table
+from harness.web.app import create_app
 
 
 def candidate(target="onnxruntime/cpu", precision="fp32", keep_float="", threads=2, ms=10.0, cosine=1.0,
@@ -208,6 +209,17 @@ def test_screen_then_confirm_finds_the_mixed_recipe_and_proves_it(tmp_path, monk
     assert [a.recommended.choice for a in analysis.latest_advice(engine, 0.99)] == [best.choice]
     summary = recommendations_table([found]).records()[0]
     assert summary["command"].endswith("--precision int8 --keep-float conv_dw_7x7 --threads 2 --repeats 3")
+    # the same tables on the dashboard and in findings
+    client = create_app(engine).test_client()
+    page = client.get("/advise.json").get_json()
+    assert page["advise"][0]["recommended"] == "onnxruntime/cpu int8+float(conv_dw_7x7), 2 threads"
+    assert {row["choice"] for row in page["advise-t8-256"]} == {c.choice.label for c in found.candidates}
+    assert "int8+float(conv_dw_7x7)" in client.get("/advise").get_data(as_text=True)
+    printed = invoke("advise", "--show", "--db", tmp_path / "r.db", "--format", "json")
+    assert printed.exit_code == 0 and json.loads(printed.output) == page  # the page is what the command prints
+    assert client.get("/advise?floor=2").status_code == 400
+    stricter = client.get("/advise.json?floor=0.9999").get_json()["advise"][0]  # only fp32 agrees that closely
+    assert stricter["recommended"] == "openvino/cpu fp32, 2 threads"
 
 
 def test_a_spent_budget_stops_screening_and_confirms_only_the_best_and_its_references(tmp_path, monkeypatch):

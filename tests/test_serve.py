@@ -122,7 +122,7 @@ def test_every_page_loads_clean_and_draws_its_charts(site):
     pages = {"/": ["overview-chart"], "/claims": ["claims-chart"],
              "/model/t8": ["distribution-chart", "breakdown-chart"], "/model/mobileone_s4": ["distribution-chart"],
              f"/run/{ids[('t8', 'torch/cpu')]}": ["samples-chart"], "/history": [], f"/history?{history}":
-             ["history-chart"], "/lab": []}
+             ["history-chart"], "/lab": [], "/advise": []}
     for path, charts in pages.items():
         page = chromium.open(path)
         _clean(page)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from ..protocol import TIMED_STATUSES
 from ..spec import model_sort_key
 from ..store import OpProfile, Run, Sweep, recipe_label
+from .claims import Claim
 
 SCREENED, CONFIRMED = "screened", "confirmed"  # a candidate's stage; "screened" is its runs' status too
 SCREEN_TAG, CONFIRM_TAG = " [advise: screen]", " [advise: confirm]"  # ends of an advise session's sweep commands
@@ -249,6 +250,43 @@ def advice(engine, screen_sweeps: list[int], confirm_sweeps: list[int], floor: f
     found = candidates(engine, screen_sweeps, confirm_sweeps)
     models = sorted({(c.model, c.resolution) for c in found}, key=lambda m: (model_sort_key(m[0]), m[1]))
     return [model_advice(m, r, [c for c in found if (c.model, c.resolution) == (m, r)], floor) for m, r in models]
+
+
+@dataclass(frozen=True)
+class RejudgedClaim:
+    """A headline claim of the paper judged at each model's recommended recipe on this device: what a user who
+    ships both models the best way here would see."""
+    claim: Claim
+    fast: Candidate | None  # the faster-claimed model's recommendation; None where it was not advised
+    slow: Candidate | None
+
+    @property
+    def speedup(self) -> float | None:
+        return _ratio(self.slow, self.fast)
+
+    @property
+    def verdict(self) -> str | None:
+        if self.speedup is None:
+            return None
+        if self.speedup >= self.claim.claimed:
+            return "reaches the paper's figure"
+        return "faster, short of the paper's figure" if self.speedup > 1 else "slower"
+
+    @property
+    def needs(self) -> str:
+        """The command that advises the model(s) it lacks."""
+        models = [m.removeprefix("timm:") for m, found in ((self.claim.fast, self.fast), (self.claim.slow, self.slow))
+                  if found is None]
+        return "harness advise --device cpu " + " ".join(f"--model {m}" for m in models)
+
+
+def rejudged_claims(found: list[ModelAdvice]) -> list[RejudgedClaim]:
+    """Every headline claim (analysis.compare.HEADLINE) at the recommendations of `found`."""
+    from .compare import HEADLINE
+
+    best = {(item.model, item.resolution): item.recommended for item in found}
+    return [RejudgedClaim(claim, best.get((claim.fast, claim.fast_resolution)),
+                          best.get((claim.slow, claim.slow_resolution))) for claim in HEADLINE]
 
 
 @dataclass(frozen=True)

@@ -7,17 +7,17 @@ from typing import Optional
 
 import typer
 
-from ..analysis.advise import advice
+from ..analysis.advise import advice, latest_advice, rejudged_claims
 from ..measure import plan
 from ..measure.advise import AdviseSettings, advise as search
 from ..protocol import TimingPolicy
 from ..spec import Form
-from ..views.advise import candidates_table, footer, recommendations_table
+from ..views.advise import advice_tables, footer
 from ..views.serialize import Format
 from ..views.terminal import BudgetProgress, show
 from .common import (MEASURE, BackendsOption, CacheOption, CalibrationOption, DbOption, DeviceOption, FormatOption,
                      ThreadsOption, checked, command_line, console, device_and_threads, err, fail, names,
-                     open_db_for_runs)
+                     open_db_for_runs, open_db_with_runs)
 
 app = typer.Typer()
 UNITS = {"s": 1, "m": 60, "h": 3600}
@@ -50,6 +50,8 @@ def advise(
     threads: ThreadsOption = None,
     calibration: CalibrationOption = None,
     weights: str = typer.Option("random:0", "--weights", help="random:<seed> or a checkpoint file"),
+    show_only: bool = typer.Option(False, "--show", help="print each model's latest advise session (what the "
+                                   "dashboard's Advice page shows), time nothing"),
     db: DbOption = None,
     cache: CacheOption = plan.DEFAULT_CACHE,
     fmt: FormatOption = Format.table,
@@ -58,6 +60,8 @@ def advise(
     slow int8 ops in float, fp16/bf16 where computed, threads), screen them briefly, confirm the best with repeats,
     and print the Pareto front of latency, agreement and memory with the recommendation and the command that
     reproduces it. Every candidate is stored as a run."""
+    if show_only:
+        return show_latest(db, min_agreement, fmt)
     device, threads = device_and_threads(device, threads)
     seconds = checked(budget_seconds, budget)
     _, specs = checked(plan.model_specs, model or ["t8"], resolution, 1, Form.reparam, weights)
@@ -70,9 +74,20 @@ def advise(
     if not outcome.statuses:
         fail(f"nothing to search on device {device!r}: no local target offered a candidate; see `harness devices`")
     found = advice(engine, outcome.screen_sweeps, outcome.confirm_sweeps, min_agreement)
-    summary = recommendations_table(found, repeats, f"harness advise: {outcome.seconds / 60:.1f} min of a "
-                                    f"{seconds / 60:.0f} min budget, {len(outcome.statuses)} runs")
+    *candidates, summary, claims_at = advice_tables(found, rejudged_claims(found), repeats,
+                                                    f"harness advise: {outcome.seconds / 60:.1f} min of a "
+                                                    f"{seconds / 60:.0f} min budget, {len(outcome.statuses)} runs")
     summary.footer = footer(outcome.not_screened, outcome.not_searched, outcome.recipe_sources)
-    show(console, fmt, *[candidates_table(item, repeats) for item in found], summary)
+    show(console, fmt, *candidates, summary, *([claims_at] if claims_at.rows else []))
     if any(item.recommended is None for item in found):  # the question asked has no answer: say so in the code
         raise typer.Exit(1)
+
+
+def show_latest(db, floor: float, fmt: Format) -> None:
+    """`harness advise --show`: each model's latest advise session, under `floor`."""
+    engine = open_db_with_runs(db)
+    found = latest_advice(engine, floor)
+    if not found:
+        fail("no advise session has confirmed a recommendation in this database; `harness advise --device cpu "
+             "--model t8` makes one")
+    show(console, fmt, *advice_tables(found, rejudged_claims(found)))

@@ -3,8 +3,8 @@ recommendation in green; then one row per model with the recommendation, its gai
 times it again (also the findings' "How to ship FastViT on this device")."""
 from __future__ import annotations
 
-from ..analysis.advise import ModelAdvice, meets, reproduce_command
-from .table import Cell, Column, Row, Table
+from ..analysis.advise import ModelAdvice, RejudgedClaim, meets, reproduce_command
+from .table import Cell, Column, Lacking, Row, Table
 
 FRONT_MARK = "◆"
 AGREEMENT_NOTE = ("cosine: mean logit cosine similarity with fp32 torch on the held-out photographs (top-1: share of "
@@ -73,6 +73,29 @@ def recommendations_table(found: list[ModelAdvice], repeats: int = 3, title: str
     notes = ["vs its fp32: the recommendation's speedup over fp32 on the same target and threads; vs fastest fp32: "
              "over the fastest fp32 candidate; all " + CONFIRMED_NOTE.format(repeats=repeats)]
     return Table("advise", title, columns, rows, notes)
+
+
+def rejudged_table(found: list[RejudgedClaim]) -> Table:
+    """The paper's headline claims at each model's recommended recipe; a claim lacking one lists the command."""
+    columns = [Column("claim", label=True), Column("fast", "faster-claimed model's recommendation"),
+               Column("slow", "the other's"), Column("speedup", kind="ratio"), Column("paper"), Column("verdict")]
+    rows = [Row({"claim": item.claim.label, "fast": item.fast.choice.label, "slow": item.slow.choice.label,
+                 "speedup": item.speedup, "paper": item.claim.paper_figures or "faster",
+                 "verdict": Cell(item.verdict, tone="good" if item.verdict.startswith("reaches") else "bad")})
+            for item in found if item.speedup is not None]
+    missing = [Lacking(item.claim.label, "needs a recommendation for both models", item.needs)
+               for item in found if item.speedup is None]
+    return Table("advise-claims", "The paper's headline claims at each model's recommended recipe", columns, rows,
+                 ["speedup: the other model's recommended median / the faster-claimed one's (both confirmed)"],
+                 missing, "not judged yet:")
+
+
+def advice_tables(found: list[ModelAdvice], rejudged: list[RejudgedClaim], repeats: int = 3,
+                  title: str = "Recommendations") -> list[Table]:
+    """Everything one advise result shows (the command, `advise --show` and the dashboard's page alike): each
+    model's candidates, the recommendations, and the headline claims judged at them."""
+    return [*(candidates_table(item, repeats) for item in found), recommendations_table(found, repeats, title),
+            rejudged_table(rejudged)]
 
 
 def footer(not_screened: list[tuple[str, str, str]], not_searched: list[tuple[str, str, str]],

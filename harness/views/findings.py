@@ -28,6 +28,7 @@ from .table import Cell, Column, Row, Table, table
 CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
 ROOF_CLASSES = ("conv_pointwise", "conv_dw_7x7", "conv_dw_3x3", "conv_dense", "linear", "attention_matmul")
 METRIC_ORDER = ("latency", "load", "memory", "size")  # the columns of the footprint table
+FINDINGS_FLOOR = 0.99  # the agreement floor recommendations are chosen under (harness advise's default)
 HOW_TO_READ = ("How to read: medians of each run's timed iterations; intervals are 95% bootstrap intervals. A "
                "claim row with `runs` 3+3 resamples whole processes (`--repeats 3`): on this shared 2-vCPU machine "
                "a fresh process of the same runtime can land 20-50% away from the last, so single-run intervals "
@@ -72,6 +73,7 @@ def render(engine, resolution_of) -> tuple[str, str]:
     lines += _compiled_section([r for r in compiled if r.host == host.hostname and r.device != "gpu"], "this CPU")
     lines += _gpu_sections(every_check, compiled)
     lines += _precision_section(engine, checks, host)
+    lines += _ship_section(engine, host.hostname)
     lines += _footprint_section(engine, resolution_of, host.hostname)
     for model in ("sa12", "t8"):
         found = breakdown(engine, model, resolution_of(model), "reparam", "cpu")
@@ -242,6 +244,23 @@ def _precision_section(engine, checks, host: HostRecord) -> list[str]:
         lines += ["", "The paper's claims in fp32 and in the precision a device would ship:", "",
                   *markdown.render(both)]
     return lines
+
+
+def _ship_section(engine, hostname: str) -> list[str]:
+    """harness advise's latest recommendation per model on this host, and the headline claims judged at them."""
+    from ..analysis.advise import latest_advice, rejudged_claims
+    from .advise import recommendations_table, rejudged_table
+
+    lines = ["", "## How to ship FastViT on this device", ""]
+    found = latest_advice(engine, FINDINGS_FLOOR, hostname)
+    if not found:
+        return lines + ["No `harness advise` session has confirmed a recommendation on this host yet: `harness advise "
+                        "--device cpu --model t8 --model s12` searches every target, precision recipe (mixed int8 "
+                        "included) and thread count, and proves the fastest by repeated runs."]
+    return lines + [f"The fastest confirmed recipe per model that keeps a mean logit cosine of at least "
+                    f"{FINDINGS_FLOOR} with fp32 (from each model's latest `harness advise` session):", "",
+                    *markdown.render(recommendations_table(found, title="")), "",
+                    *markdown.render(rejudged_table(rejudged_claims(found)))]
 
 
 def _footprint_section(engine, resolution_of, hostname: str) -> list[str]:

@@ -156,6 +156,18 @@ def create_app(engine, resolution: int = 256) -> Flask:
         return page("/history.json", [asdict(s) for s in found], "series.html", series=found,
                     model=model_filter or "")
 
+    @app.get("/advise.json")
+    @app.get("/advise")  # registered first: url_for() builds the page
+    def advise_page():
+        from ..analysis.advise import latest_advice, rejudged_claims
+        from ..views.advise import advice_tables
+
+        floor = _float("floor", 0.99, 0.0, 1.0)
+        found = latest_advice(engine, floor)
+        *candidates, summary, claims_at = advice_tables(found, rejudged_claims(found))
+        return page("/advise.json", serialize.document(*candidates, summary, claims_at), "advise.html", found=found,
+                    summary=summary, claims=claims_at, candidates=candidates, floor=floor)
+
     @app.get("/lab.json")
     @app.get("/lab")  # registered first: url_for() builds the page
     def lab_page():
@@ -180,3 +192,16 @@ def _choice(name: str, default: str, allowed) -> str:
     if value not in allowed:
         raise BadRequest(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
     return value
+
+
+def _float(name: str, default: float, low: float, high: float) -> float:
+    value = request.args.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        found = float(value)
+    except ValueError:
+        raise BadRequest(f"{name} must be a number, not {value!r}") from None
+    if not low <= found <= high:
+        raise BadRequest(f"{name} must be between {low} and {high}, not {value!r}")
+    return found
