@@ -21,6 +21,8 @@ from harness.protocol import Agreement, Footprint, OpRow, TimingPolicy
 from harness.spec import ModelSpec
 from harness.views.advise import candidates_table, recommendations_table
 from harness.web.app import create_app
+from harness.views.findings import render
+from harness.baselines import own_resolution
 
 
 def candidate(target="onnxruntime/cpu", precision="fp32", keep_float="", threads=2, ms=10.0, cosine=1.0,
@@ -215,8 +217,11 @@ def test_screen_then_confirm_finds_the_mixed_recipe_and_proves_it(tmp_path, monk
     assert page["advise"][0]["recommended"] == "onnxruntime/cpu int8+float(conv_dw_7x7), 2 threads"
     assert {row["choice"] for row in page["advise-t8-256"]} == {c.choice.label for c in found.candidates}
     assert "int8+float(conv_dw_7x7)" in client.get("/advise").get_data(as_text=True)
+    findings, _ = render(engine, own_resolution())
+    ship = findings[findings.index("## How to ship FastViT on this device"):]
+    assert "| t8 | 256 | onnxruntime/cpu int8+float(conv_dw_7x7), 2 threads | 7.00 |" in ship
     printed = invoke("advise", "--show", "--db", tmp_path / "r.db", "--format", "json")
-    assert printed.exit_code == 0 and json.loads(printed.output) == page  # the page is what the command prints
+    assert printed.exit_code == 0 and json.loads(printed.stdout) == page  # the page is what the command prints
     assert client.get("/advise?floor=2").status_code == 400
     stricter = client.get("/advise.json?floor=0.9999").get_json()["advise"][0]  # only fp32 agrees that closely
     assert stricter["recommended"] == "openvino/cpu fp32, 2 threads"
@@ -247,7 +252,7 @@ def test_advise_on_onnxruntime_end_to_end(tmp_path):
                     "--min-agreement", "0.9", "--keep", "1", "--repeats", "2", "--budget", "20m", "--db", db,
                     "--cache", tmp_path / "cache", "--format", "json")
     assert result.exit_code == 0, result.output
-    page = json.loads(result.output[result.output.index("{"):])
+    page = json.loads(result.stdout)
     [summary] = page["advise"]
     assert summary["recommended"] and summary["median_ms"] > 0 and summary["cosine"] >= 0.9
     assert summary["command"].startswith("harness run --device cpu --model t8 --resolution 64 --backend onnxruntime")

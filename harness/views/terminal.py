@@ -136,7 +136,7 @@ class BudgetProgress:
         self.progress.update(self.bar, completed=self._elapsed(), description=escape(self._what(job)))
 
     def done(self, job, result) -> None:
-        if result.status != "ok":
+        if result.status not in ("ok", "screened"):
             self.progress.console.print(f"[red]{result.status}[/red] {escape(job.describe())}: "
                                         f"{escape(str(result.error))}")
         self.jobs += 1
