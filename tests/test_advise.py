@@ -16,9 +16,9 @@ from harness.analysis.advise import CONFIRMED, SCREENED, Candidate, Choice
 from harness.commands.advise import budget_seconds
 from harness.measure import advise as search
 from harness.measure import sweep
-from harness.measure.plan import JobSettings
+from harness.measure.plan import JobSettings, plan_jobs
 from harness.protocol import Agreement, Footprint, OpRow, TimingPolicy
-from harness.spec import ModelSpec
+from harness.spec import ModelSpec, Target
 from harness.views.advise import candidates_table, recommendations_table
 from harness.web.app import create_app
 from harness.views.findings import render
@@ -83,6 +83,11 @@ def test_mixed_recipes_keep_in_float_what_int8_made_slower():
     assert analysis.mixed_recipes(["conv_dw_7x7"]) == ["conv_dw_7x7"]
     assert analysis.mixed_recipes([]) == []
     assert analysis.slower_in_int8(fp32, {**int8, "conv_dw_3x3": 0.52}) == ["conv_dw_7x7"]  # within 5 %: no
+    # a target without a profile of its own (LiteRT): what most profiled targets found slower comes first
+    pooled = analysis.pooled_slower({"onnxruntime/cpu": ["conv_dw_7x7", "linear"], "openvino/cpu": ["conv_dw_7x7"],
+                                     "executorch/cpu": ["conv_dense", "conv_dw_7x7", "conv_dw_3x3"]})
+    assert pooled == ["conv_dw_7x7", "conv_dense", "linear", "conv_dw_3x3"]
+    assert analysis.mixed_recipes(pooled)[1:] == ["conv_dw_7x7", "conv_dense"]
 
 
 def test_reproduce_command_names_the_recipe_threads_and_mode():
@@ -265,3 +270,17 @@ def test_advise_on_onnxruntime_end_to_end(tmp_path):
     stored = sum(len(r["run_ids"]) for r in rows)
     assert store.count_runs(engine, store.Run.sweep_id.is_not(None)) >= stored >= len(rows)
     assert Path(tmp_path / "cache").is_dir()
+
+
+def test_screening_marks_a_job_that_needs_a_process_of_its_own_screened_too(tmp_path, monkeypatch):
+    """A cold torch.compile leaves the kept worker for a fresh process (run_sweep); screening still marks it."""
+    workers = ScriptedWorkers()
+    monkeypatch.setattr(search, "measure_in_child", workers.fresh_process)
+    monkeypatch.setattr(sweep, "needs_cold_compile", lambda job: job.target.backend == "openvino")
+    engine = store.open_engine(f"sqlite:///{tmp_path / 'r.db'}", create=True)
+    jobs = [job for backend in ("onnxruntime", "openvino") for job in plan_jobs(
+        [ModelSpec("t8")], [Target(backend, "cpu")], threads=2, policy=search.SCREEN_POLICY, cache_dir=tmp_path)]
+    outcome = sweep.run_sweep(engine, jobs, "screen", measure=search.Screening(workers.kept_worker()))
+    assert [j.target.backend for j in workers.kept] == ["onnxruntime"]
+    assert [j.target.backend for j in workers.fresh] == ["openvino"]
+    assert outcome.statuses == ["screened", "screened"]

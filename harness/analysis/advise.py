@@ -136,6 +136,16 @@ def slower_in_int8(fp32_ms: dict[str, float], int8_ms: dict[str, float]) -> list
     return sorted(losses, key=lambda cls: -losses[cls])
 
 
+def pooled_slower(per_target: dict[str, list[str]]) -> list[str]:
+    """For a target without a profile of its own: the classes other targets found slower in int8, those most of them
+    name first, then by their average rank there."""
+    ranks: dict[str, list[int]] = {}
+    for classes in per_target.values():
+        for rank, cls in enumerate(classes):
+            ranks.setdefault(cls, []).append(rank)
+    return sorted(ranks, key=lambda cls: (-len(ranks[cls]), sum(ranks[cls]) / len(ranks[cls]), cls))
+
+
 def mixed_recipes(slower: list[str], limit: int = 3) -> list[str]:
     """The keep_float values to try: every slower class kept in float together, then each of the worst alone
     (where there are several), at most `limit`."""

@@ -12,6 +12,7 @@ from ..measure import plan
 from ..measure.advise import AdviseSettings, advise as search
 from ..protocol import TimingPolicy
 from ..spec import Form
+from ..store import recipe_label
 from ..views.advise import advice_tables, footer
 from ..views.serialize import Format
 from ..views.terminal import BudgetProgress, show
@@ -69,7 +70,7 @@ def advise(
     settings = AdviseSettings(device, threads, TimingPolicy(), plan.JobSettings(threads, TimingPolicy(), cache,
                               calibration=calibration), min_agreement, keep, repeats, seconds, names(backend))
     engine = open_db_for_runs(db)
-    with BudgetProgress(err, seconds) as progress:
+    with BudgetProgress(err, seconds, describe) as progress:
         outcome = search(engine, specs, settings, command_line(), on_start=progress.started, on_done=progress.done)
     if not outcome.statuses:
         fail(f"nothing to search on device {device!r}: no local target offered a candidate; see `harness devices`")
@@ -81,6 +82,11 @@ def advise(
     show(console, fmt, *candidates, summary, *([claims_at] if claims_at.rows else []))
     if any(item.recommended is None for item in found):  # the question asked has no answer: say so in the code
         raise typer.Exit(1)
+
+
+def describe(job) -> str:
+    """A job as the progress bar names it: model, target, recipe and threads."""
+    return f"{job.describe()} {recipe_label(job.precision, job.keep_float)}, {job.threads} threads"
 
 
 def show_latest(db, floor: float, fmt: Format) -> None:

@@ -22,7 +22,7 @@ from backends import BACKENDS
 from ..analysis import advise as analysis
 from ..protocol import Job, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
-from .child import WorkerPerTarget
+from .child import WorkerPerTarget, measure_in_child
 from .plan import JobSettings, plan
 from .sweep import Repeats, run_sweep
 
@@ -71,13 +71,20 @@ class Screening:
         self.kept = kept
 
     def __call__(self, job: Job, timeout_s: float) -> RunResult:
-        result = self.kept(job, timeout_s)
-        if result.status == "ok":
-            result.status = analysis.SCREENED
-        return result
+        return self._screened(self.kept(job, timeout_s))
+
+    def fresh(self, job: Job, timeout_s: float) -> RunResult:
+        """A job run_sweep gives a process of its own (a cold torch.compile) is screened all the same."""
+        return self._screened(measure_in_child(job, timeout_s))
 
     def new_round(self) -> None:
         self.kept.new_round()
+
+    @staticmethod
+    def _screened(result: RunResult) -> RunResult:
+        if result.status == "ok":
+            result.status = analysis.SCREENED
+        return result
 
 
 def thread_counts(most: int) -> list[int]:
@@ -126,10 +133,12 @@ def _choice_label(job: Job) -> str:
 
 
 def _planned(specs: list[ModelSpec], settings: AdviseSettings, precision: str, outcome: AdviseOutcome,
-             keep_float: str = "", profile: int = 0) -> list[Job]:
-    jobs = JobSettings(settings.threads, SCREEN_POLICY, settings.jobs.cache_dir, profile, settings.jobs.max_other_cpu,
+             keep_float: str = "", backends: list[str] | None = None) -> list[Job]:
+    """Screening jobs of `specs` in `precision` on the targets offered (of `backends`, else the search's); those
+    not offered noted once with why."""
+    jobs = JobSettings(settings.threads, SCREEN_POLICY, settings.jobs.cache_dir, 0, settings.jobs.max_other_cpu,
                        settings.jobs.max_steal, settings.jobs.calibration, keep_float=keep_float)
-    found = plan(specs, settings.device, settings.backends, precision, jobs)
+    found = plan(specs, settings.device, backends or settings.backends, precision, jobs)
     for target, reason in found.skipped:
         entry = (target.name, analysis.Choice(target.name, target.backend, precision, keep_float, 0).recipe, reason)
         if entry not in outcome.not_searched:
@@ -162,18 +171,18 @@ def _mixed_jobs(engine, specs: list[ModelSpec], settings: AdviseSettings, ran: d
     """Per model and target that can keep ops in float: the mixed recipes its own profiles suggest (fp32 against
     int8 per op class); a target without a profile of its own (LiteRT) takes the classes the device's profiled
     targets found slower."""
-    mixable = {t.name for t in _mixable_targets(settings)}
+    mixable = _mixable_targets(settings)
     profiles = analysis.class_ms(engine, [i for ids in ran.values() for i in ids])
     found: list[Job] = []
     for spec in specs:
         slower: dict[str, list[str]] = {}
-        for target in sorted(mixable):
+        for target in sorted(t.name for t in mixable):
             runs = {job.precision: profiles.get(ids[-1]) for job, ids in ran.items()
                     if job.spec == spec and job.target.name == target and ids}
             if runs.get("fp32") and runs.get("int8"):
                 slower[target] = analysis.slower_in_int8(runs["fp32"], runs["int8"])
-        pooled = sorted({cls for classes in slower.values() for cls in classes})
-        for target in sorted(mixable):
+        pooled = analysis.pooled_slower(slower)
+        for target in sorted(t.name for t in mixable):
             own = target in slower
             classes = slower[target] if own else pooled
             if own:
@@ -185,8 +194,9 @@ def _mixed_jobs(engine, specs: list[ModelSpec], settings: AdviseSettings, ran: d
             outcome.recipe_sources.append((spec.model, target, f"{where}: " + (
                 ", ".join(f"int8+float({r.replace(',', ', ')})" for r in recipes) if recipes
                 else "no class slower in int8, no mixed recipe")))
+            backend = next(t.backend for t in mixable if t.name == target)
             for keep_float in recipes:
-                found += [job for job in _planned([spec], settings, "int8", outcome, keep_float)
+                found += [job for job in _planned([spec], settings, "int8", outcome, keep_float, [backend])
                           if job.target.name == target]
     return found
 

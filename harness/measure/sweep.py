@@ -129,8 +129,9 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
     stopped: set[int] = set()  # left unstarted once `proceed` said no
     status = "interrupted"
     try:
-        # a kept worker is left out where a job needs a process of its own; any other `measure` makes one per job
-        fresh = None if hasattr(measure, "new_round") else measure
+        # a kept worker is left out where a job needs a process of its own (its `fresh`, where it names one); any
+        # other `measure` makes one per job
+        fresh = getattr(measure, "fresh", None) if hasattr(measure, "new_round") else measure
 
         def run(i: int) -> None:
             if proceed is not None and not is_farm(jobs[i].target.device) and (i in stopped or not proceed()):

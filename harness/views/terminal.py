@@ -109,7 +109,8 @@ class BudgetProgress:
     """A bar of the time a budgeted search (harness advise) has spent of its budget, the job it is on, and a line
     for each job that did not end ok."""
 
-    def __init__(self, console: Console, budget_s: float):
+    def __init__(self, console: Console, budget_s: float, describe=lambda job: job.describe()):
+        self._what = describe  # a job as the bar names it
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                                  TextColumn(f"of {budget_s / 60:.0f} min budget, {{task.fields[jobs]}} jobs"),
                                  console=console)
@@ -126,18 +127,12 @@ class BudgetProgress:
     def _elapsed(self) -> float:
         return self.progress.tasks[0].elapsed or 0.0
 
-    @staticmethod
-    def _what(job) -> str:
-        from ..store import recipe_label
-
-        return f"{job.describe()} {recipe_label(job.precision, job.keep_float)}, {job.threads} threads"
-
     def started(self, job) -> None:
         self.progress.update(self.bar, completed=self._elapsed(), description=escape(self._what(job)))
 
     def done(self, job, result) -> None:
         if result.status not in ("ok", "screened"):
-            self.progress.console.print(f"[red]{result.status}[/red] {escape(job.describe())}: "
+            self.progress.console.print(f"[red]{result.status}[/red] {escape(self._what(job))}: "
                                         f"{escape(str(result.error))}")
         self.jobs += 1
         self.progress.update(self.bar, completed=self._elapsed(), jobs=self.jobs)
