@@ -3,6 +3,8 @@ read back from the runtime's own view of the artifact (as int8 coverage reads it
 `harness run --keep-float` stores the recipe as a run of its own, kept apart from full int8 everywhere."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 from helpers import HOST, invoke, timed_result
@@ -130,6 +132,18 @@ def test_a_runtime_that_cannot_keep_float_is_skipped_with_why(tmp_path):
     _, coverage = store.read_only_query(engine, "SELECT low_nodes, float_nodes FROM precision_coverage WHERE "
                                                 "keep_float = 'conv_dw_7x7' AND op_class = 'conv_dw_7x7'")
     assert sum(low for low, _ in coverage) == 0 and sum(high for _, high in coverage) >= 3
+
+
+def test_coverage_shows_what_a_recipe_left_in_float(tmp_path):
+    result = invoke("coverage", "--model", "t8", "--resolution", RES, "--backend", "onnxruntime", "--backend",
+                    "tensorrt", "--precision", "int8", "--keep-float", DW7, "--cache", tmp_path / "cache",
+                    "--db", tmp_path / "r.db", "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "tensorrt" in result.stderr and "cannot keep chosen ops in float" in " ".join(result.stderr.split())
+    rows = {(r["backend"], r["precision"], r["op_class"]): r for r in json.loads(result.stdout)}
+    dw7 = rows[("onnxruntime", "int8+float(conv_dw_7x7)", DW7)]
+    assert dw7["low_nodes"] == 0 and dw7["float_nodes"] >= 3
+    assert rows[("onnxruntime", "int8+float(conv_dw_7x7)", "conv_pointwise")]["low_nodes"] >= 10
 
 
 def test_reports_keep_a_mixed_recipe_apart_from_full_int8(engine):

@@ -20,6 +20,7 @@ from ..measure.layers import LAYER_POLICY
 from ..measure.recipe import keep_float_recipe
 from ..protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
 from ..spec import Form, ModelSpec, Precision, Target, canonical_model
+from ..store import recipe_label
 from ..views import listings
 from ..views.serialize import Format
 from ..views.terminal import JobProgress, show, skipped
@@ -264,6 +265,7 @@ def coverage(
     precision: Precision = typer.Option(Precision.fp32, "--precision", help="int8: which ops each runtime's "
                                         "quantized artifact computes in int8 and which stay in float"),
     calibration: CalibrationOption = None,
+    keep_float: KeepFloatOption = None,
     db: DbOption = None,
     cache: CacheOption = plan.DEFAULT_CACHE,
     fmt: FormatOption = Format.table,
@@ -282,7 +284,8 @@ def coverage(
     )
 
     low = precision.value in LOW_PRECISIONS
-    chosen, refused = plan.coverage_backends(names(backend), precision.value)
+    recipe = checked(keep_float_recipe, keep_float, precision.value)
+    chosen, refused = plan.coverage_backends(names(backend), precision.value, recipe)
     for candidate, reason in refused:
         if low:
             skipped(err, Target(candidate.name, candidate.devices[0]), reason)
@@ -294,14 +297,14 @@ def coverage(
         spec = ModelSpec(model, resolution, 1, single_form(form, "coverage"))
         plan.check([spec], cache, precision.value, calibration)
         engine = open_db(db, create=True)
-        sweep.measure_any_coverage(engine, spec, chosen, precision.value, calibration, cache)
+        sweep.measure_any_coverage(engine, spec, chosen, precision.value, calibration, cache, recipe)
     except (ValueError, ImageSetError) as exc:
         fail(str(exc))
     except (RuntimeError, ImportError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
     if low:
         found = [c for c in precision_coverage(engine, spec.model, resolution, spec.form)
-                 if c.precision == precision.value and c.backend in {b.name for b in chosen}]
+                 if c.precision == recipe_label(precision.value, recipe) and c.backend in {b.name for b in chosen}]
         return show(console, fmt, precision_coverage_table(found, spec.model, resolution, spec.form))
     found = delegation(engine, spec.model, resolution, spec.form)
     show(console, fmt, delegation_table(found, spec.model, resolution, spec.form),

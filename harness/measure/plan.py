@@ -203,9 +203,11 @@ def plan(specs: list[ModelSpec], device: str, backends: list[str] | None, precis
     return found
 
 
-def coverage_backends(names: list[str] | None, precision: str) -> tuple[list[Backend], list[tuple[Backend, str]]]:
+def coverage_backends(names: list[str] | None, precision: str, keep_float: str = ""
+                      ) -> tuple[list[Backend], list[tuple[Backend, str]]]:
     """The backends `harness coverage` reads (those named, or every one that can answer) and those refused, each
-    with why: in fp32 a delegating backend's partitioner, in a low precision what its quantizer kept in float."""
+    with why: in fp32 a delegating backend's partitioner, in a low precision what its quantizer kept in float (with
+    a mixed recipe `keep_float`, only quantizers that can leave chosen ops in float)."""
     from .artifacts import check_exportable
 
     named = [BACKENDS[n] for n in names] if names else None
@@ -219,6 +221,8 @@ def coverage_backends(names: list[str] | None, precision: str) -> tuple[list[Bac
     chosen, refused = [], []
     for candidate in named or [b for b in BACKENDS.values() if precision in b.precisions]:
         try:
+            if keep_float and not candidate.keeps_float:
+                raise ValueError("its int8 quantizer cannot keep chosen ops in float (--keep-float)")
             check_exportable(candidate, precision)
             chosen.append(candidate)
         except ValueError as exc:

@@ -226,19 +226,20 @@ def measure_peaks(engine, targets: list[Target], threads: int, size: int, cache_
 
 
 def measure_precision_coverage(engine, spec: ModelSpec, backends: list[Backend], precision: str, calibration,
-                               cache_dir: Path) -> None:
-    """Export `spec` in `precision` for each backend (or find it in the cache), calibrated on `calibration`
-    (harness.measure.images.ImageSet), and store which ops its runtime computes in low precision."""
+                               cache_dir: Path, keep_float: str = "") -> None:
+    """Export `spec` in `precision` (the mixed recipe `keep_float`, if any) for each backend (or find it in the
+    cache), calibrated on `calibration` (harness.measure.images.ImageSet), and store which ops its runtime
+    computes in low precision."""
     from sqlalchemy.orm import Session
 
     from ..store.writes import save_precision_coverage
     from .artifacts import precision_coverage_of
 
     for backend in backends:
-        path, _ = spec_artifact(spec, backend, precision, cache_dir, calibration)
+        path, _ = spec_artifact(spec, backend, precision, cache_dir, calibration, keep_float)
         with Session(engine) as session, session.begin():
             save_precision_coverage(session, spec, backend.name, precision, calibration.identity,
-                                    precision_coverage_of(backend, path))
+                                    precision_coverage_of(backend, path), keep_float)
 
 
 def measure_coverage(engine, spec: ModelSpec, backends: list[Backend], cache_dir: Path) -> None:
@@ -253,14 +254,15 @@ def measure_coverage(engine, spec: ModelSpec, backends: list[Backend], cache_dir
 
 
 def measure_any_coverage(engine, spec: ModelSpec, backends: list[Backend], precision: str, calibration: Path | None,
-                         cache_dir: Path) -> None:
-    """`harness coverage`: delegation in fp32, int8 coverage in a low precision (calibrated on the --calibration
-    folder or the bundled photographs; ImageSetError where they cannot be read)."""
+                         cache_dir: Path, keep_float: str = "") -> None:
+    """`harness coverage`: delegation in fp32, int8 coverage in a low precision, of the mixed recipe `keep_float`
+    if any (calibrated on the --calibration folder or the bundled photographs; ImageSetError where they cannot be
+    read)."""
     from ..protocol import LOW_PRECISIONS
     from .images import calibration_set
 
     if precision in LOW_PRECISIONS:
         measure_precision_coverage(engine, spec, backends, precision, calibration_set(spec.resolution, calibration),
-                                   cache_dir)
+                                   cache_dir, keep_float)
     else:
         measure_coverage(engine, spec, backends, cache_dir)
