@@ -109,6 +109,8 @@ def test_budget_is_a_duration(tmp_path):
     assert result.exit_code == 2 and "--budget takes a duration such as 15m" in result.output
     result = invoke("advise", "--device", "cpu", "--model", "t9", "--db", tmp_path / "r.db")
     assert result.exit_code == 2 and "t9" in result.output
+    result = invoke("advise", "--device", "android", "--db", tmp_path / "r.db")  # no phone here, none runs locally
+    assert result.exit_code == 2 and "searches the targets this machine runs itself" in " ".join(result.output.split())
     assert not (tmp_path / "r.db").exists()  # refused before anything was stored
 
 

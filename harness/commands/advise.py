@@ -10,6 +10,7 @@ import typer
 from ..analysis.advise import advice, latest_advice, rejudged_claims
 from ..measure import plan
 from ..measure.advise import AdviseSettings, advise as search
+from ..measure.targets import local_targets, plan_targets
 from ..protocol import TimingPolicy
 from ..spec import Form
 from ..store import recipe_label
@@ -69,11 +70,13 @@ def advise(
     checked(plan.check, specs, cache, "int8", calibration)
     settings = AdviseSettings(device, threads, TimingPolicy(), plan.JobSettings(threads, TimingPolicy(), cache,
                               calibration=calibration), min_agreement, keep, repeats, seconds, names(backend))
+    runnable = local_targets(plan_targets(device, names(backend))[0])
+    if not runnable:
+        fail(f"harness advise searches the targets this machine runs itself, and device {device!r} offers none of those "
+             "here; see `harness devices`")
     engine = open_db_for_runs(db)
     with BudgetProgress(err, seconds, describe) as progress:
         outcome = search(engine, specs, settings, command_line(), on_start=progress.started, on_done=progress.done)
-    if not outcome.statuses:
-        fail(f"nothing to search on device {device!r}: no local target offered a candidate; see `harness devices`")
     found = advice(engine, outcome.screen_sweeps, outcome.confirm_sweeps, min_agreement)
     *candidates, summary, claims_at = advice_tables(found, rejudged_claims(found), repeats,
                                                     f"harness advise: {outcome.seconds / 60:.1f} min of a "
