@@ -72,8 +72,8 @@ def advise(
                               calibration=calibration), min_agreement, keep, repeats, seconds, names(backend))
     runnable = local_targets(plan_targets(device, names(backend))[0])
     if not runnable:
-        fail(f"harness advise searches the targets this machine runs itself, and device {device!r} offers none of those "
-             "here; see `harness devices`")
+        fail(f"harness advise searches the targets this machine runs itself, and device {device!r} offers none "
+             "of those here; see `harness devices`")
     engine = open_db_for_runs(db)
     with BudgetProgress(err, seconds, describe) as progress:
         outcome = search(engine, specs, settings, command_line(), on_start=progress.started, on_done=progress.done)
