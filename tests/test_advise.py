@@ -287,3 +287,16 @@ def test_screening_marks_a_job_that_needs_a_process_of_its_own_screened_too(tmp_
     assert [j.target.backend for j in workers.kept] == ["onnxruntime"]
     assert [j.target.backend for j in workers.fresh] == ["openvino"]
     assert outcome.statuses == ["screened", "screened"]
+
+
+def test_the_second_screening_starts_on_each_models_fastest_targets(tmp_path):
+    screened = [candidate("openvino/cpu", ms=12.0), candidate("openvino/cpu", "int8", ms=13.0),
+                candidate("executorch/cpu", ms=32.0), candidate("litert/cpu", "int8", ms=64.0),
+                candidate("litert/cpu", ms=21.0), candidate("onnxruntime/cpu", "int8", status="crashed")]
+    ranks = analysis.target_ranks(screened)
+    assert ranks == {("t8", 256, "openvino/cpu"): 0, ("t8", 256, "litert/cpu"): 1, ("t8", 256, "executorch/cpu"): 2}
+    jobs = [job for backend in ("executorch", "litert", "onnxruntime", "openvino") for job in plan_jobs(
+        [ModelSpec("t8")], [Target(backend, "cpu")], threads=2, policy=search.SCREEN_POLICY, cache_dir=tmp_path,
+        precision="int8", keep_float="conv_dw_7x7")]
+    ordered = [job.target.backend for job in search.promising_first(jobs, ranks)]
+    assert ordered == ["openvino", "litert", "executorch", "onnxruntime"]  # never screened: last

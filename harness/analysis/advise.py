@@ -126,6 +126,21 @@ def survivors(screened: list[Candidate], keep: int, floor: float) -> tuple[list[
     return top, unique
 
 
+def target_ranks(screened: list[Candidate]) -> dict[tuple[str, int, str], int]:
+    """Per model, its targets ranked by their fastest screened candidate (0: the fastest): where a further recipe
+    is most likely to win, so a budget spends itself there first."""
+    best: dict[tuple[str, int, str], float] = {}
+    for c in screened:
+        if c.timed:
+            key = (c.model, c.resolution, c.choice.target)
+            best[key] = min(best.get(key, float("inf")), c.median_ms)
+    ranks = {}
+    for model in {(m, r) for m, r, _ in best}:
+        ordered = sorted((key for key in best if key[:2] == model), key=best.get)
+        ranks.update({key: rank for rank, key in enumerate(ordered)})
+    return ranks
+
+
 def slower_in_int8(fp32_ms: dict[str, float], int8_ms: dict[str, float]) -> list[str]:
     """The op classes a mixed recipe should keep in float: those whose int8 kernels take longer per inference than
     their fp32 ones on the same target (per-class milliseconds from each run's op profile), the largest loss

@@ -116,8 +116,8 @@ def advise(engine, specs: list[ModelSpec], settings: AdviseSettings, command: st
 
     first = _first_jobs(specs, settings, outcome)
     ran = screen(first)
-    mixed = _mixed_jobs(engine, specs, settings, ran, outcome)
-    screen(mixed + _other_precision_jobs(specs, settings, outcome))
+    more = _mixed_jobs(engine, specs, settings, ran, outcome) + _other_precision_jobs(specs, settings, outcome)
+    screen(promising_first(more, analysis.target_ranks(analysis.candidates(engine, outcome.screen_sweeps, []))))
     confirm = _confirm_jobs(engine, specs, settings, outcome, targets, began + settings.budget_s - clock())
     if confirm:
         swept = run_sweep(engine, confirm, command + analysis.CONFIRM_TAG, on_start=on_start, on_done=on_done,
@@ -126,6 +126,12 @@ def advise(engine, specs: list[ModelSpec], settings: AdviseSettings, command: st
         outcome.statuses += swept.statuses
     outcome.seconds = clock() - began
     return outcome
+
+
+def promising_first(jobs: list[Job], ranks: dict[tuple[str, int, str], int]) -> list[Job]:
+    """`jobs` with those on each model's fastest screened targets first (run_sweep keeps a target's jobs together,
+    in the order its first one comes), so a budget running out leaves the least promising unscreened."""
+    return sorted(jobs, key=lambda job: ranks.get((job.spec.model, job.spec.resolution, job.target.name), len(ranks)))
 
 
 def _choice_label(job: Job) -> str:
