@@ -93,11 +93,12 @@ def test_mixed_recipes_keep_in_float_what_int8_made_slower():
 def test_reproduce_command_names_the_recipe_threads_and_mode():
     mixed = candidate(precision="int8", keep_float="conv_dw_3x3,conv_dw_7x7", threads=1)
     assert analysis.reproduce_command(mixed) == (
-        "harness run --device cpu --model t8 --resolution 256 --backend onnxruntime --precision int8 "
+        "harness run --device cpu --backend onnxruntime --model t8 --resolution 256 --precision int8 "
         "--keep-float conv_dw_3x3 --keep-float conv_dw_7x7 --threads 1 --repeats 3")
     compiled = candidate("torch-compile/cpu[mode=max-autotune]")
-    assert "--backend torch-compile --precision fp32 --compile-mode max-autotune" in (
-        analysis.reproduce_command(compiled))
+    assert analysis.reproduce_command(compiled) == (
+        "harness run --device cpu --backend torch-compile --model t8 --resolution 256 --compile-mode max-autotune "
+        "--threads 2 --repeats 3")  # fp32: no --precision, as every command the harness prints
 
 
 def test_budget_is_a_duration(tmp_path):
@@ -263,7 +264,7 @@ def test_advise_on_onnxruntime_end_to_end(tmp_path):
     page = json.loads(result.stdout)
     [summary] = page["advise"]
     assert summary["recommended"] and summary["median_ms"] > 0 and summary["cosine"] >= 0.9
-    assert summary["command"].startswith("harness run --device cpu --model t8 --resolution 64 --backend onnxruntime")
+    assert summary["command"].startswith("harness run --device cpu --backend onnxruntime --model t8 --resolution 64")
     rows = page["advise-t8-64"]
     recipes = {(r["precision"], r["keep_float"]) for r in rows}
     assert {("fp32", ""), ("int8", "")} <= recipes

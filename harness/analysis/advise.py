@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ..protocol import TIMED_STATUSES
 from ..spec import model_sort_key
 from ..store import OpProfile, Run, Sweep, recipe_label
-from .claims import Claim
+from .claims import Claim, run_command
 
 SCREENED, CONFIRMED = "screened", "confirmed"  # a candidate's stage; "screened" is its runs' status too
 SCREEN_TAG, CONFIRM_TAG = " [advise: screen]", " [advise: confirm]"  # ends of an advise session's sweep commands
@@ -25,6 +25,7 @@ SCREEN_TAG, CONFIRM_TAG = " [advise: screen]", " [advise: confirm]"  # ends of a
 KEEPABLE = ("conv_dw_3x3", "conv_dw_7x7", "conv_dw_other", "conv_pointwise", "conv_dense", "linear",
             "attention_matmul")
 SLOWER_MARGIN = 0.05  # int8 time of a class past fp32's by more than this share: worth keeping in float
+DEFAULT_FLOOR = 0.99  # the mean logit cosine a recommendation reaches unless asked otherwise
 MIN_CLASS_MS = 0.05  # a class below this in fp32 costs too little to be worth a recipe of its own
 
 
@@ -40,6 +41,11 @@ class Choice:
     @property
     def recipe(self) -> str:
         return recipe_label(self.precision, self.keep_float)
+
+    @property
+    def device(self) -> str:
+        """The device part of the target's name ("onnxruntime/cpu", "torch-compile/cpu[mode=...]")."""
+        return self.target.split("/", 1)[1].split("[", 1)[0]
 
     @property
     def label(self) -> str:
@@ -71,14 +77,10 @@ class Candidate:
 def reproduce_command(candidate: Candidate, repeats: int = 3) -> str:
     """The `harness run` that times this candidate again, as its confirmation did."""
     choice = candidate.choice
-    device = choice.target.split("/", 1)[1].split("[", 1)[0]
     options = dict(item.split("=", 1) for item in choice.target.partition("[")[2].rstrip("]").split(",") if item)
-    parts = [f"harness run --device {device} --model {candidate.model} --resolution {candidate.resolution}",
-             f"--backend {choice.backend}", f"--precision {choice.precision}",
-             *(f"--keep-float {cls}" for cls in choice.keep_float.split(",") if cls),
-             *([f"--compile-mode {options['mode']}"] if "mode" in options else []),
-             f"--threads {choice.threads}", f"--repeats {repeats}"]
-    return " ".join(parts)
+    return run_command(choice.device, [choice.backend], candidate.model, candidate.resolution, "reparam",
+                       choice.precision, 1, *([f"--compile-mode {options['mode']}"] if "mode" in options else []),
+                       f"--threads {choice.threads}", f"--repeats {repeats}", keep_float=choice.keep_float)
 
 
 def meets(candidate: Candidate, floor: float) -> bool:

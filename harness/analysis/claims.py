@@ -30,7 +30,7 @@ import fastvit
 
 from .. import baselines
 from ..stats import ratio_of_medians
-from ..store import Host, Run, Sample, latest_repeats
+from ..store import Host, Run, Sample, float_classes, latest_repeats
 
 
 def fabric(device: str) -> str | None:
@@ -371,12 +371,14 @@ def _side(claim: Claim, side: str, form: str | None = None) -> tuple[str, int, s
 
 
 def run_command(device: str, backends: list[str], model: str, resolution: int, form: str,
-                precision: str = "fp32", batch: int = 1, *more: str) -> str:
-    """The `harness run` that times `model` there (`more`: further flags, e.g. "--repeats auto")."""
+                precision: str = "fp32", batch: int = 1, *more: str, keep_float: str = "") -> str:
+    """The `harness run` that times `model` there, in the mixed recipe `keep_float` if any (`more`: further flags,
+    e.g. "--repeats auto")."""
     return " ".join(["harness run", f"--device {shlex.quote(device)}", *(f"--backend {b}" for b in backends),
                      f"--model {baselines.short_name(model)}", f"--resolution {resolution}",
                      *(["--form train"] if form == "train" else []),
                      *([f"--precision {precision}"] if precision not in ("fp32", "n/a") else []),
+                     *(f"--keep-float {name}" for name in float_classes(keep_float)),
                      *([f"--batch {batch}"] if batch != 1 else []), *more])
 
 

@@ -151,6 +151,5 @@ def history(engine, **key) -> History:
             last = runs[-1]
             found.confirm_command = run_command(last.device, [last.backend], last.model, last.resolution, last.form,
                                                 last.precision, last.batch, f"--threads {last.threads}",
-                                                *[f"--keep-float {c}" for c in last.keep_float.split(",") if c],
-                                                "--repeats auto")
+                                                "--repeats auto", keep_float=last.keep_float)
     return found

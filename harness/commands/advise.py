@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from ..analysis.advise import advice, latest_advice, rejudged_claims
+from ..analysis.advise import DEFAULT_FLOOR, advice, latest_advice, rejudged_claims
 from ..measure import plan
 from ..measure.advise import AdviseSettings, advise as search
 from ..measure.targets import local_targets, plan_targets
@@ -40,7 +40,7 @@ def advise(
                                                          "default t8)"),
     backend: BackendsOption = None,
     resolution: Optional[int] = typer.Option(None, "--resolution", help="square input size (default: the model's)"),
-    min_agreement: float = typer.Option(0.99, "--min-agreement", min=0.0, max=1.0, help="the floor a recommended "
+    min_agreement: float = typer.Option(DEFAULT_FLOOR, "--min-agreement", min=0.0, max=1.0, help="the floor a recommended "
                                         "recipe's mean logit cosine similarity with fp32 torch must reach on the "
                                         "held-out photographs; below it a candidate is shown, never chosen"),
     budget: str = typer.Option("15m", "--budget", help="time for the whole search (15m, 900s, 1h): screening may "

@@ -23,7 +23,7 @@ from ..analysis import advise as analysis
 from ..protocol import Job, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
 from .child import WorkerPerTarget, measure_in_child
-from .plan import JobSettings, plan
+from .plan import JobSettings, plan, plan_jobs
 from .sweep import Repeats, run_sweep
 
 SCREEN_POLICY = TimingPolicy(warmup_iterations=3, warmup_seconds=0.3, min_iterations=10, min_seconds=0.5)
@@ -51,7 +51,7 @@ class AdviseSettings:
     threads: int  # the most threads a candidate gets (the device's cores)
     policy: TimingPolicy  # confirmation's timing
     jobs: JobSettings  # cache, calibration and limits every job shares
-    floor: float = 0.99
+    floor: float = analysis.DEFAULT_FLOOR
     keep: int = 3  # screened candidates confirmed per model, besides the fp32 references
     repeats: int = 3
     budget_s: float = 900.0
@@ -114,9 +114,10 @@ def advise(engine, specs: list[ModelSpec], settings: AdviseSettings, command: st
                                  for i in swept.unstarted]
         return {jobs[i]: ids for i, ids in swept.runs.items()}
 
-    first = _first_jobs(specs, settings, outcome)
-    ran = screen(first)
-    more = _mixed_jobs(engine, specs, settings, ran, outcome) + _other_precision_jobs(specs, settings, outcome)
+    mixable = _mixable_targets(settings)
+    ran = screen(_first_jobs(specs, settings, outcome, mixable))
+    more = (_mixed_jobs(engine, specs, settings, ran, outcome, mixable)
+            + _other_precision_jobs(specs, settings, outcome))
     screen(promising_first(more, analysis.target_ranks(analysis.candidates(engine, outcome.screen_sweeps, []))))
     confirm = _confirm_jobs(engine, specs, settings, outcome, targets, began + settings.budget_s - clock())
     if confirm:
@@ -152,13 +153,13 @@ def _planned(specs: list[ModelSpec], settings: AdviseSettings, precision: str, o
     return [job for job in found.jobs if not BACKENDS[job.target.backend].is_remote(job.target.device)]
 
 
-def _first_jobs(specs: list[ModelSpec], settings: AdviseSettings, outcome: AdviseOutcome) -> list[Job]:
+def _first_jobs(specs: list[ModelSpec], settings: AdviseSettings, outcome: AdviseOutcome,
+                mixable: list[Target]) -> list[Job]:
     """fp32 everywhere and full int8 where offered; profiled where a mixed recipe could follow."""
-    mixable = {t.name for t in _mixable_targets(settings)}
     found = []
     for precision in ("fp32", "int8"):
         for job in _planned(specs, settings, precision, outcome):
-            found.append(_profiled(job) if job.target.name in mixable else job)
+            found.append(_profiled(job) if job.target in mixable else job)
     return found
 
 
@@ -173,11 +174,10 @@ def _mixable_targets(settings: AdviseSettings) -> list[Target]:
 
 
 def _mixed_jobs(engine, specs: list[ModelSpec], settings: AdviseSettings, ran: dict[Job, list[int]],
-                outcome: AdviseOutcome) -> list[Job]:
+                outcome: AdviseOutcome, mixable: list[Target]) -> list[Job]:
     """Per model and target that can keep ops in float: the mixed recipes its own profiles suggest (fp32 against
     int8 per op class); a target without a profile of its own (LiteRT) takes the classes the device's profiled
     targets found slower."""
-    mixable = _mixable_targets(settings)
     profiles = analysis.class_ms(engine, [i for ids in ran.values() for i in ids])
     found: list[Job] = []
     for spec in specs:
@@ -234,14 +234,11 @@ def _confirm_jobs(engine, specs: list[ModelSpec], settings: AdviseSettings, outc
             outcome.not_screened.append((spec.model, choice.label, "not confirmed: the budget ran out"))
             continue
         spent += cost
-        jobs.append(Job(spec, targets[choice.target], threads, settings.policy, str(settings.jobs.cache_dir.resolve()),
-                        choice.precision, 0, settings.jobs.max_other_cpu, settings.jobs.max_steal,
-                        calibration=_absolute(settings.jobs.calibration), keep_float=choice.keep_float))
+        jobs += plan_jobs([spec], [targets[choice.target]], threads=threads, policy=settings.policy,
+                          cache_dir=settings.jobs.cache_dir, precision=choice.precision,
+                          max_other_cpu=settings.jobs.max_other_cpu, max_steal=settings.jobs.max_steal,
+                          calibration=settings.jobs.calibration, keep_float=choice.keep_float)
     return jobs
-
-
-def _absolute(folder) -> str | None:
-    return str(folder.resolve()) if folder is not None else None
 
 
 def _estimate(engine, policy: TimingPolicy) -> Callable[[analysis.Candidate], float]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..opclass import CLASSES, op_class
 from ..protocol import LOW_PRECISIONS
+from ..store import float_classes
 
 if TYPE_CHECKING:
     from backends.base import KeepFloat
@@ -26,14 +27,10 @@ def keep_float_recipe(names: list[str] | None, precision: str) -> str:
     return ",".join(sorted(set(names)))
 
 
-def classes(keep_float: str) -> list[str]:
-    return [name for name in keep_float.split(",") if name]
-
-
 def keeps(keep_float: str) -> KeepFloat | None:
     """What a backend's export calls on each op of its own graph: is its op class kept in float?"""
     if not keep_float:
         return None
-    chosen = frozenset(classes(keep_float))
+    chosen = frozenset(float_classes(keep_float))
     return lambda op_type, kernel, depthwise: op_class(op_type, kernel, depthwise) in chosen
 

@@ -28,6 +28,11 @@ def recipe_label(precision: str, keep_float: str | None = "") -> str:
     return f"{precision}+float({keep_float.replace(',', ', ')})" if keep_float else precision
 
 
+def float_classes(keep_float: str | None) -> list[str]:
+    """The op classes a stored recipe (runs.keep_float, comma-joined) keeps in float."""
+    return [name for name in (keep_float or "").split(",") if name]
+
+
 def key_of(run, columns: tuple[str, ...] = RUN_KEY) -> tuple:
     """A run's values of `columns` (one of the keys above)."""
     return tuple(getattr(run, c) for c in columns)

@@ -28,7 +28,6 @@ from .table import Cell, Column, Row, Table, table
 CONV_CLASSES = ("conv_dw_7x7", "conv_dw_3x3", "conv_pointwise", "conv_dense")
 ROOF_CLASSES = ("conv_pointwise", "conv_dw_7x7", "conv_dw_3x3", "conv_dense", "linear", "attention_matmul")
 METRIC_ORDER = ("latency", "load", "memory", "size")  # the columns of the footprint table
-FINDINGS_FLOOR = 0.99  # the agreement floor recommendations are chosen under (harness advise's default)
 HOW_TO_READ = ("How to read: medians of each run's timed iterations; intervals are 95% bootstrap intervals. A "
                "claim row with `runs` 3+3 resamples whole processes (`--repeats 3`): on this shared 2-vCPU machine "
                "a fresh process of the same runtime can land 20-50% away from the last, so single-run intervals "
@@ -248,17 +247,17 @@ def _precision_section(engine, checks, host: HostRecord) -> list[str]:
 
 def _ship_section(engine, hostname: str) -> list[str]:
     """harness advise's latest recommendation per model on this host, and the headline claims judged at them."""
-    from ..analysis.advise import latest_advice, rejudged_claims
+    from ..analysis.advise import DEFAULT_FLOOR, latest_advice, rejudged_claims
     from .advise import recommendations_table, rejudged_table
 
     lines = ["", "## How to ship FastViT on this device", ""]
-    found = latest_advice(engine, FINDINGS_FLOOR, hostname)
+    found = latest_advice(engine, DEFAULT_FLOOR, hostname)
     if not found:
         return lines + ["No `harness advise` session has confirmed a recommendation on this host yet: `harness advise "
                         "--device cpu --model t8 --model s12` searches every target, precision recipe (mixed int8 "
                         "included) and thread count, and proves the fastest by repeated runs."]
     return lines + [f"The fastest confirmed recipe per model that keeps a mean logit cosine of at least "
-                    f"{FINDINGS_FLOOR} with fp32 (from each model's latest `harness advise` session):", "",
+                    f"{DEFAULT_FLOOR} with fp32 (from each model's latest `harness advise` session):", "",
                     *markdown.render(recommendations_table(found, title="")), "",
                     *markdown.render(rejudged_table(rejudged_claims(found)))]
 

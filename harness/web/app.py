@@ -159,10 +159,10 @@ def create_app(engine, resolution: int = 256) -> Flask:
     @app.get("/advise.json")
     @app.get("/advise")  # registered first: url_for() builds the page
     def advise_page():
-        from ..analysis.advise import latest_advice, rejudged_claims
+        from ..analysis.advise import DEFAULT_FLOOR, latest_advice, rejudged_claims
         from ..views.advise import advice_tables
 
-        floor = _float("floor", 0.99, 0.0, 1.0)
+        floor = _float("floor", DEFAULT_FLOOR, 0.0, 1.0)
         found = latest_advice(engine, floor)
         *candidates, summary, claims_at = advice_tables(found, rejudged_claims(found))
         return page("/advise.json", serialize.document(*candidates, summary, claims_at), "advise.html", found=found,
