@@ -371,13 +371,18 @@ def set_threads(threads: int) -> None:
 
 def serve(threads: int) -> int:
     """Run the jobs named on stdin, one per line, in this process; answer "done" after each."""
+    from harness.measure import footprint  # light: no math library loads before set_threads
+
     set_threads(threads)
     reply = os.fdopen(os.dup(sys.stdout.fileno()), "w")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # runtimes that print (C code included) go to stderr
     for line in sys.stdin:
         job_path, _, result_path = line.rstrip("\n").partition("\t")
         run_job_file(Path(job_path), Path(result_path), threads)
-        gc.collect()  # the job's session and model go now, not during the next job's timing
+        # The job's session and model go now, not during the next job's timing, and the heap's free pages
+        # go back to the OS: a kept worker that ran a large model timed the next one up to 1.19x slower
+        # than a fresh process until it did (see README, "How a sweep runs its jobs").
+        footprint.release_freed()
         reply.write("done\n")
         reply.flush()
     return 0
