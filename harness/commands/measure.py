@@ -74,10 +74,10 @@ def run(
     max_steal: float = typer.Option(MAX_STEAL, "--max-steal", min=0.0,
                                     help="mark a run noisy past this many cores' worth of hypervisor steal"),
     strict: int = typer.Option(0, "--strict", min=0, help="re-time a noisy run in a fresh process up to N times"),
-    kept_workers: bool = typer.Option(False, "--kept-workers", help="one kept worker process per target runs all its "
-                                      "models (new ones each repetition): about twice as fast a warm sweep, but it "
-                                      "times torch and ONNX Runtime up to 20% apart from fresh processes (README), "
-                                      "so for exploring; default: every job in a fresh process"),
+    kept_workers: bool = typer.Option(True, "--kept-workers/--fresh-workers", help="one kept worker process per "
+                                      "target runs all its models, its heap given back between them (new workers "
+                                      "each repetition); --fresh-workers: every job in a process of its own, about "
+                                      "twice as slow a warm sweep"),
     cold_compile: bool = typer.Option(False, "--cold-compile", help="torch.compile: compile cold again (measured "
                                       "once per model, versions and mode, then kept and reused, marked so)"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="AI Hub: submit again a job kept as the model's "
