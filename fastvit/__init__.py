@@ -12,7 +12,9 @@ load_checkpoint(model, path_or_state_dict)
     Load timm `fastvit_*` or Apple `ml-fastvit` weights (unfused or `*_reparam`), from `.pth`,
     `.pth.tar`, `.safetensors` or a dict. Raises CheckpointError with a readable reason.
 list_models()
-    The seven variant names.
+    The seven variant names. A configuration of the same design space is named by its depths, widths,
+    mlp ratio and mixers per stage (`d2.2.6.2-w64.128.256.512-r3-mmaa`); `get_variant` and `create_model`
+    take it too.
 count(name, resolution=256)
     Parameters and multiply-accumulates (torch's FlopCounterMode) as a `Counts` record.
 randomize_(model, seed=0)
@@ -22,12 +24,13 @@ The package depends on torch alone (safetensors only to read `.safetensors` file
 """
 from .checkpoint import CheckpointError, load_checkpoint
 from .counting import Counts, count, count_macs, count_params
-from .model import VARIANTS, FastViT, Variant, create_model, get_variant, is_reparameterized, list_models, reparameterize
+from .model import (VARIANTS, FastViT, Variant, create_model, get_variant, is_config_name, is_reparameterized, list_models,
+                    parse_config, reparameterize)
 from .paper import PAPER_TABLE, PaperRow
 from .randomize import randomize_
 
 __all__ = [
     "CheckpointError", "Counts", "FastViT", "PAPER_TABLE", "PaperRow", "VARIANTS", "Variant",
-    "count", "count_macs", "count_params", "create_model", "get_variant", "is_reparameterized",
-    "list_models", "load_checkpoint", "randomize_", "reparameterize",
+    "count", "count_macs", "count_params", "create_model", "get_variant", "is_config_name", "is_reparameterized",
+    "list_models", "load_checkpoint", "parse_config", "randomize_", "reparameterize",
 ]

@@ -10,25 +10,39 @@ from torch import nn
 from .layers import AttentionBlock, MobileOneBlock, PatchEmbed, Reparameterizable, RepCPE, RepMixerBlock
 
 
+MIXERS = {"m": "RepMixer", "a": "attention"}  # a stage's token mixer, one letter per stage in a configuration
+HEAD_DIM = 32  # the attention's head size: an attention stage's width is a multiple of it
+
+
 @dataclass(frozen=True)
 class Variant:
-    """One row of the paper's architecture table (Table 2)."""
+    """One row of the paper's architecture table (Table 2), or a configuration of the same design space."""
 
     name: str
     depths: tuple[int, int, int, int]
     widths: tuple[int, int, int, int]
     mlp_ratio: float
-    attention_last_stage: bool  # "SA"/"MA" variants: attention + RepCPE in stage 4, RepMixer elsewhere
+    mixers: str = "mmmm"  # per stage: "m" RepMixer, "a" attention (with RepCPE before it); SA/MA variants: "mmma"
+
+    @property
+    def config(self) -> str:
+        """The configuration as a name: d<depths>-w<widths>-r<mlp ratio>-<mixers>, e.g. t8 is
+        d2.2.4.2-w48.96.192.384-r3-mmmm."""
+        return (f"d{'.'.join(map(str, self.depths))}-w{'.'.join(map(str, self.widths))}-r{self.mlp_ratio:g}-"
+                f"{self.mixers}")
+
+    def attention(self, stage: int) -> bool:
+        return self.mixers[stage] == "a"
 
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in (
-    Variant("t8", (2, 2, 4, 2), (48, 96, 192, 384), 3, False),
-    Variant("t12", (2, 2, 6, 2), (64, 128, 256, 512), 3, False),
-    Variant("s12", (2, 2, 6, 2), (64, 128, 256, 512), 4, False),
-    Variant("sa12", (2, 2, 6, 2), (64, 128, 256, 512), 4, True),
-    Variant("sa24", (4, 4, 12, 4), (64, 128, 256, 512), 4, True),
-    Variant("sa36", (6, 6, 18, 6), (64, 128, 256, 512), 4, True),
-    Variant("ma36", (6, 6, 18, 6), (76, 152, 304, 608), 4, True),
+    Variant("t8", (2, 2, 4, 2), (48, 96, 192, 384), 3),
+    Variant("t12", (2, 2, 6, 2), (64, 128, 256, 512), 3),
+    Variant("s12", (2, 2, 6, 2), (64, 128, 256, 512), 4),
+    Variant("sa12", (2, 2, 6, 2), (64, 128, 256, 512), 4, "mmma"),
+    Variant("sa24", (4, 4, 12, 4), (64, 128, 256, 512), 4, "mmma"),
+    Variant("sa36", (6, 6, 18, 6), (64, 128, 256, 512), 4, "mmma"),
+    Variant("ma36", (6, 6, 18, 6), (76, 152, 304, 608), 4, "mmma"),
 )}
 
 
@@ -38,11 +52,58 @@ def list_models() -> list[str]:
 
 
 def get_variant(name: str) -> Variant:
-    """Look up a variant by `t8` or `fastvit_t8` (any case); ValueError naming the choices otherwise."""
+    """Look up a variant by `t8` or `fastvit_t8` (any case), or a configuration of the same design space by its
+    name (Variant.config, e.g. d2.2.6.2-w64.128.256.512-r3-mmaa); ValueError saying why otherwise. A
+    configuration that is a paper variant is that variant."""
     key = str(name).strip().lower().removeprefix("fastvit_")
-    if key not in VARIANTS:
-        raise ValueError(f"unknown FastViT variant {name!r}; choose one of: {', '.join(VARIANTS)}")
-    return VARIANTS[key]
+    if key in VARIANTS:
+        return VARIANTS[key]
+    if is_config_name(key):
+        found = parse_config(key)
+        return next((v for v in VARIANTS.values() if v.config == found.config), found)
+    raise ValueError(f"unknown FastViT variant {name!r}; choose one of: {', '.join(VARIANTS)}, or a configuration "
+                     "d<4 depths>-w<4 widths>-r<mlp ratio>-<4 mixers: m RepMixer, a attention>, e.g. "
+                     "d2.2.4.2-w48.96.192.384-r3-mmmm")
+
+
+def is_config_name(name: str) -> bool:
+    """Is `name` spelt as a configuration (d...-w...-r...-...), right or wrong?"""
+    key = str(name).strip().lower().removeprefix("fastvit_")
+    return key.startswith("d") and "-w" in key
+
+
+def parse_config(name: str) -> Variant:
+    """A configuration name (Variant.config) as a Variant named by its canonical spelling; ValueError saying
+    what is wrong."""
+    parts = name.strip().lower().split("-")
+    if len(parts) != 4 or not (parts[0][:1] == "d" and parts[1][:1] == "w" and parts[2][:1] == "r"):
+        raise ValueError(f"FastViT configuration {name!r}: expected d<depths>-w<widths>-r<mlp ratio>-<mixers>, "
+                         "e.g. d2.2.4.2-w48.96.192.384-r3-mmmm")
+    try:
+        depths = tuple(int(d) for d in parts[0][1:].split("."))
+        widths = tuple(int(w) for w in parts[1][1:].split("."))
+        ratio = float(parts[2][1:])
+    except ValueError:
+        raise ValueError(f"FastViT configuration {name!r}: depths and widths are whole numbers, the mlp ratio a "
+                         "number") from None
+    mixers = parts[3]
+    problems = []
+    if len(depths) != 4 or len(widths) != 4 or len(mixers) != 4:
+        problems.append("four stages: four depths, four widths, four mixers")
+    if any(d < 1 for d in depths) or any(w < 1 for w in widths) or not ratio > 0:
+        problems.append("depths, widths and the mlp ratio are positive")
+    if set(mixers) - set(MIXERS):
+        problems.append("a mixer is m (RepMixer) or a (attention)")
+    if not problems:
+        if any(widths[i] % widths[i - 1] for i in range(1, 4)):
+            problems.append("each width a multiple of the one before (the downsampling conv is grouped by the "
+                            "stage's input width)")
+        if any(widths[i] % HEAD_DIM for i in range(4) if mixers[i] == "a"):
+            problems.append(f"an attention stage's width a multiple of {HEAD_DIM} (the head size)")
+    if problems:
+        raise ValueError(f"FastViT configuration {name!r}: " + "; ".join(problems))
+    variant = Variant("", depths, widths, ratio, mixers)
+    return Variant(variant.config, depths, widths, ratio, mixers)
 
 
 class Stage(nn.Module):
@@ -98,7 +159,7 @@ class FastViT(nn.Module):
         rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         stages, start = [], 0
         for i, depth in enumerate(variant.depths):
-            attention = variant.attention_last_stage and i == 3
+            attention = variant.attention(i)
             stages.append(Stage(
                 widths[max(i - 1, 0)], widths[i], depth, variant.mlp_ratio, attention,
                 downsample=i > 0, drop_paths=rates[start:start + depth],
@@ -124,7 +185,8 @@ class FastViT(nn.Module):
 
 
 def create_model(name: str, *, num_classes: int = 1000, inference_mode: bool = False, **kwargs) -> FastViT:
-    """Build a FastViT variant (`t8` ... `ma36`, or `fastvit_t8` ...) with freshly initialised weights.
+    """Build a FastViT variant (`t8` ... `ma36`, or `fastvit_t8` ..., or a configuration name, see get_variant)
+    with freshly initialised weights.
 
     inference_mode=True builds the reparameterized (single-conv) form directly, the layout of the
     fused `*_reparam.pth.tar` checkpoints. Extra keyword arguments (drop_rate, drop_path_rate,

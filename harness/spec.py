@@ -26,13 +26,16 @@ def canonical_model(name: str) -> str:
     try:
         return fastvit.get_variant(name).name
     except ValueError:
+        if fastvit.is_config_name(name):
+            raise  # what is wrong with the configuration
         raise ValueError(f"unknown model {name!r}; choose a FastViT variant ({', '.join(fastvit.list_models())}), "
-                         f"a baseline ({', '.join(baselines.BASELINES)}) or timm:<name>") from None
+                         f"a configuration (d2.2.6.2-w64.128.256.512-r3-mmaa: depths, widths, mlp ratio, mixers "
+                         f"m/a per stage), a baseline ({', '.join(baselines.BASELINES)}) or timm:<name>") from None
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    model: str  # fastvit variant ("t8") or a timm baseline ("timm:mobileone_s4"; alias "mobileone_s4")
+    model: str  # fastvit variant ("t8") or configuration, or a timm baseline ("timm:mobileone_s4"; alias "mobileone_s4")
     resolution: int = 256
     batch: int = 1
     form: str = "reparam"  # "train" (multi-branch) or "reparam" (fused)
