@@ -117,25 +117,29 @@ class _Overhead(torch.nn.Module):
 
 
 @lru_cache(maxsize=1)
-def _split(spec: ModelSpec) -> tuple[dict[str, torch.nn.Module], dict[str, list[torch.Tensor]]]:
-    """The spec's unit modules and the inputs each gets, built once per process: a worker kept for all
-    the layers of a model (harness layers) builds the model once, not once per layer."""
+def _split(spec: ModelSpec) -> tuple[torch.nn.Module, dict[str, torch.nn.Module], dict[str, list[torch.Tensor]]]:
+    """The spec's model, its unit modules and the inputs each gets, built once per process: a worker kept for
+    all the layers of a model (harness layers) builds the model once, not once per layer."""
     model = spec.build()
     units = _units(model)
-    return units, _inputs(model, units, example_input(spec))
+    return model, units, _inputs(model, units, example_input(spec))
 
 
 def layer_model(spec: ModelSpec, path: str) -> tuple[torch.nn.Module, torch.Tensor]:
-    """(module, the input it gets in the model on the spec's example) for one layer; `overhead`: the
-    empty-model probe. The input is the real activation, so parity is checked on realistic values.
-    The module is a copy: an exporter or runtime may change the one it is given."""
+    """(module, the input it gets in the model on the spec's example) for one layer, or any other module of the
+    model by its path (a predictor's kernel: a whole block); `overhead`: the empty-model probe. The input is the
+    real activation, so parity is checked on realistic values. The module is a copy: an exporter or runtime may
+    change the one it is given."""
     if path == OVERHEAD:
         torch.manual_seed(0)
         return _Overhead().eval(), torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    units, inputs = _split(spec)
-    if path not in units:
+    model, units, inputs = _split(spec)
+    if path in units:
+        return copy.deepcopy(units[path]).eval(), inputs[path][0].clone()
+    module = dict(model.named_modules()).get(path) if path else None
+    if module is None:
         raise ValueError(f"{spec.model} has no layer {path!r}")
-    return copy.deepcopy(units[path]).eval(), inputs[path][0].clone()
+    return copy.deepcopy(module).eval(), _inputs(model, {path: module}, example_input(spec))[path][0].clone()
 
 
 def layer_calibration(spec: ModelSpec, path: str, batches: list) -> list:
