@@ -55,15 +55,18 @@ def harness_run(repo: Path, models: list[str], backends: list[str], db: Path, ca
     return wall, peak, f"{len(statuses)} runs, exit {proc.returncode}"
 
 
-def cost(repos: list[Path], models: list[str], backends: list[str]) -> None:
+def cost(repos: list[Path], models: list[str], backends: list[str], shared_cache: bool = False) -> None:
+    """Each checkout cold (an empty cache) then warm; with `shared_cache` one cache for all: the first checkout's
+    cold run fills it and every later checkout times its warm run only (same model code, same artifacts)."""
     rows = []
-    for repo in repos:
-        with tempfile.TemporaryDirectory(prefix="sweep-cost-") as tmp:
-            cache = Path(tmp) / "cache"
-            for name in ("cold", "warm"):
-                wall, peak, said = harness_run(repo, models, backends, Path(tmp) / f"{name}.db", cache)
-                rows.append((str(repo), name, wall, peak, said))
-                print(f"  {repo} {name}: {wall / 60:.1f} min, peak {peak / 2**30:.2f} GiB ({said})", flush=True)
+    with tempfile.TemporaryDirectory(prefix="sweep-cost-") as shared:
+        for n, repo in enumerate(repos):
+            with tempfile.TemporaryDirectory(prefix="sweep-cost-") as tmp:
+                cache = Path(shared if shared_cache else tmp) / "cache"
+                for name in ("cold", "warm") if not shared_cache or n == 0 else ("warm",):
+                    wall, peak, said = harness_run(repo, models, backends, Path(tmp) / f"{name}.db", cache)
+                    rows.append((str(repo), name, wall, peak, said))
+                    print(f"  {repo} {name}: {wall / 60:.1f} min, peak {peak / 2**30:.2f} GiB ({said})", flush=True)
     print(f"\nharness run --device cpu, {len(models)} variants x {len(backends)} runtimes:")
     print(f"  {'checkout':40} {'cache':6} {'wall':>9} {'peak GiB':>9}")
     for repo, name, wall, peak, _ in rows:
@@ -115,10 +118,12 @@ def main() -> None:
     parser.add_argument("--fidelity-model", action="append", help="models in the fidelity part (default t8 sa12)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-cost", action="store_true")
+    parser.add_argument("--shared-cache", action="store_true", help="one artifact cache for every checkout: only "
+                        "the first times a cold sweep (the model code must be the same in all)")
     args = parser.parse_args()
     models, backends = args.model or list_models(), args.backend or CPU_RUNTIMES
     if not args.skip_cost:
-        cost([p.resolve() for p in args.repo or [REPO]], models, backends)
+        cost([p.resolve() for p in args.repo or [REPO]], models, backends, args.shared_cache)
     if args.rounds:
         with tempfile.TemporaryDirectory(prefix="sweep-fidelity-") as tmp:
             fidelity(args.fidelity_model or ["t8", "sa12"], backends, args.rounds, args.threads, Path(tmp) / "cache")
