@@ -24,13 +24,13 @@ The package depends on torch alone (safetensors only to read `.safetensors` file
 """
 from .checkpoint import CheckpointError, load_checkpoint
 from .counting import Counts, count, count_macs, count_params
-from .model import (VARIANTS, FastViT, Variant, create_model, get_variant, is_config_name, is_reparameterized, list_models,
+from .model import (VARIANTS, FastViT, Variant, configuration, create_model, get_variant, is_config_name, is_reparameterized, list_models,
                     parse_config, reparameterize)
 from .paper import PAPER_TABLE, PaperRow
 from .randomize import randomize_
 
 __all__ = [
     "CheckpointError", "Counts", "FastViT", "PAPER_TABLE", "PaperRow", "VARIANTS", "Variant",
-    "count", "count_macs", "count_params", "create_model", "get_variant", "is_config_name", "is_reparameterized",
+    "configuration", "count", "count_macs", "count_params", "create_model", "get_variant", "is_config_name", "is_reparameterized",
     "list_models", "load_checkpoint", "parse_config", "randomize_", "reparameterize",
 ]

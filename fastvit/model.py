@@ -86,11 +86,17 @@ def parse_config(name: str) -> Variant:
     except ValueError:
         raise ValueError(f"FastViT configuration {name!r}: depths and widths are whole numbers, the mlp ratio a "
                          "number") from None
-    mixers = parts[3]
+    return configuration(depths, widths, ratio, parts[3], name)
+
+
+def configuration(depths, widths, mlp_ratio: float, mixers: str, name: str | None = None) -> Variant:
+    """A configuration of the design space, checked, as a Variant named by its canonical spelling (Variant.config);
+    ValueError saying what is wrong (`name`: how the caller spelt it, for the message)."""
+    depths, widths = tuple(depths), tuple(widths)
     problems = []
     if len(depths) != 4 or len(widths) != 4 or len(mixers) != 4:
         problems.append("four stages: four depths, four widths, four mixers")
-    if any(d < 1 for d in depths) or any(w < 1 for w in widths) or not ratio > 0:
+    if any(d < 1 for d in depths) or any(w < 1 for w in widths) or not mlp_ratio > 0:
         problems.append("depths, widths and the mlp ratio are positive")
     if set(mixers) - set(MIXERS):
         problems.append("a mixer is m (RepMixer) or a (attention)")
@@ -100,10 +106,10 @@ def parse_config(name: str) -> Variant:
                             "stage's input width)")
         if any(widths[i] % HEAD_DIM for i in range(4) if mixers[i] == "a"):
             problems.append(f"an attention stage's width a multiple of {HEAD_DIM} (the head size)")
+    config = Variant("", depths, widths, mlp_ratio, mixers).config
     if problems:
-        raise ValueError(f"FastViT configuration {name!r}: " + "; ".join(problems))
-    variant = Variant("", depths, widths, ratio, mixers)
-    return Variant(variant.config, depths, widths, ratio, mixers)
+        raise ValueError(f"FastViT configuration {name or config!r}: " + "; ".join(problems))
+    return Variant(config, depths, widths, mlp_ratio, mixers)
 
 
 class Stage(nn.Module):

@@ -55,7 +55,7 @@ def probe(kind: str, width: int, size: int, mlp_ratio: float = 3) -> Probe:
 
 
 def _config(widths: list[int], mlp_ratio: float, mixers: str) -> str:
-    return fastvit.parse_config(f"d1.1.1.1-w{'.'.join(map(str, widths))}-r{mlp_ratio:g}-{mixers}").config
+    return fastvit.configuration((1, 1, 1, 1), widths, mlp_ratio, mixers).config
 
 
 def sample_probes(count: int, seed: int = 0) -> list[Probe]:

@@ -27,10 +27,9 @@ def sample_configs(count: int, seed: int = 0) -> list[str]:
     while len(found) < count:
         depths = [rng.randint(low, high) for low, high in DEPTHS]
         first = rng.choice(FIRST_WIDTHS)
-        name = (f"d{'.'.join(map(str, depths))}-w{'.'.join(str(first * 2**i) for i in range(4))}-"
-                f"r{rng.choice(MLP_RATIOS)}-{rng.choice(MIXERS)}")
+        widths = [first * 2**i for i in range(4)]
         try:
-            config = fastvit.parse_config(name).config
+            config = fastvit.configuration(depths, widths, rng.choice(MLP_RATIOS), rng.choice(MIXERS)).config
         except ValueError:  # e.g. an attention stage whose width is no multiple of the head size
             continue
         if config not in paper:
