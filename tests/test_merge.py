@@ -47,7 +47,7 @@ def test_a_file_from_another_machine_merges_and_twice_adds_nothing(tmp_path, db,
     result = invoke("merge", source, "--db", db, "--format", "json")
     assert result.exit_code == 0, result.output
     added = dict((r["rows"], r["count"]) for r in json.loads(result.output))
-    assert added == {"runs": 3, "samples": 90, "op_profiles": 2, "hosts": 1, "sweeps": 1, "peaks": 1,
+    assert added == {"runs": 3, "samples": 90, "op_profiles": 2, "hosts": 1, "sweeps": 1, "peaks": 1, "predictors": 0,
                      "flop_rows": 1, "coverage_rows": 0, "runs_present": 0}
     source_engine = store.open_engine(str(source))
     assert {k: totals(engine)[k] - before[k] for k in before} == {

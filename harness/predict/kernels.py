@@ -33,11 +33,20 @@ class Kernel:
     channels_out: int
     hidden: int  # the ConvFFN's width in a block; 0 elsewhere
     flops: int  # one call, FlopCounterMode's count (a multiply-add is 2)
+    params: int = 0  # weights read per call
+    output_elements: int = 0
 
     @property
     def size(self) -> int:
         """The input's height (and width: square inputs)."""
         return self.shape[-1]
+
+    @property
+    def input_elements(self) -> int:
+        count = 1
+        for n in self.shape:
+            count *= n
+        return count
 
     @property
     def signature(self) -> str:
@@ -69,13 +78,15 @@ def model_kernels(spec: ModelSpec, model: torch.nn.Module | None = None) -> list
     model = model if model is not None else spec.build()
     blocks = _blocks(model)
     shapes: dict[str, tuple[int, ...]] = {}
+    outputs: dict[str, int] = {}
 
     def seen(path: str):
-        def hook(_module, args):
-            shapes.setdefault(path, tuple(args[0].shape))  # returns None: the input goes on unchanged
+        def hook(_module, args, output):
+            shapes.setdefault(path, tuple(args[0].shape))
+            outputs.setdefault(path, output.numel())
         return hook
 
-    hooks = [module.register_forward_pre_hook(seen(path)) for path, (_, module) in blocks.items()]
+    hooks = [module.register_forward_hook(seen(path)) for path, (_, module) in blocks.items()]
     try:
         with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS) as counter:
             model(example_input(spec))
@@ -88,7 +99,8 @@ def model_kernels(spec: ModelSpec, model: torch.nn.Module | None = None) -> list
     for path, (kind, module) in blocks.items():
         channels_in = shapes[path][1]
         kernel = Kernel(kind, path, 1, shapes[path], channels_in, _channels_out(kind, module, channels_in),
-                        _hidden(module), flops.get(path, 0))
+                        _hidden(module), flops.get(path, 0), sum(p.numel() for p in module.parameters()),
+                        outputs[path])
         if kernel.signature in found:
             first = found[kernel.signature]
             found[kernel.signature] = Kernel(**{**first.__dict__, "count": first.count + 1})

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from .database import (DatabaseMissing, StorageError, database_url, head_revision, known_revision, older_schema,
                        open_engine, sqlite_path)
-from .schema import (HOST_IDENTITY, DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Run,
+from .schema import (HOST_IDENTITY, DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Predictor, Run,
                      Sample, Sweep)
 from .writes import find_or_add_host
 
@@ -44,6 +44,7 @@ class Merged:
     hosts: int = 0
     sweeps: int = 0
     peaks: int = 0
+    predictors: int = 0
     flop_rows: int = 0
     coverage_rows: int = 0
     runs_present: int = 0
@@ -92,6 +93,7 @@ def merge(source: Engine, dest: Engine) -> Merged:
         hosts = _hosts(src, dst, merged)
         sweeps = _by_uuid(src, dst, Sweep, {}, merged, "sweeps")
         _by_uuid(src, dst, HostPeak, {"host_id": hosts}, merged, "peaks")
+        _by_uuid(src, dst, Predictor, {"host_id": hosts}, merged, "predictors")
         merged.flop_rows = _by_key(src, dst, ModelFlops)
         merged.coverage_rows = _by_key(src, dst, DelegationCoverage) + _by_key(src, dst, PrecisionCoverage)
     with source.connect() as src:

@@ -300,6 +300,25 @@ class HostPeak(Base):
     measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class Predictor(Base):
+    """A latency predictor fitted for one target of one host (`harness predict fit`): a cost model per kernel kind
+    (harness.predict.fit) as data, the per-call overhead, and the runs it was fitted on (by uuid, so a merged
+    database keeps them). A prediction is computed from it when asked and never stored as a run."""
+    __tablename__ = "predictors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, index=True, default=new_uuid)
+    host_id: Mapped[int] = mapped_column(ForeignKey("hosts.id"), index=True)
+    target: Mapped[str] = mapped_column(String(128))
+    threads: Mapped[int]
+    precision: Mapped[str] = mapped_column(String(8))
+    method: Mapped[str] = mapped_column(String(64))
+    fitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    overhead_ms: Mapped[float] = mapped_column(Float)
+    costs: Mapped[dict] = mapped_column(JSON)  # kind -> {"coef": [...], "samples": n, "cv_errors": [...]}
+    training_runs: Mapped[list] = mapped_column(JSON)  # run uuids
+    fusion: Mapped[dict] = mapped_column(JSON, default=dict)  # what timing compositions found fused
+
+
 # The roof: the best dense-GEMM throughput any runtime reached on that host at that thread count.
 _LATEST_PEAK = """LEFT JOIN (SELECT host_id, threads, MAX(gflops) AS gflops FROM host_peaks
                    GROUP BY host_id, threads) p ON p.host_id = r.host_id AND p.threads = r.threads"""

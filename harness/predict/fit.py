@@ -1,0 +1,115 @@
+"""Per-kind kernel cost models, fitted from kernels timed alone, and a whole model's latency predicted from them.
+
+A kernel's time on a CPU runtime is close to a sum of what it computes and what it moves: a constant (the
+runtime's calls into the block's ops), its FLOPs over the throughput it reaches, and the elements it reads and
+writes (activations, weights) over the bandwidth. So each kind gets
+
+    ms = c0 + c1 * GFLOPs + c2 * M activation elements + c3 * M weights      (every c >= 0)
+
+fitted by non-negative least squares on relative error (each row divided by its own time, so a 0.05 ms kernel
+counts as much as a 5 ms one). A handful of numbers per kind: stored as data, read back by any version, and
+extrapolating the way physics does rather than the way a tree ensemble does not. A model's prediction is the
+runtime's per-call overhead once (the empty-model probe) plus each kernel's time net of the overhead its own
+timing paid, times its count.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+TERMS = ("calls", "gflops", "m_activations", "m_weights")
+
+
+def terms(kernel) -> list[float]:
+    """A kernel's (harness.predict.kernels.Kernel) regressors, in TERMS order."""
+    return [1.0, kernel.flops / 1e9, (kernel.input_elements + kernel.output_elements) / 1e6, kernel.params / 1e6]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One kernel timed alone: its kind, its regressors (TERMS) and its median, net of the per-call overhead."""
+    kind: str
+    signature: str
+    x: tuple[float, ...]
+    ms: float
+
+
+@dataclass
+class KindCost:
+    coef: list[float]  # TERMS order
+    samples: int
+    cv_errors: list[float] = field(default_factory=list)  # leave-one-out relative errors of its samples
+
+    def ms(self, x) -> float:
+        return float(np.dot(self.coef, x))
+
+    def error_quantile(self, q: float = 0.9) -> float:
+        return float(np.quantile(np.abs(self.cv_errors), q)) if self.cv_errors else float("nan")
+
+
+def fit_kind(samples: list[Sample]) -> list[float]:
+    """Non-negative coefficients minimising the squared relative error over `samples`."""
+    from scipy.optimize import nnls
+
+    x = np.array([s.x for s in samples], dtype=float)
+    y = np.array([s.ms for s in samples], dtype=float)
+    scale = x.max(axis=0)  # columns on one scale: nnls converges on a well-conditioned problem
+    scale[scale == 0] = 1.0
+    weights = 1.0 / y
+    coef, _ = nnls(x / scale * weights[:, None], y * weights)
+    return list(coef / scale)
+
+
+def fit(samples: list[Sample]) -> dict[str, KindCost]:
+    """A cost model per kind, with each sample's leave-one-out relative error (how the model does on a kernel
+    it has not seen: what adaptive sampling and the prediction interval read)."""
+    by_kind: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_kind.setdefault(sample.kind, []).append(sample)
+    found = {}
+    for kind, mine in by_kind.items():
+        if len(mine) < len(TERMS):
+            raise ValueError(f"{kind}: {len(mine)} kernels timed, at least {len(TERMS)} needed to fit")
+        errors = []
+        for i, left_out in enumerate(mine):
+            coef = fit_kind(mine[:i] + mine[i + 1:])
+            errors.append(float(np.dot(coef, left_out.x)) / left_out.ms - 1)
+        found[kind] = KindCost(fit_kind(mine), len(mine), errors)
+    return found
+
+
+@dataclass(frozen=True)
+class Part:
+    signature: str
+    kind: str
+    count: int
+    ms: float  # all its calls, net of the overhead
+
+
+@dataclass(frozen=True)
+class Prediction:
+    ms: float
+    low_ms: float
+    high_ms: float
+    overhead_ms: float
+    parts: list[Part]
+
+
+def predict(costs: dict[str, KindCost], kernels: list, overhead_ms: float, q: float = 0.9) -> Prediction:
+    """A model's latency from its kernels (harness.predict.kernels.model_kernels) and an interval: each
+    kernel's leave-one-out error at quantile `q` of its kind, the same error for every call of one kernel,
+    independent between kernels."""
+    missing = sorted({k.kind for k in kernels} - set(costs))
+    if missing:
+        raise ValueError(f"no cost model for {', '.join(missing)}: fit with kernels of those kinds")
+    parts, spread = [], 0.0
+    for kernel in kernels:
+        cost = costs[kernel.kind]
+        ms = max(cost.ms(terms(kernel)), 0.0) * kernel.count
+        parts.append(Part(kernel.signature, kernel.kind, kernel.count, ms))
+        spread += (ms * cost.error_quantile(q)) ** 2
+    total = overhead_ms + sum(p.ms for p in parts)
+    half = math.sqrt(spread)
+    return Prediction(total, max(total - half, overhead_ms), total + half, overhead_ms, parts)
