@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import typer
 
-from .commands import advise, ingest, lab, measure, read
+from .commands import advise, ingest, lab, measure, predict, read
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Time FastViT on every runtime of a device; every run and sample in SQL.")
-for group in (measure, advise, ingest, read, lab):  # in the order `--help` shows their groups
+for group in (measure, advise, predict, ingest, read, lab):  # in the order `--help` shows their groups
     app.add_typer(group.app)
 
 

@@ -58,13 +58,18 @@ def _config(widths: list[int], mlp_ratio: float, mixers: str) -> str:
     return fastvit.configuration((1, 1, 1, 1), widths, mlp_ratio, mixers).config
 
 
-def sample_probes(count: int, seed: int = 0) -> list[Probe]:
-    """`count` distinct kernels over every kind, drawn as the design space draws them (see the module)."""
+KINDS = ("stem", *STAGE_KINDS, "final_conv", "classifier")
+
+
+def sample_probes(count: int, seed: int = 0, kinds: tuple[str, ...] = KINDS) -> list[Probe]:
+    """`count` distinct kernels, as many of each kind (in turn), drawn as the design space draws them (see the
+    module)."""
     rng = random.Random(seed)
     found: dict[tuple, Probe] = {}
-    kinds = ("stem", *STAGE_KINDS, "final_conv", "classifier")
-    while len(found) < count:
-        kind = kinds[len(found) % len(kinds)] if len(found) < len(kinds) else rng.choice(kinds)
+    tries = 0
+    while len(found) < count and tries < 100 * count:
+        tries += 1
+        kind = kinds[len(found) % len(kinds)]
         first = 4 * rng.randint(FIRST_WIDTH_RANGE[0] // 4, FIRST_WIDTH_RANGE[1] // 4)
         resolution = 32 * rng.randint(RESOLUTION_RANGE[0] // 32, RESOLUTION_RANGE[1] // 32)
         # the design space puts attention in its last two stages only (space.MIXERS)

@@ -317,6 +317,7 @@ class Predictor(Base):
     costs: Mapped[dict] = mapped_column(JSON)  # kind -> {"coef": [...], "samples": n, "cv_errors": [...]}
     training_runs: Mapped[list] = mapped_column(JSON)  # run uuids
     fusion: Mapped[dict] = mapped_column(JSON, default=dict)  # what timing compositions found fused
+    host: Mapped[Host] = relationship()
 
 
 # The roof: the best dense-GEMM throughput any runtime reached on that host at that thread count.

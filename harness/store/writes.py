@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from ..protocol import RunResult
 from ..spec import ModelSpec, Target
-from .schema import (DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Run, Sample,
-                     Sweep)
+from .schema import (DelegationCoverage, Host, HostPeak, ModelFlops, OpProfile, PrecisionCoverage, Predictor, Run,
+                     Sample, Sweep)
 
 
 def now() -> datetime:
@@ -198,6 +198,20 @@ def save_peak(engine: Engine, *, host: dict, target: str, threads: int, gflops: 
         session.add(peak)
         session.flush()
         return peak.id
+
+
+def save_predictor(engine: Engine, *, host: dict, target: str, threads: int, precision: str, method: str,
+                   overhead_ms: float, costs: dict, run_ids: list[int], fusion: dict | None = None) -> int:
+    """Store a fitted predictor (harness.predict.fit's cost models as plain data) with the uuids of the runs it
+    was fitted on, in one transaction."""
+    with Session(engine) as session, session.begin():
+        uuids = list(session.scalars(select(Run.uuid).where(Run.id.in_(run_ids)).order_by(Run.id))) if run_ids else []
+        row = Predictor(host_id=find_or_add_host(session, host), target=target, threads=threads, precision=precision,
+                        method=method, fitted_at=now(), overhead_ms=overhead_ms, costs=costs, training_runs=uuids,
+                        fusion=fusion or {})
+        session.add(row)
+        session.flush()
+        return row.id
 
 
 def set_process_spread(engine: Engine, run_ids: list[int], value: float) -> None:

@@ -27,6 +27,11 @@ def share(value: float | None, digits: int = 0) -> str:
     return NO_VALUE if value is None else f"{value:.{digits}%}"
 
 
+def signed_share(value: float | None, digits: int = 1) -> str:
+    """A relative difference with its sign (0.031 -> '+3.1%')."""
+    return NO_VALUE if value is None else f"{value:+.{digits}%}"
+
+
 def ratio(value: float | None, digits: int = 2) -> str:
     """A speedup or a factor ('1.50x'); zero and None have none."""
     return NO_VALUE if not value else f"{value:.{digits}f}x"
@@ -113,7 +118,7 @@ def text(value, kind: str = "text", digits: int | None = None) -> str:
     return str(value)
 
 
-FORMATS = {"ms": ms, "share": share, "ratio": ratio, "cosine": cosine, "figure": figure, "decimal": decimal,
+FORMATS = {"ms": ms, "share": share, "signed_share": signed_share, "ratio": ratio, "cosine": cosine, "figure": figure, "decimal": decimal,
            "scientific": scientific, "count": count}
 # kinds whose cells are numbers: right-aligned in every view
 NUMERIC = frozenset(FORMATS) | {"pair", "compile", "mean_ms", "processes", "roof", "range", "part", "layer", "claimed_share"}

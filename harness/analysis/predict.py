@@ -1,0 +1,100 @@
+"""Predictions as plain data for the views: a stored predictor (store.Predictor) applied to a model spec, its
+per-kernel breakdown, and the measured latency beside it where a valid run of the same spec exists. A predicted
+value is never a run: it is computed here when asked and marked as a prediction wherever it is shown."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..predict.fit import KindCost, Prediction, predict
+from ..predict.kernels import model_kernels
+from ..spec import ModelSpec
+from ..store import Host, Predictor, Run, latest_runs
+
+
+@dataclass(frozen=True)
+class KindFit:
+    kind: str
+    samples: int
+    error_p50: float  # leave-one-out |relative error| of its kernels
+    error_p90: float
+
+
+@dataclass(frozen=True)
+class PredictorSummary:
+    id: int
+    host: str
+    target: str
+    threads: int
+    precision: str
+    method: str
+    fitted_at: str
+    overhead_ms: float
+    training_runs: int
+    kinds: list[KindFit]
+    fusion: dict
+
+
+@dataclass(frozen=True)
+class PredictedModel:
+    spec: ModelSpec
+    predictor: PredictorSummary
+    prediction: Prediction
+    measured_ms: float | None  # the latest valid run of the same spec on the same target, host and threads
+    measured_run: int | None
+
+    @property
+    def error(self) -> float | None:
+        return self.prediction.ms / self.measured_ms - 1 if self.measured_ms else None
+
+
+def costs_of(row: Predictor) -> dict[str, KindCost]:
+    return {kind: KindCost(list(c["coef"]), int(c["samples"]), list(c.get("cv_errors", [])))
+            for kind, c in row.costs.items()}
+
+
+def summary(row: Predictor) -> PredictorSummary:
+    kinds = [KindFit(kind, cost.samples, cost.error_quantile(0.5), cost.error_quantile(0.9))
+             for kind, cost in costs_of(row).items()]
+    return PredictorSummary(row.id, row.host.hostname, row.target, row.threads, row.precision, row.method,
+                            row.fitted_at.isoformat(timespec="seconds"), row.overhead_ms, len(row.training_runs),
+                            kinds, dict(row.fusion or {}))
+
+
+def latest_predictor(session: Session, target: str, host: dict | None = None, threads: int | None = None,
+                     precision: str = "fp32") -> Predictor | None:
+    """The newest predictor of `target` (on the host with `host`'s hostname, with `threads`, where given)."""
+    query = select(Predictor).join(Host).where(Predictor.target == target, Predictor.precision == precision)
+    if host is not None:
+        query = query.where(Host.hostname == host["hostname"])
+    if threads is not None:
+        query = query.where(Predictor.threads == threads)
+    return session.scalars(query.order_by(Predictor.id.desc()).limit(1)).first()
+
+
+def predictors(engine) -> list[PredictorSummary]:
+    """Every stored predictor, newest first."""
+    with Session(engine) as session:
+        return [summary(row) for row in session.scalars(select(Predictor).order_by(Predictor.id.desc()))]
+
+
+def predicted(engine, spec: ModelSpec, target: str, host: dict | None = None, threads: int | None = None
+              ) -> PredictedModel:
+    """`spec` on `target` as the newest matching predictor sees it; LookupError saying what to fit when there is
+    none; ValueError for a spec it cannot split into kernels."""
+    with Session(engine) as session:
+        row = latest_predictor(session, target, host, threads)
+        if row is None:
+            raise LookupError(f"no predictor for {target}" + (f" with {threads} threads" if threads else "") +
+                              f" on this host; `harness predict fit --backend {target.split('/')[0]}` fits one")
+        found = summary(row)
+        prediction = predict(costs_of(row), model_kernels(spec), row.overhead_ms)
+        measured = [r for r in latest_runs(session, Run.model == spec.model, Run.resolution == spec.resolution,
+                                           Run.batch == spec.batch, Run.form == spec.form, Run.target == target,
+                                           Run.threads == row.threads, Run.precision == row.precision,
+                                           Run.keep_float == "", Run.host_id == row.host_id)
+                    if r.latency_ms]
+    run = measured[0] if measured else None
+    return PredictedModel(spec, found, prediction, run.latency_ms if run else None, run.id if run else None)

@@ -1,0 +1,113 @@
+"""`harness predict`: latency predicted from kernels timed alone (`harness predict fit` fits a predictor per
+target of a device and stores it; `harness predict --model M --target T` applies the newest one)."""
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+
+from ..analysis.predict import predicted, predictors
+from ..measure import plan, sweep
+from ..measure.child import WorkerPerTarget
+from ..measure.environment import host_facts
+from ..measure.predict import METHOD, fit_target
+from ..measure.targets import local_targets, plan_targets
+from ..spec import ModelSpec
+from ..store import save_predictor
+from ..views.predict import kernels_table, prediction_table, predictors_table
+from ..views.serialize import Format
+from ..views.terminal import JobProgress, show
+from .common import (MEASURE, BackendsOption, CacheOption, DbOption, DeviceOption, FormatOption, ThreadsOption,
+                     checked, command_line, console, device_and_threads, err, fail, names, open_db_for_runs,
+                     open_db_with_runs)
+
+app = typer.Typer()
+predict_app = typer.Typer(invoke_without_command=True, no_args_is_help=False,
+                          help="Predict a model's latency on a target from kernels timed alone; `predict fit` fits.")
+app.add_typer(predict_app, name="predict", rich_help_panel=MEASURE)
+
+
+@predict_app.callback()
+def predict(
+    ctx: typer.Context,
+    model: Optional[str] = typer.Option(None, "--model", help="a FastViT variant or configuration "
+                                        "(d2.2.6.2-w64.128.256.512-r3-mmaa)"),
+    resolution: int = typer.Option(256, "--resolution", help="square input size"),
+    target: Optional[str] = typer.Option(None, "--target", help="e.g. onnxruntime/cpu"),
+    threads: ThreadsOption = None,
+    list_only: bool = typer.Option(False, "--list", help="list the stored predictors and how well each fits"),
+    db: DbOption = None,
+    fmt: FormatOption = Format.table,
+):
+    """Predict MODEL's latency on TARGET with the newest predictor fitted on this host: the value, an interval,
+    where the time goes per kernel, and the measured value beside it when a run of the same spec exists. A
+    prediction is never stored as a run nor used by any claim."""
+    if ctx.invoked_subcommand:
+        return
+    engine = open_db_with_runs(db)
+    if list_only:
+        return show(console, fmt, predictors_table(predictors(engine)))
+    if not model or not target:
+        fail("harness predict needs --model and --target (or --list, or `harness predict fit`)")
+    spec = checked(ModelSpec, model, resolution)
+    if spec.is_baseline:
+        fail(f"{spec.model}: the predictor learns FastViT's building blocks; a baseline has none of them")
+    try:
+        found = predicted(engine, spec, target, host_facts(), threads)
+    except (LookupError, ValueError) as exc:  # nothing fitted for the target, or not for every kind of kernel
+        fail(str(exc))
+    show(console, fmt, prediction_table(found), *([kernels_table(found)] if fmt == Format.table else []))
+
+
+@predict_app.command("fit")
+def fit(
+    device: DeviceOption = "cpu",
+    backend: BackendsOption = None,
+    kernels: int = typer.Option(60, "--kernels", min=8, help="kernels timed in the first round (over every kind)"),
+    rounds: int = typer.Option(3, "--rounds", min=1, help="rounds: the first samples the design space, each later "
+                               "one times kernels beside the worst-predicted ones"),
+    seed: int = typer.Option(0, "--seed", help="which kernels the first round samples"),
+    threads: ThreadsOption = None,
+    db: DbOption = None,
+    cache: CacheOption = plan.DEFAULT_CACHE,
+    fmt: FormatOption = Format.table,
+):
+    """Time sampled FastViT building blocks alone on every target of DEVICE this machine runs (one kept worker per
+    target), fit a cost model per kernel kind, and store it with its runs."""
+    device, threads = device_and_threads(device, threads)
+    runnable = local_targets(plan_targets(device, names(backend))[0])
+    if not runnable:
+        fail(f"harness predict fit times kernels on the targets this machine runs itself; device {device!r} offers "
+             "none of those here; see `harness devices`")
+    engine = open_db_for_runs(db)
+    fitted_ids = []
+    for target in runnable:
+        with JobProgress(err, {"sweep": kernels + 1}) as progress, WorkerPerTarget() as kept:
+            def run_jobs(jobs, kept=kept, progress=progress):
+                results = {}
+
+                def done(job, result):
+                    results[id(job)] = result
+                    progress.done(job, result)
+
+                outcome = sweep.run_sweep(engine, jobs, command_line(), on_start=progress.started, on_done=done,
+                                          measure=kept)
+                return [(outcome.runs[i][0], results[id(job)]) for i, job in enumerate(jobs)]
+
+            try:
+                fitted = fit_target(engine, target, run_jobs, threads=threads, cache_dir=cache, count=kernels,
+                                    rounds=rounds, seed=seed)
+            except (RuntimeError, ValueError) as exc:
+                err.print(f"[yellow]{target.name}: no predictor[/yellow]: {exc}")
+                continue
+        for signature, why in fitted.failed:
+            err.print(f"{target.name}: kernel {signature} not timed ({why})")
+        costs = {kind: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors}
+                 for kind, c in fitted.costs.items()}
+        fitted_ids.append(save_predictor(engine, host=host_facts(), target=target.name, threads=threads,
+                                         precision="fp32", method=METHOD, overhead_ms=fitted.overhead_ms,
+                                         costs=costs, run_ids=fitted.run_ids))
+        err.print(f"{target.name}: {len(fitted.samples)} kernels timed in {fitted.seconds / 60:.1f} min")
+    if not fitted_ids:
+        fail("no target could be fitted")
+    show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))

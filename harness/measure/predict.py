@@ -1,0 +1,120 @@
+"""`harness predict fit`: per target, time sampled kernels alone (one kept worker per target, as `harness layers`
+does), fit a cost model per kernel kind, sample again where the model errs most, and store the fit.
+
+The first round draws kernels the way the design space makes them (harness.predict.sampling); each later round
+adds, per kind, kernels beside the ones the fit predicts worst (leave-one-out): half and one and a half times
+their width, half and twice their size, the adaptive sampling nn-Meter does around its largest errors.
+"""
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..opclass import OVERHEAD_SIGNATURE
+from ..predict import fit as cost_models
+from ..predict.kernels import model_kernels
+from ..predict.sampling import KINDS, Probe, probe, sample_probes
+from ..protocol import Job, RunResult
+from ..spec import ModelSpec, Target
+from .layers import LAYER_POLICY, OVERHEAD
+
+METHOD = "block-nnls-1"  # harness.predict.fit's model; a later method gets a new name, old fits stay readable
+WORST_PER_KIND = 2  # kernels per kind whose neighbours the next round times
+MIN_PER_KIND = 6  # a kind with fewer kernels timed (some failed) gets new ones drawn next round
+
+
+@dataclass
+class Fitted:
+    """One target's fit as it goes: every kernel timed (by signature), the overhead, the cost models."""
+    target: Target
+    samples: dict[str, cost_models.Sample] = field(default_factory=dict)
+    run_ids: list[int] = field(default_factory=list)
+    overhead_ms: float | None = None
+    costs: dict[str, cost_models.KindCost] = field(default_factory=dict)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (signature, why)
+    seconds: float = 0.0
+
+
+def kernel_job(found: Probe, target: Target, threads: int, cache_dir: Path) -> tuple[Job, object]:
+    """(the job that times the probe's kernel alone, the kernel) ."""
+    kernel = next(k for k in model_kernels(found.spec) if k.path == found.path)
+    return Job(found.spec, target, threads, LAYER_POLICY, str(Path(cache_dir).resolve()), layer=found.path,
+               layer_signature=kernel.signature, layer_count=1), kernel
+
+
+def overhead_job(target: Target, threads: int, cache_dir: Path) -> Job:
+    return Job(ModelSpec("t8", 64), target, threads, LAYER_POLICY, str(Path(cache_dir).resolve()), layer=OVERHEAD,
+               layer_signature=OVERHEAD_SIGNATURE, layer_count=0)
+
+
+def neighbours(sample: cost_models.Sample, probes: dict[str, Probe], seed: int) -> list[Probe]:
+    """Kernels of the same kind beside a badly predicted one: other widths and sizes around it."""
+    kernel_probe = probes[sample.signature]
+    kernel = next(k for k in model_kernels(kernel_probe.spec) if k.path == kernel_probe.path)
+    rng = random.Random(f"{seed}:{sample.signature}")
+    width = kernel.channels_out if kernel.kind == "stem" else kernel.channels_in
+    ratio = kernel.hidden / kernel.channels_in if kernel.hidden else 3
+    found = []
+    for w, s in ((width // 2, kernel.size), (width * 3 // 2, kernel.size), (width, kernel.size * 2),
+                 (width, max(kernel.size // 2, 1))):
+        w = max(4, w // 4 * 4 + (4 * rng.randint(-1, 1) if w > 16 else 0))
+        if kernel.kind in ("rep_cpe", "attention_block"):
+            w = max(32, w // 32 * 32)
+        try:
+            found.append(probe(kernel.kind, w, s, ratio if ratio in (3, 4) else 3))
+        except ValueError:  # no configuration holds it (e.g. an attention width off the head size)
+            continue
+    return found
+
+
+def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tuple[int, RunResult]]], *,
+               threads: int, cache_dir: Path, count: int = 60, rounds: int = 3, seed: int = 0) -> Fitted:
+    """Time `count` sampled kernels and the overhead probe on `target` through `run_jobs` (jobs -> [(run id,
+    result)] in order, stored as runs), fit, then `rounds - 1` adaptive rounds; returns the fit (not stored)."""
+    began = time.perf_counter()
+    fitted = Fitted(target)
+    probes: dict[str, Probe] = {}
+    kernels: dict[str, object] = {}
+    pending = sample_probes(count, seed)
+    first = True
+    for round_number in range(rounds):
+        jobs = [overhead_job(target, threads, cache_dir)] if first else []
+        for found in pending:
+            job, kernel = kernel_job(found, target, threads, cache_dir)
+            if kernel.signature in probes:
+                continue
+            probes[kernel.signature], kernels[kernel.signature] = found, kernel
+            jobs.append(job)
+        results = run_jobs(jobs)
+        for job, (run_id, result) in zip(jobs, results):
+            fitted.run_ids.append(run_id)
+            ok = result.status == "ok" and result.summary is not None
+            if job.layer == OVERHEAD:
+                if not ok:
+                    raise RuntimeError(f"{target.name}: the empty-model probe failed ({result.status}: "
+                                       f"{result.error}); nothing can be fitted net of its overhead")
+                fitted.overhead_ms = result.summary.median_ms
+            elif ok:
+                kernel = kernels[job.layer_signature]
+                fitted.samples[job.layer_signature] = cost_models.Sample(
+                    kernel.kind, job.layer_signature, tuple(cost_models.terms(kernel)),
+                    max(result.summary.median_ms - fitted.overhead_ms, 1e-4))
+            else:
+                fitted.failed.append((job.layer_signature, f"{result.status}: {result.error}"))
+        first = False
+        enough = {kind for kind in {s.kind for s in fitted.samples.values()}
+                  if sum(s.kind == kind for s in fitted.samples.values()) >= len(cost_models.TERMS)}
+        fitted.costs = cost_models.fit([s for s in fitted.samples.values() if s.kind in enough])
+        if round_number + 1 < rounds:
+            short = tuple(k for k in KINDS if sum(s.kind == k for s in fitted.samples.values()) < MIN_PER_KIND)
+            pending = sample_probes(MIN_PER_KIND * len(short), seed + 1000 * (round_number + 1), short) if short else []
+            for kind, cost in fitted.costs.items():
+                mine = [s for s in fitted.samples.values() if s.kind == kind]
+                worst = sorted(zip(cost.cv_errors, mine), key=lambda pair: -abs(pair[0]))[:WORST_PER_KIND]
+                for _, sample in worst:
+                    pending.extend(neighbours(sample, probes, seed + round_number))
+    fitted.seconds = time.perf_counter() - began
+    return fitted
