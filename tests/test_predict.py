@@ -1,7 +1,15 @@
 """harness predict: the architectures it is judged on, the kernels a model splits into, the fit and its use."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 import fastvit
+from harness import store
 from harness.predict import space
 
 
@@ -73,3 +81,108 @@ def test_a_kernel_is_timed_alone_like_a_layer(tmp_path):
     assert result.status == "ok", result.error
     assert result.environment["layer_path"] == found.path and result.parity_rel < 1e-4
     assert result.environment["layer_flops"] > 0 and len(result.samples_ns) >= 3
+
+
+# --- the fit, stored and used: a kernel law the scripted timings follow ------------------------------------
+
+OVERHEAD_MS = 0.02
+
+
+def law_ms(kernel) -> float:
+    """What the scripted runtime takes for a kernel, net of the overhead: a cost per call, per GFLOP, per
+    million elements moved and per million weights."""
+    return 0.01 + 2.0 * kernel.flops / 1e9 + 0.5 * (kernel.input_elements + kernel.output_elements) / 1e6 \
+        + 0.1 * kernel.params / 1e6
+
+
+def scripted_fit(engine, target, count=28, rounds=2):
+    """fit_target over runs stored as a sweep stores them, timed by the law instead of a runtime."""
+    from harness.measure import sweep
+    from harness.measure.environment import host_facts
+    from harness.measure.predict import fit_target
+    from harness.measure.layers import OVERHEAD
+    from harness.predict.kernels import model_kernels
+    from helpers import timed_result
+
+    timed = []
+
+    def run_jobs(jobs):
+        out = []
+        for job in jobs:
+            if job.layer == OVERHEAD:
+                ms = OVERHEAD_MS
+            else:
+                kernel = next(k for k in model_kernels(job.spec) if k.path == job.layer)
+                ms = OVERHEAD_MS + law_ms(kernel)
+            timed.append(job)
+            result = timed_result([ms] * 5)
+            out.append((sweep.store_result(engine, job, result, host_facts()), result))
+        return out
+
+    return fit_target(engine, target, run_jobs, threads=2, cache_dir=Path("unused"), count=count, rounds=rounds,
+                      seed=1), timed
+
+
+def test_a_fit_learns_the_kernel_law_and_samples_again_where_it_errs(engine):
+    from harness.predict.sampling import KINDS
+    from harness.spec import Target
+
+    fitted, timed = scripted_fit(engine, Target("onnxruntime", "cpu"))
+    assert fitted.overhead_ms == pytest.approx(OVERHEAD_MS) and not fitted.failed
+    assert set(fitted.costs) == set(KINDS)
+    assert len(timed) > 29  # the overhead probe, 28 sampled kernels, then neighbours of the worst-predicted
+    assert len({j.layer_signature for j in timed}) == len(timed)  # no kernel timed twice
+    for kind, cost in fitted.costs.items():
+        assert max(abs(e) for e in cost.cv_errors) < 0.02, kind  # the law is in the model's family
+
+
+def test_a_stored_fit_predicts_through_the_cli_and_never_becomes_a_run(db, engine):
+    from harness.measure.environment import host_facts
+    from harness.measure.predict import METHOD
+    from harness.predict.kernels import model_kernels
+    from harness.spec import ModelSpec, Target
+    from helpers import invoke, save
+
+    fitted, _ = scripted_fit(engine, Target("onnxruntime", "cpu"))
+    costs = {k: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors} for k, c in fitted.costs.items()}
+    store.save_predictor(engine, host=host_facts(), target="onnxruntime/cpu", threads=2, precision="fp32",
+                         method=METHOD, overhead_ms=fitted.overhead_ms, costs=costs, run_ids=fitted.run_ids)
+    expected = OVERHEAD_MS + sum(law_ms(k) * k.count for k in model_kernels(ModelSpec("sa12", 128)))
+    save(engine, [expected * 1.05] * 5, model="sa12", resolution=128, target="onnxruntime/cpu", host=host_facts())
+    runs_before = store.count_runs(engine)
+    claims_before = invoke("claims", "--db", db, "--format", "json").output
+
+    shown = invoke("predict", "--model", "sa12", "--resolution", "128", "--target", "onnxruntime/cpu", "--db", db,
+                   "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    (row,) = json.loads(shown.output)
+    assert row["predicted_ms"] == pytest.approx(expected, rel=0.01)
+    assert row["measured_ms"] == pytest.approx(expected * 1.05, rel=1e-6)
+    assert row["error"] == pytest.approx(1 / 1.05 - 1, abs=0.01)
+    low, high = row["interval_ms"]
+    assert low <= row["predicted_ms"] <= high
+    table = invoke("predict", "--model", "sa12", "--resolution", "128", "--target", "onnxruntime/cpu", "--db", db)
+    assert "predicted" in table.output and "attention_block" in table.output
+
+    # stored with its training runs (by uuid, as a merge keeps them); a prediction adds no run and moves no claim
+    with Session(engine) as session:
+        (predictor,) = session.scalars(select(store.Predictor)).all()
+        uuids = set(session.scalars(select(store.Run.uuid).where(store.Run.layer.is_not(None))))
+    assert set(predictor.training_runs) == uuids and len(uuids) == len(fitted.run_ids)
+    assert store.count_runs(engine) == runs_before
+    assert invoke("claims", "--db", db, "--format", "json").output == claims_before
+
+    listed = json.loads(invoke("predict", "--list", "--db", db, "--format", "json").output)
+    assert {r["kind"] for r in listed} == set(fitted.costs)
+
+
+def test_predict_refuses_what_it_cannot_answer(db, engine):
+    from helpers import invoke
+
+    missing = invoke("predict", "--model", "t8", "--target", "openvino/cpu", "--db", db)
+    assert missing.exit_code == 2 and "harness predict fit --backend openvino" in " ".join(missing.output.split())
+    assert "needs --model and --target" in invoke("predict", "--model", "t8", "--db", db).output
+    assert "a baseline has none" in invoke("predict", "--model", "mobileone_s4", "--target", "openvino/cpu",
+                                           "--db", db).output
+    assert "a multiple of the one before" in invoke("predict", "--model", "d1.1.1.1-w32.48.96.192-r3-mmmm",
+                                                    "--target", "openvino/cpu", "--db", db).output

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+import fastvit
 from fastvit import FastViT
 from fastvit.counting import EXTRA_FORMULAS
 
@@ -75,7 +76,12 @@ def model_kernels(spec: ModelSpec, model: torch.nn.Module | None = None) -> list
     variants and configurations only: a baseline's blocks are not in the design space the predictor learns."""
     if spec.is_baseline:
         raise ValueError(f"{spec.model}: kernels are FastViT's building blocks; a baseline has none of them")
-    model = model if model is not None else spec.build()
+    if model is None:  # shapes, FLOPs and weights need no values: built and run on the meta device, in no time
+        with torch.device("meta"):
+            model = fastvit.create_model(spec.model, inference_mode=spec.form == "reparam").eval()
+        example = torch.empty(spec.batch, 3, spec.resolution, spec.resolution, device="meta")
+    else:
+        example = example_input(spec)
     blocks = _blocks(model)
     shapes: dict[str, tuple[int, ...]] = {}
     outputs: dict[str, int] = {}
@@ -89,7 +95,7 @@ def model_kernels(spec: ModelSpec, model: torch.nn.Module | None = None) -> list
     hooks = [module.register_forward_hook(seen(path)) for path, (_, module) in blocks.items()]
     try:
         with torch.no_grad(), FlopCounterMode(display=False, custom_mapping=EXTRA_FORMULAS) as counter:
-            model(example_input(spec))
+            model(example)
     finally:
         for hook in hooks:
             hook.remove()
