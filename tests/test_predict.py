@@ -177,8 +177,9 @@ def test_a_stored_fit_predicts_through_the_cli_and_never_becomes_a_run(db, engin
 
 
 def test_predict_refuses_what_it_cannot_answer(db, engine):
-    from helpers import invoke
+    from helpers import invoke, save
 
+    save(engine)  # a database with runs, none of them a predictor's
     missing = invoke("predict", "--model", "t8", "--target", "openvino/cpu", "--db", db)
     assert missing.exit_code == 2 and "harness predict fit --backend openvino" in " ".join(missing.output.split())
     assert "needs --model and --target" in invoke("predict", "--model", "t8", "--db", db).output
