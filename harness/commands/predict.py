@@ -2,6 +2,8 @@
 target of a device and stores it; `harness predict --model M --target T` applies the newest one)."""
 from __future__ import annotations
 
+import importlib.util
+
 from typing import Optional
 
 import typer
@@ -74,6 +76,8 @@ def fit(
 ):
     """Time sampled FastViT building blocks alone on every target of DEVICE this machine runs (one kept worker per
     target), fit a cost model per kernel kind, and store it with its runs."""
+    if importlib.util.find_spec("scipy") is None:
+        fail("harness predict fit needs scipy (its non-negative least squares): pip install 'fastvit-harness[predict]'")
     device, threads = device_and_threads(device, threads)
     runnable = local_targets(plan_targets(device, names(backend))[0])
     if not runnable:
