@@ -18,6 +18,8 @@ Nothing else should run on the machine meanwhile (it times).
 from __future__ import annotations
 
 import argparse
+import json
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -67,10 +69,32 @@ def cost(repos: list[Path], models: list[str], backends: list[str], shared_cache
                     wall, peak, said = harness_run(repo, models, backends, Path(tmp) / f"{name}.db", cache)
                     rows.append((str(repo), name, wall, peak, said))
                     print(f"  {repo} {name}: {wall / 60:.1f} min, peak {peak / 2**30:.2f} GiB ({said})", flush=True)
+                    print(phase_breakdown(Path(tmp) / f"{name}.db", wall), flush=True)
     print(f"\nharness run --device cpu, {len(models)} variants x {len(backends)} runtimes:")
     print(f"  {'checkout':40} {'cache':6} {'wall':>9} {'peak GiB':>9}")
     for repo, name, wall, peak, _ in rows:
         print(f"  {repo[-40:]:40} {name:6} {f'{int(wall // 60)}:{wall % 60:04.1f}':>9} {peak / 2**30:>9.2f}")
+
+
+def phase_breakdown(db: Path, wall: float) -> str:
+    """Where the sweep's wall time went: each worker phase summed over its runs (environment "phases_s", from
+    checkouts that record it), per runtime, and what the runs' own spans leave (the parent: start-up, planning,
+    storing, worker start)."""
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT target, environment, julianday(finished_at) - julianday(started_at) FROM runs")
+        runs = [(target, json.loads(env or "{}").get("phases_s") or {}, (days or 0) * 86400) for target, env, days
+                in rows]
+    if not any(phases for _, phases, _ in runs):
+        return "    (no phases recorded: a checkout before the worker recorded them)"
+    names = sorted({n for _, phases, _ in runs for n in phases}, key=lambda n: -sum(p.get(n, 0) for _, p, _ in runs))
+    targets = sorted({t for t, _, _ in runs})
+    lines = [f"    {'phase (s)':12}" + "".join(f"{t.split('/')[0][:13]:>14}" for t in targets) + f"{'all':>9}"]
+    for n in names:
+        per = {t: sum(p.get(n, 0) for tt, p, _ in runs if tt == t) for t in targets}
+        lines.append(f"    {n:12}" + "".join(f"{per[t]:>14.1f}" for t in targets) + f"{sum(per.values()):>9.1f}")
+    spans = sum(span for _, _, span in runs)
+    lines.append(f"    runs' spans {spans:.1f} s of {wall:.1f} s wall; outside the runs {wall - spans:.1f} s")
+    return "\n".join(lines)
 
 
 def fidelity(models: list[str], backends: list[str], rounds: int, threads: int, cache: Path) -> None:

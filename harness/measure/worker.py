@@ -35,7 +35,23 @@ def measure_job(job, result) -> None:
         _measure_job(job, result, Path(compile_dir))
 
 
+class Phases:
+    """Seconds each phase of a job took, filled as it goes (stored with the run as environment "phases_s": where
+    a sweep's time goes besides timing, and what a failed job had done)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        """The time since the previous lap is `name`'s."""
+        now = time.perf_counter()
+        self.seconds[name] = round(self.seconds.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 def _measure_job(job, result, compile_dir: Path) -> None:
+    phases = Phases()
     import torch
 
     from backends import BACKENDS
@@ -56,7 +72,8 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     # is left spinning beside the runtime being timed. The torch backend sets its own count.
     torch.set_num_threads(1)
     result.environment = {**environment.run_facts(job.threads, {**backend.versions(), "torch": torch.__version__}),
-                          "timing": backend.timing, "precision": job.precision}
+                          "timing": backend.timing, "precision": job.precision, "phases_s": phases.seconds}
+    phases.lap("imports")
 
     if job.layer:
         model, example = layer_model(job.spec, job.layer)
@@ -65,7 +82,9 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         model, example = job.spec.build(), example_input(job.spec)
     with torch.inference_mode():
         reference = model(example).float().numpy()
+    phases.lap("build")
     flops = class_flops(model, example)
+    phases.lap("flops")
     if job.layer:  # the model spec's FLOPs table holds whole models; a layer's go with its run
         result.environment["layer_flops"] = sum(flops.values())
     else:
@@ -77,17 +96,20 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         result.calibration = calibration.identity
         result.environment["calibration"] = {"source": calibration.source, "images": len(calibration.names),
                                              "samples": len(calibration.images)}
+    phases.lap("calibration")
     artifact, sizes = None, {"param_bytes": footprint.param_bytes(model)}
     if backend.artifact_name:
         artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir),
                                           layer=job.layer, calibration=calibration, keep_float=job.keep_float)
         result.artifact_path, result.artifact_key = str(artifact), artifact.parent.name
         result.environment["artifact_cached"] = cached
+        phases.lap("artifact")
         # the coverage tables hold each whole-model spec's artifact (fp32 for delegation), never a layer's
         if job.precision == "fp32" and not job.layer:
             result.coverage = coverage_of(backend, artifact)
         if job.precision in LOW_PRECISIONS and not job.layer:
             result.precision_coverage = precision_coverage_of(backend, artifact)
+        phases.lap("coverage")
         built = build_seconds(artifact)
         sizes.update(artifact_bytes=footprint.artifact_bytes(artifact), build_ms=built * 1e3 if built else None,
                      export_ms=0.0 if cached else (built * 1e3 if built else None))
@@ -119,6 +141,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         cold = kept_cold_compile(job)
         if cold is not None:  # compiled warm from the cache the kept cold compile filled
             options["compile_cache"] = cold.inductor_cache
+        phases.lap("runtime")
         rss_before = footprint.resident_mb()
         own_window = footprint.reset_peak()
         began = time.perf_counter()
@@ -126,12 +149,14 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         load_ms = (time.perf_counter() - began) * 1e3
         peak_load = footprint.peak_mb()
         session.prepare(example.numpy())
+        phases.lap("load")
         footprint.reset_peak()
         before = interference.snapshot()
         measured = measure(session.infer, job.policy)
         result.interference = interference.between(before, interference.snapshot())
         peak_timing = footprint.peak_mb()
         result.noisy = bool(result.interference and result.interference.noisy(job.max_other_cpu, job.max_steal))
+        phases.lap("timing")
         compiled = session.compilation()  # now: a recompilation during timing is counted, none after it
         output = session.output()
         result.first_ns, result.warmup_ns, result.samples_ns = (measured.first_ns, measured.warmup_ns,
@@ -144,8 +169,10 @@ def _measure_job(job, result, compile_dir: Path) -> None:
             model_peak_mb=max(peak_load, peak_timing) - rss_before if rss_before is not None else None)
         if job.profile_iterations:  # after timing: profilers slow a runtime down
             result.op_profile = classify_rows(session.profile(job.profile_iterations) or [])
+            phases.lap("profile")
         if not job.layer:  # after timing too: the held-out photographs through the same session
             result.agreement = measure_agreement(session, model, job)
+            phases.lap("agreement")
         del session
         warm, warm_compiled = None, None
         if cold is not None:  # this run's own load was the warm one; the cold one was measured before, and kept
@@ -154,12 +181,14 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         elif not job.layer:  # a layer alone is timed for where its time goes, not for what it costs to start
             warm, warm_compiled = warm_load(backend, model, artifact, device, job, options)
             result.footprint = replace(result.footprint, load_warm_ms=warm)
+            phases.lap("warm_load")
         if compiled is not None:
             result.compilation = compilation_of(job, compiled, warm_compiled, cold, load_ms, compile_dir)
         if compile_cost.compiles_on_load(job):  # which kept cold compile the run measured, or reused
             result.environment["compile_cold"] = {"key": cold.key if cold else compile_cost.compile_key(job),
                                                   "reused": cold is not None,
                                                   "measured_at": cold.measured_at if cold else time.time()}
+    phases.lap("other")
     result.finished_at = time.time()
     if job.precision in LOW_PRECISIONS and result.agreement is not None:
         # one random input's error is recorded, but a quantized model is judged by its answers on photographs
