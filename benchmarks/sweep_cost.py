@@ -81,9 +81,9 @@ def phase_breakdown(db: Path, wall: float) -> str:
     checkouts that record it), per runtime, and what the runs' own spans leave (the parent: start-up, planning,
     storing, worker start)."""
     with sqlite3.connect(db) as con:
-        rows = con.execute("SELECT target, environment, julianday(finished_at) - julianday(started_at) FROM runs")
-        runs = [(target, json.loads(env or "{}").get("phases_s") or {}, (days or 0) * 86400) for target, env, days
-                in rows]
+        rows = con.execute("SELECT target, environment, julianday(finished_at) - julianday(started_at) FROM runs WHERE sweep_id IS NOT NULL")
+        runs = [(target, (json.loads(env or "null") or {}).get("phases_s") or {}, (days or 0) * 86400)
+                for target, env, days in rows]
     if not any(phases for _, phases, _ in runs):
         return "    (no phases recorded: a checkout before the worker recorded them)"
     names = sorted({n for _, phases, _ in runs for n in phases}, key=lambda n: -sum(p.get(n, 0) for _, p, _ in runs))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -116,6 +117,43 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
     assert f.param_bytes > 3_000_000  # t8: 4.0 M parameters at 4 bytes, BatchNorm buffers folded away
     if backend == "onnxruntime":  # the .onnx holds every weight; a first export records its own time
         assert f.artifact_bytes > 0.95 * f.param_bytes and f.export_ms == f.build_ms > 0
+    # where the job's time went, phase by phase, with timing one of them
+    phases = result.environment["phases_s"]
+    assert {"build", "flops", "load", "timing", "profile", "agreement", "warm_load"} <= set(phases)
+    assert all(seconds >= 0 for seconds in phases.values()) and phases["timing"] > 0
+    assert result.environment["profile_iterations"] == 2
+
+
+def test_a_models_flops_are_counted_once_per_spec(tmp_path, monkeypatch):
+    """A sweep times one model on every target: its FLOPs come from the cache after the first count, and a
+    different spec is counted anew."""
+    from harness.measure import flops, worker
+
+    counted = []
+    real = flops.class_flops
+    monkeypatch.setattr(flops, "class_flops", lambda model, example: counted.append(1) or real(model, example))
+    first_job = job(tmp_path)
+    at_128 = replace(first_job, spec=ModelSpec("t8", 128))
+    model = first_job.spec.build()
+    from harness.spec import example_input
+
+    found = worker.cached_flops(first_job, model, example_input(first_job.spec))
+    again = worker.cached_flops(job(tmp_path, backend="onnxruntime"), model, example_input(first_job.spec))
+    assert found == again and sum(found.values()) > 0 and len(counted) == 1
+    larger = worker.cached_flops(at_128, at_128.spec.build(), example_input(at_128.spec))
+    assert len(counted) == 2 and sum(larger.values()) == pytest.approx(4 * sum(found.values()), rel=0.05)
+
+
+@pytest.mark.parametrize("most, median_ms, expected", [
+    (20, 10.0, 20),    # a fast model: the count asked for (0.2 s)
+    (20, 140.0, 7),    # a slow one: about a second of inferences
+    (20, 2000.0, 3),   # a very slow one: never fewer than three
+    (2, 2000.0, 2),    # nor more than asked
+])
+def test_the_op_profile_takes_about_a_second_of_a_slow_model(most, median_ms, expected):
+    from harness.measure.worker import profile_iterations
+
+    assert profile_iterations(most, median_ms) == expected
 
 
 # --- one kept worker for many small jobs (harness layers) -----------------------------------------------

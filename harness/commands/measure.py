@@ -68,7 +68,8 @@ def run(
     tolerance: float = typer.Option(0.05, "--tolerance", min=0.0, help="with --repeats auto: (max-min)/median"),
     max_repeats: int = typer.Option(10, "--max-repeats", min=1, help="with --repeats auto: at most this many"),
     profile: int = typer.Option(20, "--profile", min=0,
-                                help="after timing, profile N inferences per op into op_profiles (0: off)"),
+                                help="after timing, profile up to N inferences per op into op_profiles (a slow "
+                                "model: about 1 s of them, at least 3; 0: off)"),
     max_other_cpu: float = typer.Option(MAX_OTHER_CPU, "--max-other-cpu", min=0.0,
                                         help="mark a run noisy past this many cores' worth of other processes' work"),
     max_steal: float = typer.Option(MAX_STEAL, "--max-steal", min=0.0,

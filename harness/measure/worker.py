@@ -60,7 +60,6 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     from harness.measure.artifacts import coverage_of, model_artifact, precision_coverage_of
     from harness.spec import example_input
     from harness.measure.cache import build_seconds
-    from harness.measure.flops import class_flops
     from harness.measure.layers import layer_model
     from harness.measure.timing import measure
     from harness.opclass import classify_rows
@@ -83,7 +82,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     with torch.inference_mode():
         reference = model(example).float().numpy()
     phases.lap("build")
-    flops = class_flops(model, example)
+    flops = cached_flops(job, model, example)
     phases.lap("flops")
     if job.layer:  # the model spec's FLOPs table holds whole models; a layer's go with its run
         result.environment["layer_flops"] = sum(flops.values())
@@ -168,7 +167,9 @@ def _measure_job(job, result, compile_dir: Path) -> None:
             peak_timing_mb=peak_timing, peak_is_lifetime=not own_window, gpu_peak_mb=session.device_memory_mb(),
             model_peak_mb=max(peak_load, peak_timing) - rss_before if rss_before is not None else None)
         if job.profile_iterations:  # after timing: profilers slow a runtime down
-            result.op_profile = classify_rows(session.profile(job.profile_iterations) or [])
+            iterations = profile_iterations(job.profile_iterations, result.summary.median_ms)
+            result.environment["profile_iterations"] = iterations
+            result.op_profile = classify_rows(session.profile(iterations) or [])
             phases.lap("profile")
         if not job.layer:  # after timing too: the held-out photographs through the same session
             result.agreement = measure_agreement(session, model, job)
@@ -202,6 +203,44 @@ def _measure_job(job, result, compile_dir: Path) -> None:
             result.environment["parity_tolerance"] = tolerance
         check_parity(result, reference, output, tolerance)
     check_steady(result)
+
+
+PROFILE_SECONDS = 1.0  # inferences profiled: up to the job's count, but about this long for a slow model
+PROFILE_AT_LEAST = 3
+
+
+def profile_iterations(most: int, median_ms: float) -> int:
+    """How many inferences the op profile averages: `most`, fewer for a model whose inferences would take more
+    than PROFILE_SECONDS (a profile gives shares of the time, which a few inferences already pin), never fewer
+    than PROFILE_AT_LEAST."""
+    fit = int(PROFILE_SECONDS * 1e3 // median_ms) if median_ms > 0 else most
+    return max(min(most, fit), min(most, PROFILE_AT_LEAST))
+
+
+def cached_flops(job, model, example) -> dict[str, int]:
+    """The model's FLOPs per op class, counted once per spec and layer and kept in the cache (a sweep counts the
+    same model on every target): a FlopCounterMode pass takes about a second in a new process."""
+    import inspect
+
+    import torch
+
+    from harness import baselines, opclass
+    from harness.measure import flops as counter
+    from harness.measure.cache import cache_key
+    from harness.spec import fastvit_source_hash
+
+    parts = {"spec": job.spec.as_dict(), "layer": job.layer, "fastvit": fastvit_source_hash(),
+             "baseline_init": baselines.INIT if job.spec.is_baseline else None, "torch": torch.__version__,
+             "counter": [inspect.getsource(module) for module in (counter, opclass)]}
+    path = Path(job.cache_dir) / "flops" / f"{cache_key(parts)}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    found = counter.class_flops(model, example)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(found))
+    temporary.replace(path)
+    return found
 
 
 def kept_cold_compile(job):
