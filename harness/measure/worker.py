@@ -58,6 +58,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     from harness.measure import compile_cost, environment, footprint, interference
     from harness.measure import images
     from harness.measure.artifacts import coverage_of, model_artifact, precision_coverage_of
+    from harness.measure.built import built_model
     from harness.spec import example_input
     from harness.measure.cache import build_seconds
     from harness.measure.layers import layer_model
@@ -78,7 +79,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         model, example = layer_model(job.spec, job.layer)
         result.environment["layer_path"] = job.layer
     else:
-        model, example = job.spec.build(), example_input(job.spec)
+        model, example = built_model(job.spec, Path(job.cache_dir)), example_input(job.spec)
     with torch.inference_mode():
         reference = model(example).float().numpy()
     phases.lap("build")

@@ -1,0 +1,58 @@
+"""A spec's model built once per cache: later jobs take the kept weights and compute exactly what a fresh build
+computes."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.measure import built
+from harness.spec import ModelSpec, example_input
+
+
+@pytest.fixture
+def builds(monkeypatch) -> list[str]:
+    """The specs really built (not restored), in order."""
+    found = []
+    real = ModelSpec.build
+
+    def counting(spec):
+        found.append(spec.model)
+        return real(spec)
+
+    monkeypatch.setattr(ModelSpec, "build", counting)
+    return found
+
+
+@pytest.mark.parametrize("spec", [ModelSpec("t8", 64), ModelSpec("sa12", 64, form="train"),
+                                  ModelSpec("d1.1.2.1-w32.64.128.256-r3-mmma", 64, weights="random:3")],
+                         ids=["reparam", "train", "configuration"])
+def test_a_kept_model_computes_what_a_fresh_build_computes(tmp_path, builds, spec):
+    first = built.built_model(spec, tmp_path)
+    again = built.built_model(spec, tmp_path)
+    assert builds == [spec.model] and again is not first
+    example = example_input(spec)
+    with torch.inference_mode():
+        assert torch.equal(first(example), again(example))
+    assert not again.training and all(not t.is_meta for t in again.state_dict().values())
+
+
+def test_another_seed_is_another_model(tmp_path, builds):
+    built.built_model(ModelSpec("t8", 64), tmp_path)
+    built.built_model(ModelSpec("t8", 64, weights="random:1"), tmp_path)
+    assert builds == ["t8", "t8"]
+
+
+def test_a_truncated_entry_is_built_again_and_replaced(tmp_path, builds):
+    spec = ModelSpec("t8", 64)
+    built.built_model(spec, tmp_path)
+    (entry,) = (tmp_path / built.FOLDER).iterdir()
+    entry.write_bytes(entry.read_bytes()[:1000])
+    built.built_model(spec, tmp_path)
+    built.built_model(spec, tmp_path)
+    assert builds == ["t8", "t8"]  # the second build repaired the entry; the third restored it
+
+
+def test_a_baseline_is_built_every_time(tmp_path, builds):
+    spec = ModelSpec("mobileone_s4", 64)
+    built.built_model(spec, tmp_path)
+    assert builds == [spec.model] and not (tmp_path / built.FOLDER).exists()
