@@ -44,8 +44,12 @@ def _key(spec: ModelSpec) -> str:
 
 
 def _restored(spec: ModelSpec, path: Path) -> torch.nn.Module:
+    # the module tree exactly as spec.build() makes it (a fused model's modules in the order reparameterize leaves
+    # them, not the order a model built fused has): its state dict, and so an export, come out byte for byte the same
     with torch.device("meta"):
-        model = fastvit.create_model(spec.model, inference_mode=spec.form == "reparam")
+        model = fastvit.create_model(spec.model).eval()
+        if spec.form == "reparam":
+            model = fastvit.reparameterize(model)
     model.load_state_dict(torch.load(path, weights_only=True), strict=True, assign=True)
     if any(t.is_meta for t in (*model.parameters(), *model.buffers())):  # a tensor no state dict holds
         raise RuntimeError(f"{spec.model}: not every tensor of the built model is in its kept weights")
