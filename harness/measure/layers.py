@@ -20,6 +20,7 @@ from ..protocol import TimingPolicy
 from ..spec import ModelSpec, example_input
 
 OVERHEAD = "overhead"  # the layer name of the empty-model probe: a runtime's per-call cost
+COMPOSED = "+"  # "a+b": modules a and b, consecutive in the model, run as one (harness.predict.fusion)
 # A layer takes a fraction of a millisecond: a third of a second of timing holds hundreds of calls (the
 # fastest stop at 2000: a second of a 7 us call was 140,000 samples, whose bootstrap alone took seconds and
 # gigabytes), and its median lands where a whole second's did (benchmarks/layer_sweep.py compares both).
@@ -136,10 +137,32 @@ def layer_model(spec: ModelSpec, path: str) -> tuple[torch.nn.Module, torch.Tens
     model, units, inputs = _split(spec)
     if path in units:
         return copy.deepcopy(units[path]).eval(), inputs[path][0].clone()
+    if COMPOSED in path:
+        return _composed(spec, model, path.split(COMPOSED))
     module = dict(model.named_modules()).get(path) if path else None
     if module is None:
         raise ValueError(f"{spec.model} has no layer {path!r}")
     return copy.deepcopy(module).eval(), _inputs(model, {path: module}, example_input(spec))[path][0].clone()
+
+
+def _composed(spec: ModelSpec, model: torch.nn.Module, paths: list[str]) -> tuple[torch.nn.Module, torch.Tensor]:
+    """Modules that run one after the other in the model, as one module: each must read exactly what the one
+    before it writes there (no residual or other input between them), or the composition is not the model's."""
+    named = dict(model.named_modules())
+    missing = [p for p in paths if not p or p not in named]
+    if missing:
+        raise ValueError(f"{spec.model} has no layer {missing[0]!r}")
+    modules = [named[p] for p in paths]
+    inputs = _inputs(model, dict(zip(paths, modules)), example_input(spec))
+    x = inputs[paths[0]][0]
+    with torch.no_grad():
+        for before, after, module in zip(paths, paths[1:], modules):
+            x = module(x)
+            read = inputs[after][0]
+            if x.shape != read.shape or not torch.allclose(x, read, rtol=1e-4, atol=1e-5):
+                raise ValueError(f"{spec.model}: {after} does not read what {before} writes, so they do not run "
+                                 "as one composition")
+    return torch.nn.Sequential(*[copy.deepcopy(m) for m in modules]).eval(), inputs[paths[0]][0].clone()
 
 
 def layer_calibration(spec: ModelSpec, path: str, batches: list) -> list:
@@ -151,6 +174,7 @@ def layer_calibration(spec: ModelSpec, path: str, batches: list) -> list:
     if path == OVERHEAD:
         return [layer_model(spec, path)[1].numpy()]
     model = spec.build()
+    path = path.split(COMPOSED)[0]  # a composition reads what its first module reads
     if path not in dict(model.named_modules()):
         raise ValueError(f"{spec.model} has no layer {path!r}")
     found = []

@@ -15,6 +15,7 @@ from typing import Callable
 
 from ..opclass import OVERHEAD_SIGNATURE
 from ..predict import fit as cost_models
+from ..predict import fusion
 from ..predict.kernels import model_kernels
 from ..predict.sampling import KINDS, Probe, probe, sample_probes
 from ..protocol import Job, RunResult
@@ -48,6 +49,43 @@ def kernel_job(found: Probe, target: Target, threads: int, cache_dir: Path) -> t
 def overhead_job(target: Target, threads: int, cache_dir: Path) -> Job:
     return Job(ModelSpec("t8", 64), target, threads, LAYER_POLICY, str(Path(cache_dir).resolve()), layer=OVERHEAD,
                layer_signature=OVERHEAD_SIGNATURE, layer_count=0)
+
+
+def fusion_jobs(target: Target, threads: int, cache_dir: Path, names: list[str] | None = None
+                ) -> dict[str, tuple[Job, Job, Job]]:
+    """Per composition (harness.predict.fusion.PROBES): the jobs that time its first module, its second and both
+    as one."""
+    unknown = sorted(set(names or []) - set(fusion.PROBES))
+    if unknown:
+        raise ValueError(f"no composition {', '.join(unknown)}; choose from {', '.join(fusion.PROBES)}")
+    found = {}
+    for name in names or list(fusion.PROBES):
+        probe_ = fusion.PROBES[name]
+        found[name] = tuple(Job(probe_.spec, target, threads, LAYER_POLICY, str(Path(cache_dir).resolve()),
+                                layer=path, layer_signature=f"fusion {name}: {path}", layer_count=1)
+                            for path in (probe_.first, probe_.second, probe_.first + "+" + probe_.second))
+    return found
+
+
+def detect_fusions(target: Target, run_jobs: Callable[[list[Job]], list[tuple[int, RunResult]]], *, threads: int,
+                   cache_dir: Path, names: list[str] | None = None) -> list[fusion.Composition]:
+    """Time each composition's modules alone and together on `target` (the overhead probe first) and say which
+    the runtime fuses. A composition whose jobs did not all time is left out."""
+    per_name = fusion_jobs(target, threads, cache_dir, names)
+    jobs = [overhead_job(target, threads, cache_dir)] + [job for trio in per_name.values() for job in trio]
+    results = [result for _, result in run_jobs(jobs)]
+    overhead, rest = results[0], results[1:]
+    if overhead.status != "ok" or overhead.summary is None:
+        raise RuntimeError(f"{target.name}: the empty-model probe failed ({overhead.status}: {overhead.error})")
+    found = []
+    for n, name in enumerate(per_name):
+        trio = rest[3 * n: 3 * n + 3]
+        if any(r.status != "ok" or r.summary is None for r in trio):
+            continue
+        first, second, together = (fusion.Timed(r.summary.median_ms, r.summary.median_ci_low_ms,
+                                                r.summary.median_ci_high_ms) for r in trio)
+        found.append(fusion.Composition(name, first, second, together, overhead.summary.median_ms))
+    return found
 
 
 def neighbours(sample: cost_models.Sample, probes: dict[str, Probe], seed: int) -> list[Probe]:

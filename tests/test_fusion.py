@@ -1,0 +1,65 @@
+"""Fusion found by timing: modules that follow each other in a model run alone and as one composition, and a
+runtime that fuses them saves most of the cheaper one's time."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from harness.measure.child import WorkerPerTarget
+from harness.measure.layers import layer_model
+from harness.measure.predict import detect_fusions
+from harness.predict.fusion import Composition, Timed
+from harness.spec import ModelSpec, Target, example_input
+
+BLOCKS = ModelSpec("d2.1.1.1-w64.128.256.512-r4-mmmm", 64)
+FFN = "stages.0.blocks.0.convffn"
+
+
+def test_a_composition_computes_what_the_model_computes_there():
+    composed, x = layer_model(BLOCKS, f"{FFN}.fc1+{FFN}.act")
+    model = BLOCKS.build()
+    seen = {}
+    hook = dict(model.named_modules())[f"{FFN}.fc2"].register_forward_pre_hook(
+        lambda _m, args: seen.setdefault("fc2 reads", args[0].clone()))
+    with torch.no_grad():
+        model(example_input(BLOCKS))
+        hook.remove()
+        assert torch.allclose(composed(x), seen["fc2 reads"], rtol=1e-5, atol=1e-6)
+    assert [type(m).__name__ for m in composed] == ["Conv2d", "GELU"]
+
+
+def test_modules_that_do_not_follow_each_other_are_no_composition():
+    with pytest.raises(ValueError, match="does not read what"):
+        layer_model(BLOCKS, f"{FFN}.fc1+{FFN}.fc2")  # the GELU runs between them
+    with pytest.raises(ValueError, match="has no layer"):
+        layer_model(BLOCKS, f"{FFN}.fc1+{FFN}.nothing")
+
+
+def timed(ms: float, half: float = 0.01) -> Timed:
+    return Timed(ms, ms - half, ms + half)
+
+
+@pytest.mark.parametrize("together, half, fused", [
+    (1.02, 0.01, True),    # the activation's 0.2 ms all but gone: fused
+    (1.22, 0.01, False),   # each in turn: two kernels
+    (1.12, 0.01, True),    # half the cheaper one saved
+    (1.02, 0.10, False),   # the same saving, but within the medians' own uncertainty
+])
+def test_a_fusion_is_a_saving_beyond_noise(together, half, fused):
+    # conv 1.0 ms and activation 0.2 ms alone, 0.02 ms of it the runtime's per-call overhead each time
+    found = Composition("conv+act", timed(1.02, half), timed(0.22, half), timed(together + 0.02, half), 0.02)
+    assert found.fused is fused
+    assert found.saved_ms == pytest.approx(1.2 - together)
+
+
+def test_onnx_runtime_fuses_conv_bn_relu_and_not_two_repmixer_blocks(tmp_path):
+    """ONNX Runtime's documented graph optimizations fold a BatchNorm into the convolution before it and apply a
+    ReLU inside it (Conv BatchNorm Fusion, Conv Activation Fusion); two whole FastViT blocks stay two."""
+    with WorkerPerTarget() as worker:
+        found = detect_fusions(Target("onnxruntime", "cpu"), lambda jobs: [(None, worker(j, 600)) for j in jobs],
+                               threads=1, cache_dir=tmp_path, names=["conv-bn+relu", "repmixer+repmixer"])
+    by_name = {c.name: c for c in found}
+    assert set(by_name) == {"conv-bn+relu", "repmixer+repmixer"}
+    conv_relu, blocks = by_name["conv-bn+relu"], by_name["repmixer+repmixer"]
+    assert conv_relu.fused and conv_relu.saved_share > 0.5, conv_relu
+    assert not blocks.fused and abs(blocks.saved_share) < 0.3, blocks
