@@ -1,5 +1,6 @@
 import itertools
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -22,8 +23,19 @@ def postgres_server():
         if os.environ.get("HARNESS_REQUIRE_POSTGRES") == "1":
             raise
         pytest.skip(f"PostgreSQL tests need a server: {exc}")
-    yield server
-    postgres.stop(server)
+    # A session ended by SIGTERM (`timeout`, a CI runner) skips fixture teardown: stop the server first, then
+    # end as SIGTERM would have, so no server outlives the tests that started it.
+    def stop_then_terminate(signum, frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        postgres.stop(server)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    previous = signal.signal(signal.SIGTERM, stop_then_terminate)
+    try:
+        yield server
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+        postgres.stop(server)
 
 
 @pytest.fixture
