@@ -12,7 +12,7 @@ from harness.predict.fusion import Composition, Timed
 from harness.spec import ModelSpec, Target, example_input
 
 BLOCKS = ModelSpec("d2.1.1.1-w64.128.256.512-r4-mmmm", 64)
-FFN = "stages.0.blocks.0.convffn"
+FFN = "stages.0.blocks.0.mlp"
 
 
 def test_a_composition_computes_what_the_model_computes_there():
@@ -42,7 +42,7 @@ def timed(ms: float, half: float = 0.01) -> Timed:
 @pytest.mark.parametrize("together, half, fused", [
     (1.02, 0.01, True),    # the activation's 0.2 ms all but gone: fused
     (1.22, 0.01, False),   # each in turn: two kernels
-    (1.12, 0.01, True),    # half the cheaper one saved
+    (1.09, 0.01, True),    # over half the cheaper one saved
     (1.02, 0.10, False),   # the same saving, but within the medians' own uncertainty
 ])
 def test_a_fusion_is_a_saving_beyond_noise(together, half, fused):

@@ -29,8 +29,8 @@ _BLOCKS = ModelSpec("d2.1.1.1-w64.128.256.512-r4-mmmm", 256)  # two RepMixer blo
 # FastViT's compositions a runtime may fuse, and one every runtime's documentation says it fuses (a convolution, its
 # BatchNorm and a ReLU: ResNet-50's stem, training form), the control a fusion test is judged by.
 PROBES = {
-    "conv1x1+gelu": Probe(_BLOCKS, "stages.0.blocks.0.convffn.fc1", "stages.0.blocks.0.convffn.act"),
-    "dwconv7x7+conv1x1": Probe(_BLOCKS, "stages.0.blocks.0.convffn.conv", "stages.0.blocks.0.convffn.fc1"),
+    "conv1x1+gelu": Probe(_BLOCKS, "stages.0.blocks.0.mlp.fc1", "stages.0.blocks.0.mlp.act"),
+    "dwconv7x7+conv1x1": Probe(_BLOCKS, "stages.0.blocks.0.mlp.conv", "stages.0.blocks.0.mlp.fc1"),
     "repmixer+repmixer": Probe(_BLOCKS, "stages.0.blocks.0", "stages.0.blocks.1"),
     "conv-bn+relu": Probe(ModelSpec("resnet50", 224, form="train"), "conv1+bn1", "act1"),
 }
