@@ -7,13 +7,13 @@ artifact can stand in for the float one.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..protocol import Agreement
+from .cache import write_whole
 from .images import ImageSet
 
 
@@ -49,10 +49,7 @@ def cached_reference(model: torch.nn.Module, images: ImageSet, batch: int, path:
         return np.load(path)
     found = reference(model, images, batch)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp.npy")
-        np.save(temporary, found)
-        temporary.replace(path)
+        write_whole(path, lambda temporary: np.save(temporary, found))
     return found
 
 

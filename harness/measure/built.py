@@ -7,14 +7,13 @@ initialisation) and take those weights as they are: the same tensors, so the sam
 """
 from __future__ import annotations
 
-import os
 import pickle
 from pathlib import Path
 
 import torch
 
 import fastvit
-from harness.measure.cache import cache_key
+from harness.measure.cache import cache_key, write_whole
 from harness.spec import ModelSpec, fastvit_source_hash
 
 FOLDER = "built-models"
@@ -31,10 +30,7 @@ def built_model(spec: ModelSpec, cache_dir: Path) -> torch.nn.Module:
         except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
             pass  # a truncated or stale entry: built again below, and replaced
     model = spec.build()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    torch.save(model.state_dict(), temporary)
-    temporary.replace(path)
+    write_whole(path, lambda temporary: torch.save(model.state_dict(), temporary))
     return model
 
 

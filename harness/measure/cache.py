@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 MANIFEST = "manifest.json"
@@ -19,6 +20,19 @@ MANIFEST = "manifest.json"
 
 def cache_key(parts: dict) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def write_whole(path: Path, write: Callable[[Path], None]) -> None:
+    """A single-file cache entry (reference logits, FLOPs, a built model's weights) written whole: `write(temporary)`
+    beside `path` under this process's own name (keeping the suffix, which np.save insists on), then renamed into
+    place, so a reader never sees half an entry and two workers writing the same one never mix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        write(temporary)
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def file_sha256(path: Path) -> str:

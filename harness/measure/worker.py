@@ -227,7 +227,7 @@ def cached_flops(job, model, example) -> dict[str, int]:
 
     from harness import baselines, opclass
     from harness.measure import flops as counter
-    from harness.measure.cache import cache_key
+    from harness.measure.cache import cache_key, write_whole
     from harness.spec import fastvit_source_hash
 
     parts = {"spec": job.spec.as_dict(), "layer": job.layer, "fastvit": fastvit_source_hash(),
@@ -237,10 +237,7 @@ def cached_flops(job, model, example) -> dict[str, int]:
     if path.exists():
         return json.loads(path.read_text())
     found = counter.class_flops(model, example)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(f".{os.getpid()}.tmp")
-    temporary.write_text(json.dumps(found))
-    temporary.replace(path)
+    write_whole(path, lambda temporary: temporary.write_text(json.dumps(found)))
     return found
 
 
