@@ -54,12 +54,14 @@ def test_a_fusion_is_a_saving_beyond_noise(together, half, fused):
 
 def test_onnx_runtime_fuses_conv_bn_relu_and_not_two_repmixer_blocks(tmp_path):
     """ONNX Runtime's documented graph optimizations fold a BatchNorm into the convolution before it and apply a
-    ReLU inside it (Conv BatchNorm Fusion, Conv Activation Fusion); two whole FastViT blocks stay two."""
+    ReLU inside it (Conv BatchNorm Fusion, Conv Activation Fusion); two whole FastViT blocks stay two. The control
+    is the convolution against BatchNorm+ReLU together (0.2 ms beside a 2.7 ms convolution): a ReLU alone (0.08
+    ms) was within the drift between separately timed runs, and judged unfused one time in five."""
     with WorkerPerTarget() as worker:
         found = detect_fusions(Target("onnxruntime", "cpu"), lambda jobs: [(None, worker(j, 600)) for j in jobs],
-                               threads=1, cache_dir=tmp_path, names=["conv-bn+relu", "repmixer+repmixer"])
+                               threads=1, cache_dir=tmp_path, names=["conv+bn-relu", "repmixer+repmixer"])
     by_name = {c.name: c for c in found}
-    assert set(by_name) == {"conv-bn+relu", "repmixer+repmixer"}
-    conv_relu, blocks = by_name["conv-bn+relu"], by_name["repmixer+repmixer"]
+    assert set(by_name) == {"conv+bn-relu", "repmixer+repmixer"}
+    conv_relu, blocks = by_name["conv+bn-relu"], by_name["repmixer+repmixer"]
     assert conv_relu.fused and conv_relu.saved_share > 0.5, conv_relu
     assert not blocks.fused and abs(blocks.saved_share) < 0.3, blocks
