@@ -10,10 +10,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # a backend names torch types; the runtimes and torch load inside its methods
+    import torch
 
 
 # A mixed int8 recipe's ops to leave in float: called with each op's (type, kernel size, depthwise) as the
@@ -144,6 +146,25 @@ def module_version(name: str) -> str | None:
         return version(name)
     except PackageNotFoundError:
         return None
+
+
+def torch_version() -> str | None:
+    """torch.__version__ (local build tag included, e.g. 2.14.1+cu130), read from torch/version.py without importing
+    torch: the processes that only plan and store never load it. None where torch is not installed."""
+    import importlib.util
+
+    found = importlib.util.find_spec("torch")
+    if found is None or not found.submodule_search_locations:
+        return None
+    spec = importlib.util.spec_from_file_location("_torch_version", Path(found.submodule_search_locations[0]) / "version.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.__version__
+
+
+def gpu_driver_present() -> bool:
+    """An NVIDIA (or ROCm) kernel driver is loaded: only then can torch see a GPU, and asking it means loading torch."""
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/kfd").exists()
 
 
 def tally_precision(rows: dict, op_type: str, low: bool, flops: int = 0, kernel: int | None = None,

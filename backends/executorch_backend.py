@@ -17,10 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .base import Backend, KeepFloat, Session, calibration_batches, module_version, tally_precision
-from .pt2e import pt2e_quantized
 
 SIDECAR = "delegation.json"
 INSTALL = "executorch is not installed (pip install -e .[executorch])"
@@ -49,6 +47,8 @@ def describe_node(node) -> dict | None:
     name = _op_name(node)
     if name in ("getitem", "executorch_call_delegate") or "val" not in node.meta:
         return None
+    import torch
+
     out = node.meta["val"]
     out_numel = out.numel() if isinstance(out, torch.Tensor) else 0
     row = {"op_type": name, "kernel": None, "depthwise": False, "flops": 0}
@@ -235,6 +235,8 @@ class ExecuTorchSession(Session):
         self.inputs = self.outputs = None
 
     def prepare(self, x: np.ndarray) -> None:
+        import torch  # loaded already: the ExecuTorch runtime imports it
+
         self.inputs = (torch.from_numpy(np.ascontiguousarray(x)),)
 
     def infer(self) -> None:
@@ -292,11 +294,14 @@ class ExecuTorchBackend(Backend):
             raise RuntimeError(INSTALL)
         import logging
 
+        import torch
         from executorch.exir import to_edge_transform_and_lower
 
         for noisy in ("executorch", "coremltools"):  # partitioners log every node they skip at INFO
             logging.getLogger(noisy).setLevel(logging.WARNING)
         if precision == "int8":
+            from .pt2e import pt2e_quantized  # torch's quantizer: loaded only where a model is quantized
+
             model = pt2e_quantized(model, example, self.quantizer(), calibration_batches(calibration, self.name),
                                    keep_float)
         program = torch.export.export(model.eval() if precision != "int8" else model, (example,))
@@ -354,6 +359,7 @@ class ExecuTorchCoreMlBackend(ExecuTorchBackend):
         """coremltools' PT2E quantizer: int8 weights and activations (W8A8), per-channel symmetric weights."""
         from coremltools.optimize.torch.quantization.quantization_config import (LinearQuantizerConfig,
                                                                                  QuantizationScheme)
+        import torch
         from executorch.backends.apple.coreml.quantizer import CoreMLQuantizer
 
         config = LinearQuantizerConfig.from_dict({"global_config": {

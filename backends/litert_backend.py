@@ -12,7 +12,6 @@ from . import adb
 from .base import (Backend, KeepFloat, RemoteTiming, Session, calibration_batches, conv_facts, module_version,
                    tally_precision)
 from .benchmark_model import benchmark_model_args, parse_benchmark_model
-from .pt2e import pt2e_quantized
 
 BENCHMARK_MODEL_ENV = "HARNESS_BENCHMARK_MODEL"
 WHERE_TO_GET_BENCHMARK_MODEL = (
@@ -75,6 +74,8 @@ def pt2e_int8(model, example, batches: list[np.ndarray], keep_float: KeepFloat |
     """litert-torch's own PT2E quantizer (per-channel symmetric int8 weights, int8 activations observed on the
     calibration batches; the ops `keep_float` names left in float); returns (quantized module, its quantizer)."""
     from litert_torch.quantize import pt2e_quantizer
+
+    from .pt2e import pt2e_quantized
 
     quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
         pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True))

@@ -20,17 +20,31 @@ count(name, resolution=256)
 randomize_(model, seed=0)
     Seeded weights of realistic scale in every branch, for tests and timing without a checkpoint.
 
-The package depends on torch alone (safetensors only to read `.safetensors` files).
+The package depends on torch alone (safetensors only to read `.safetensors` files); naming variants and
+configurations (fastvit.variants, the paper's table) does not load it.
 """
-from .checkpoint import CheckpointError, load_checkpoint
-from .counting import Counts, count, count_macs, count_params
-from .model import (VARIANTS, FastViT, Variant, configuration, create_model, get_variant, is_config_name, is_reparameterized, list_models,
-                    parse_config, reparameterize)
+import importlib
+
 from .paper import PAPER_TABLE, PaperRow
-from .randomize import randomize_
+from .variants import VARIANTS, Variant, configuration, get_variant, is_config_name, list_models, parse_config
+
+# What needs torch is imported when first used (PEP 562), so naming a model (the CLI, planning, storing) never loads
+# torch: name -> its module
+_TORCH_PARTS = {
+    "CheckpointError": "checkpoint", "load_checkpoint": "checkpoint",
+    "Counts": "counting", "count": "counting", "count_macs": "counting", "count_params": "counting",
+    "FastViT": "model", "create_model": "model", "is_reparameterized": "model", "reparameterize": "model",
+    "randomize_": "randomize",
+}
 
 __all__ = [
     "CheckpointError", "Counts", "FastViT", "PAPER_TABLE", "PaperRow", "VARIANTS", "Variant",
     "configuration", "count", "count_macs", "count_params", "create_model", "get_variant", "is_config_name", "is_reparameterized",
     "list_models", "load_checkpoint", "parse_config", "randomize_", "reparameterize",
 ]
+
+
+def __getattr__(name: str):
+    if name in _TORCH_PARTS:
+        return getattr(importlib.import_module(f".{_TORCH_PARTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .model import VARIANTS, FastViT, create_model
+from .model import FastViT, create_model
+from .variants import VARIANTS
 
 
 class CheckpointError(ValueError):

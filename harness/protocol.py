@@ -50,6 +50,16 @@ class TimingPolicy:
     max_iterations: int | None = None
 
 
+# A job's `layer`: a module path of the model, timed alone (harness.measure.layers), or these
+OVERHEAD = "overhead"  # the layer name of the empty-model probe: a runtime's per-call cost
+COMPOSED = "+"  # "a+b": modules a and b, consecutive in the model, run as one (harness.predict.fusion)
+# A layer takes a fraction of a millisecond: a third of a second of timing holds hundreds of calls (the
+# fastest stop at 2000: a second of a 7 us call was 140,000 samples, whose bootstrap alone took seconds and
+# gigabytes), and its median lands where a whole second's did (benchmarks/layer_sweep.py compares both).
+LAYER_POLICY = TimingPolicy(warmup_iterations=10, warmup_seconds=0.1, min_iterations=100, min_seconds=0.3,
+                            max_seconds=30.0, max_iterations=2000)
+
+
 # Limits past which a run is marked noisy (harness run --max-other-cpu / --max-steal).
 MAX_OTHER_CPU = 0.25  # cores' worth of other processes' work, on average, while timing
 MAX_STEAL = 0.05  # cores' worth of CPU time the hypervisor gave to other guests

@@ -37,7 +37,7 @@ def test_torch_module_labels_meet_the_vocabulary():
     """The torch backend's profile labels and the FLOP counter share one labelling of modules."""
     from torch import nn
 
-    from backends.torch_eager import module_kind
+    from backends.torch_session import module_kind
     from fastvit.layers import Attention, AttentionBlock
 
     assert op_class(**module_kind(nn.Conv2d(8, 8, 7, groups=8))) == "conv_dw_7x7"

@@ -62,11 +62,11 @@ def test_repeats_auto_gives_up_at_its_maximum(engine, tmp_path, monkeypatch):
 
 
 def test_specs_are_checked_before_a_sweep(tmp_path):
-    plan.check_specs([ModelSpec("t8"), ModelSpec("t8", weights="random:3")])
+    plan.check_specs([ModelSpec("t8"), ModelSpec("t8", weights="random:3")], tmp_path)
     with pytest.raises(ValueError, match="no such checkpoint file"):
-        plan.check_specs([ModelSpec("t8", weights=str(tmp_path / "missing.pth"))])
+        plan.check_specs([ModelSpec("t8", weights=str(tmp_path / "missing.pth"))], tmp_path)
     with pytest.raises(ValueError, match="timm has no model named 'no_such_net'"):
-        plan.check_specs([ModelSpec("timm:no_such_net")])
+        plan.check_specs([ModelSpec("timm:no_such_net")], tmp_path)
 
 
 def test_a_sweep_stores_every_job_and_is_marked(engine, tmp_path, monkeypatch):

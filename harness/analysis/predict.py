@@ -9,7 +9,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..predict.fit import KindCost, Prediction, predict
-from ..predict.kernels import model_kernels
 from ..spec import ModelSpec
 from ..store import Host, Predictor, Run, latest_runs
 
@@ -90,6 +89,8 @@ def predicted(engine, spec: ModelSpec, target: str, host: dict | None = None, th
             raise LookupError(f"no predictor for {target}" + (f" with {threads} threads" if threads else "") +
                               f" on this host; `harness predict fit --backend {target.split('/')[0]}` fits one")
         found = summary(row)
+        from ..predict.kernels import model_kernels  # a meta-device pass of the model: torch, only when asked
+
         prediction = predict(costs_of(row), model_kernels(spec), row.overhead_ms)
         measured = [r for r in latest_runs(session, Run.model == spec.model, Run.resolution == spec.resolution,
                                            Run.batch == spec.batch, Run.form == spec.form, Run.target == target,

@@ -16,9 +16,8 @@ from ..baselines import own_resolution
 from ..measure import artifacts, plan, sweep
 from ..measure import targets as device_targets
 from ..measure.child import WorkerPerTarget
-from ..measure.layers import LAYER_POLICY
 from ..measure.recipe import keep_float_recipe
-from ..protocol import LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
+from ..protocol import LAYER_POLICY, LOW_PRECISIONS, MAX_OTHER_CPU, MAX_STEAL, TimingPolicy
 from ..spec import Form, ModelSpec, Precision, Target, canonical_model
 from ..store import recipe_label
 from ..views import listings

@@ -5,8 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from backends import Backend
 
@@ -17,6 +16,10 @@ from ..spec import ModelSpec, example_input, fastvit_source_hash
 from . import cache
 from .images import ImageSet
 from .recipe import keeps
+
+if TYPE_CHECKING:
+    import torch
+
 
 def check_exportable(backend: Backend, precision: str) -> None:
     """ValueError, in one sentence, when `backend` cannot write a `precision` artifact on this host."""
@@ -29,6 +32,8 @@ def check_exportable(backend: Backend, precision: str) -> None:
 
 
 def _key_parts(backend: Backend, precision: str) -> dict:
+    import torch
+
     return {"backend": backend.name, "precision": precision, "versions": backend.versions(),
             "torch": torch.__version__, "exporter": exporter_hash(backend)}
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from backends.torch_eager import module_kind
+from backends.torch_session import module_kind
 from fastvit.counting import EXTRA_FORMULAS
 
 from ..opclass import op_class

@@ -16,16 +16,9 @@ from functools import lru_cache
 import torch
 
 from ..opclass import OVERHEAD_SIGNATURE, conv_class, signature_class  # noqa: F401 (the layers' names)
-from ..protocol import TimingPolicy
+from ..protocol import COMPOSED, LAYER_POLICY, OVERHEAD  # noqa: F401 (a layer job's names and policy)
 from ..spec import ModelSpec, example_input
 
-OVERHEAD = "overhead"  # the layer name of the empty-model probe: a runtime's per-call cost
-COMPOSED = "+"  # "a+b": modules a and b, consecutive in the model, run as one (harness.predict.fusion)
-# A layer takes a fraction of a millisecond: a third of a second of timing holds hundreds of calls (the
-# fastest stop at 2000: a second of a 7 us call was 140,000 samples, whose bootstrap alone took seconds and
-# gigabytes), and its median lands where a whole second's did (benchmarks/layer_sweep.py compares both).
-LAYER_POLICY = TimingPolicy(warmup_iterations=10, warmup_seconds=0.1, min_iterations=100, min_seconds=0.3,
-                            max_seconds=30.0, max_iterations=2000)
 
 
 @dataclass(frozen=True)

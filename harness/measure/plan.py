@@ -64,25 +64,23 @@ def model_specs(models: list[str] | None, resolution: int | None, batch: int, fo
 def check(specs: list[ModelSpec], cache_dir: Path, precision: str = "fp32", calibration: Path | None = None,
           eval_dir: Path | None = None) -> None:
     """Every check a command makes before it starts: the specs, the artifact cache, the images; ValueError."""
-    check_specs(specs)
     check_cache(cache_dir)
+    check_specs(specs, cache_dir)
     check_images(specs, precision, calibration, eval_dir)
 
 
-def check_specs(specs: list[ModelSpec]) -> None:
+def check_specs(specs: list[ModelSpec], cache_dir: Path) -> None:
     """ValueError, in one sentence, for a spec no worker could build or this machine cannot hold:
     checked once per model, before anything starts or is stored."""
-    checked = set()
+    checked, sizes = set(), {}
     for spec in specs:
-        if spec.is_baseline:
-            baselines.validate(spec.model)
-            if not spec.weights.startswith("random:"):
-                raise ValueError("baselines run with random weights only (--weights random:<seed>)")
-        elif not spec.weights.startswith("random:") and (spec.model, spec.weights) not in checked:
+        if spec.is_baseline and not spec.weights.startswith("random:"):
+            raise ValueError("baselines run with random weights only (--weights random:<seed>)")
+        if not spec.is_baseline and not spec.weights.startswith("random:") and (spec.model, spec.weights) not in checked:
             check_checkpoint(spec)
-        if (spec.model, spec.weights, spec.resolution, spec.batch) not in checked:
-            check_fits(spec)
-        checked.update({(spec.model, spec.weights), (spec.model, spec.weights, spec.resolution, spec.batch)})
+            checked.add((spec.model, spec.weights))
+        sizes.setdefault((spec.model, spec.resolution, spec.batch), spec)
+    check_fits(list(sizes.values()), cache_dir)  # and that each builds (a timm baseline by that name)
 
 
 def check_cache(cache_dir: Path) -> None:

@@ -16,11 +16,9 @@ from typing import Callable
 from ..opclass import OVERHEAD_SIGNATURE
 from ..predict import fit as cost_models
 from ..predict import fusion
-from ..predict.kernels import model_kernels
 from ..predict.sampling import KINDS, Probe, probe, sample_probes
-from ..protocol import Job, RunResult
+from ..protocol import LAYER_POLICY, OVERHEAD, Job, RunResult
 from ..spec import ModelSpec, Target
-from .layers import LAYER_POLICY, OVERHEAD
 
 METHOD = "block-nnls-1"  # harness.predict.fit's model; a later method gets a new name, old fits stay readable
 WORST_PER_KIND = 2  # kernels per kind whose neighbours the next round times
@@ -41,6 +39,8 @@ class Fitted:
 
 def kernel_job(found: Probe, target: Target, threads: int, cache_dir: Path) -> tuple[Job, object]:
     """(the job that times the probe's kernel alone, the kernel) ."""
+    from ..predict.kernels import model_kernels  # torch: a meta-device pass
+
     kernel = next(k for k in model_kernels(found.spec) if k.path == found.path)
     return Job(found.spec, target, threads, LAYER_POLICY, str(Path(cache_dir).resolve()), layer=found.path,
                layer_signature=kernel.signature, layer_count=1), kernel
