@@ -124,6 +124,38 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
     assert result.environment["profile_iterations"] == 2
 
 
+def test_a_kept_agreement_is_reused_by_the_next_run_of_the_same_artifact_and_marked(tmp_path, monkeypatch):
+    """The photographs' answers are kept per artifact, runtime, threads and host: the second run of the same
+    artifact takes them (and says so), another thread count measures its own."""
+    import torch
+
+    from harness.measure import agreement, worker
+    from harness.protocol import job_to_json
+
+    for name in THREAD_COUNT_VARIABLES:
+        monkeypatch.setenv(name, "2")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    measured = []
+    real = agreement.agreement
+    monkeypatch.setattr(agreement, "agreement", lambda *a, **k: measured.append(1) or real(*a, **k))
+
+    def run(the_job) -> RunResult:
+        job_file, result_file = tmp_path / "job.json", tmp_path / "result.json"
+        job_file.write_text(job_to_json(the_job))
+        assert worker.main([str(job_file), str(result_file)]) == 0
+        return RunResult.from_json(result_file.read_text())
+
+    first = run(job(tmp_path, "onnxruntime"))
+    again = run(job(tmp_path, "onnxruntime"))
+    assert first.status == again.status == "ok" and len(measured) == 1
+    assert again.agreement == first.agreement and first.agreement.images > 0
+    assert "agreement_reused" not in first.environment
+    assert again.environment["agreement_reused"]["measured_at"] <= again.started_at
+    two_threads = run(replace(job(tmp_path, "onnxruntime"), threads=2))
+    assert len(measured) == 2 and "agreement_reused" not in two_threads.environment
+    assert two_threads.agreement.cosine > 0.99  # fp32 ONNX Runtime against fp32 torch
+
+
 def test_a_models_flops_are_counted_once_per_spec(tmp_path, monkeypatch):
     """A sweep times one model on every target: its FLOPs come from the cache after the first count, and a
     different spec is counted anew."""
@@ -243,6 +275,34 @@ def test_a_kept_worker_gives_the_heap_back_between_jobs(tmp_path):
     after_large = json.loads((tmp_path / "large.json").read_text())["resident_mb"]
     at_next = json.loads((tmp_path / "next.json").read_text())["resident_mb"]
     assert after_large - at_next > 150, (after_large, at_next)  # of the ~200 MB freed, only the survivors held
+
+
+SERVE_THAT_EXPORTS = """
+import json, os, sys
+from pathlib import Path
+from harness.protocol import RunResult
+reply = os.fdopen(os.dup(1), "w"); os.dup2(2, 1)
+for line in sys.stdin:
+    job, result = line.rstrip("\\n").split("\\t")
+    cached = json.loads(Path(job).read_text())["spec"]["resolution"] != 128  # the 128 one exports
+    Path(result).write_text(RunResult(status="ok", environment={"pid": os.getpid(), "artifact_cached": cached}).to_json())
+    reply.write("done\\n"); reply.flush()
+"""
+
+
+def test_a_worker_that_exported_a_model_is_replaced_and_one_that_found_its_artifact_kept(tmp_path, monkeypatch):
+    """An export leaves the largest heap a worker holds: the next job gets a new process; cached artifacts and
+    layers alone keep the worker."""
+    fake_worker(monkeypatch, SERVE_THAT_EXPORTS)
+    specs = [ModelSpec("t8", 64), ModelSpec("t8", 96), ModelSpec("t8", 128), ModelSpec("t8", 160)]
+    jobs = [replace(job(tmp_path, "onnxruntime"), spec=spec) for spec in specs]
+    with child.WorkerPerTarget() as kept:
+        pids = [kept(j, 60).environment["pid"] for j in jobs]
+        layer = replace(jobs[2], layer="stem")  # a layer's export does not retire it
+        pids += [kept(layer, 60).environment["pid"], kept(jobs[3], 60).environment["pid"]]
+    assert pids[0] == pids[1] == pids[2]  # the export ran in the kept worker...
+    assert pids[3] != pids[2]  # ...which the next job did not share
+    assert pids[3] == pids[4] == pids[5]
 
 
 def test_a_hanging_kept_worker_is_stopped_and_replaced(tmp_path, monkeypatch):

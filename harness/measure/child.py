@@ -180,6 +180,11 @@ class KeptWorker:
             self.output = None
 
 
+def exported_a_model(job: Job, result: RunResult) -> bool:
+    """Did the job export a whole model (its artifact was not in the cache)? A layer alone is small."""
+    return not getattr(job, "layer", None) and (result.environment or {}).get("artifact_cached") is False
+
+
 def _forward_lines(stream, lines: queue.Queue) -> None:
     """Each line the worker answers, then None when it closes its output (it ended)."""
     for line in stream:
@@ -190,7 +195,8 @@ def _forward_lines(stream, lines: queue.Queue) -> None:
 class WorkerPerTarget:
     """Measures jobs in one kept worker per (target, threads), the previous one closed when the target
     changes: a sweep ordered by target (harness layers, and each round of harness run) has one worker process
-    alive at a time; `new_round` closes it, so the next round's jobs run in new processes."""
+    alive at a time; `new_round` closes it, so the next round's jobs run in new processes, and so does a job that
+    exported a model (exported_a_model)."""
 
     def __init__(self):
         self.key: tuple | None = None
@@ -201,7 +207,13 @@ class WorkerPerTarget:
         if key != self.key:
             self.close()
             self.key, self.worker = key, KeptWorker(job.threads)
-        return self.worker.measure(job, timeout_s)
+        result = self.worker.measure(job, timeout_s)
+        if exported_a_model(job, result):
+            # An export (torch.export, a converter, a quantizer) leaves the largest heap a worker ever holds: the
+            # next models would be timed beside it and the next export would add to it (a cold sweep of kept
+            # workers peaked 0.6 GB above fresh processes). The next job starts a new worker.
+            self.close()
+        return result
 
     def close(self) -> None:
         if self.worker is not None:

@@ -90,6 +90,8 @@ def detect_fusions(target: Target, run_jobs: Callable[[list[Job]], list[tuple[in
 
 def neighbours(sample: cost_models.Sample, probes: dict[str, Probe], seed: int) -> list[Probe]:
     """Kernels of the same kind beside a badly predicted one: other widths and sizes around it."""
+    from ..predict.kernels import model_kernels
+
     kernel_probe = probes[sample.signature]
     kernel = next(k for k in model_kernels(kernel_probe.spec) if k.path == kernel_probe.path)
     rng = random.Random(f"{seed}:{sample.signature}")

@@ -123,7 +123,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         session.infer()
         output = session.output()
         if not job.layer:
-            result.agreement = measure_agreement(session, model, job)
+            result.agreement = measure_agreement(session, model, job, result)
         extra = {"example": example.numpy(), "precision": job.precision} if backend.remote_takes_example else {}
         if backend.farm:
             extra.update(repeat=job.repeat, retry_failed=job.retry_failed)
@@ -173,7 +173,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
             result.op_profile = classify_rows(session.profile(iterations) or [])
             phases.lap("profile")
         if not job.layer:  # after timing too: the held-out photographs through the same session
-            result.agreement = measure_agreement(session, model, job)
+            result.agreement = measure_agreement(session, model, job, result)
             phases.lap("agreement")
         del session
         warm, warm_compiled = None, None
@@ -285,20 +285,48 @@ def load_options(backend, target, example, compile_dir: Path | None) -> dict:
     return options
 
 
-def measure_agreement(session, model, job):
-    """The session against fp32 torch on the held-out photographs (and the --eval folder, where given)."""
-    from harness.measure import agreement, images
+def measure_agreement(session, model, job, result):
+    """The session against fp32 torch on the held-out photographs (and the --eval folder, where given).
 
+    Kept in the cache per artifact (or, for a runtime that runs the torch module, per model), runtime and its code,
+    precision, threads and host: the same bytes on the same runtime and CPU give the same answers, and a large
+    model's photographs cost a second or more a run. A run that takes a kept answer says so (environment
+    "agreement_reused"); its own parity check on the example input is always its own."""
+    import inspect
+    from dataclasses import asdict
+
+    from backends import BACKENDS
     from harness import baselines
-    from harness.measure.cache import cache_key
+    from harness.measure import agreement, images
+    from harness.measure.artifacts import exporter_hash
+    from harness.measure.cache import cache_key, write_whole
+    from harness.measure.environment import host_facts
+    from harness.protocol import Agreement
     from harness.spec import fastvit_source_hash
 
     held_out = images.held_out_set(job.spec.resolution)
     labelled = images.labelled_set(job.eval_dir, job.spec.resolution) if job.eval_dir else None
-    key = cache_key({"spec": job.spec.as_dict(), "weights": job.spec.weights_id(), "fastvit": fastvit_source_hash(),
-                     "baseline_init": baselines.INIT, "held_out": held_out.identity})
-    return agreement.agreement(session, model, held_out, job.spec.batch, labelled,
-                               reference_path=Path(job.cache_dir) / "reference-logits" / f"{key}.npy")
+    model_parts = {"spec": job.spec.as_dict(), "weights": job.spec.weights_id(), "fastvit": fastvit_source_hash(),
+                   "baseline_init": baselines.INIT}
+    backend = BACKENDS[job.target.backend]
+    answer_key = cache_key({"artifact": result.artifact_key or model_parts, "target": job.target.name,
+                            "precision": job.precision, "threads": job.threads, "versions": backend.versions(),
+                            "backend_code": exporter_hash(backend), "host": host_facts(), "held_out": held_out.identity,
+                            "eval": labelled[0].identity if labelled else None,
+                            "method": inspect.getsource(agreement)})
+    kept = Path(job.cache_dir) / "agreement" / f"{answer_key}.json"
+    if kept.exists():
+        try:
+            found = json.loads(kept.read_text())
+            result.environment["agreement_reused"] = {"key": answer_key, "measured_at": found["measured_at"]}
+            return Agreement(**found["agreement"])
+        except (ValueError, KeyError, TypeError):
+            kept.unlink(missing_ok=True)  # unreadable: measured again below
+    reference = Path(job.cache_dir) / "reference-logits" / f"{cache_key({**model_parts, 'held_out': held_out.identity})}.npy"
+    found = agreement.agreement(session, model, held_out, job.spec.batch, labelled, reference_path=reference)
+    write_whole(kept, lambda temporary: temporary.write_text(json.dumps({"agreement": asdict(found),
+                                                                        "measured_at": time.time()})))
+    return found
 
 
 def check_agreement(result) -> None:
