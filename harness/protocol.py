@@ -101,7 +101,8 @@ class Footprint:
 @dataclass(frozen=True)
 class Agreement:
     """How the run's artifact agrees with the fp32 PyTorch model on held-out photographs (harness.measure.images):
-    the question a low precision raises, asked of every run."""
+    the question a low precision raises, asked of every artifact on each runtime, thread count and host (later runs
+    of the same carry the answer, marked in their environment as "agreement_reused")."""
     images: int
     top1: float  # share of images whose top-1 class matches fp32 torch's
     cosine: float  # mean cosine similarity of the logits
