@@ -1,0 +1,214 @@
+"""How well `harness predict` predicts architectures it never saw, per target (issue #37's accuracy table).
+
+Stages, each resumable: the database keeps every run and predictor, so a stopped run goes on where it left off.
+  measure  the held-out dataset, each model timed whole on each target (a kept worker per target, as `harness run`):
+           N FastViT-like configurations sampled from the design space (harness.predict.space, each at a sampled
+           resolution) and the seven variants at 256 and 384. A spec with a valid run on this host is skipped;
+           --budget-min stops starting new jobs.
+  noise    the noise floor: K of those models timed again in R fresh processes per target; their between-process
+           spread ((max - min) / median) is what no predictor can beat on this machine.
+  fit      `harness predict fit` per target (kernels timed alone; never a held-out model), unless one is stored.
+  judge    per target: the share of held-out models predicted within 5 % and 10 % of their measured median, the
+           RMSPE, and two baselines fitted on the same kernel runs: FLOPs only (the kernels' milliseconds per FLOP,
+           one least-squares line through the origin, plus the empty-model overhead) and the predictor itself.
+
+    python benchmarks/predict.py --db /work/predict-bench.db --count 100 --budget-min 60     (repeat until done)
+    python benchmarks/predict.py --db /work/predict-bench.db --stage judge --out predict-accuracy.md
+
+Nothing else should run on the machine meanwhile (it times). Not part of CI.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from sqlalchemy import select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from fastvit import list_models  # noqa: E402
+from harness.measure import plan, sweep  # noqa: E402
+from harness.measure.child import WorkerPerTarget  # noqa: E402
+from harness.measure.environment import host_facts  # noqa: E402
+from harness.predict.space import sample_models  # noqa: E402
+from harness.protocol import TimingPolicy  # noqa: E402
+from harness.spec import ModelSpec, Target  # noqa: E402
+from harness.store import Host, ModelFlops, Run, open_engine  # noqa: E402
+
+TARGETS = ["onnxruntime", "openvino", "litert", "executorch"]
+RUN_POLICY = TimingPolicy(warmup_iterations=10, warmup_seconds=1.0, min_iterations=50, min_seconds=3.0)  # harness run's
+VARIANT_RESOLUTIONS = (256, 384)
+
+
+def dataset(count: int, seed: int) -> list[ModelSpec]:
+    """The held-out models: sampled configurations (at their sampled resolutions), then the paper's variants."""
+    sampled = [ModelSpec(config, resolution) for config, resolution in sample_models(count, seed)]
+    return sampled + [ModelSpec(v, r) for v in list_models() for r in VARIANT_RESOLUTIONS]
+
+
+def measured(engine, target: str, threads: int) -> dict[tuple[str, int], list[float]]:
+    """(model, resolution) -> the medians of every valid whole-model fp32 run of it on `target` on this host."""
+    host = host_facts()["hostname"]
+    found: dict[tuple[str, int], list[float]] = {}
+    with Session(engine) as session:
+        rows = session.execute(select(Run.model, Run.resolution, Run.median_ms).join(Host).where(
+            Host.hostname == host, Run.target == target, Run.threads == threads, Run.status == "ok",
+            Run.layer.is_(None), Run.precision == "fp32", Run.form == "reparam", Run.batch == 1,
+            Run.published.is_(False), Run.imported.is_(False))).all()
+    for model, resolution, median in rows:
+        found.setdefault((model, resolution), []).append(median)
+    return found
+
+
+def measure(engine, specs: list[ModelSpec], targets: list[str], threads: int, cache: Path, deadline: float,
+            repeats: int = 1) -> int:
+    """Time each spec whole on each target where it has fewer than `repeats` valid runs; returns the jobs run."""
+    jobs = []
+    for name in targets:
+        have = measured(engine, f"{name}/cpu", threads)
+        todo = [s for s in specs if len(have.get((s.model, s.resolution), [])) < repeats]
+        jobs += plan.plan_jobs(todo, [Target(name, "cpu")], threads=threads, policy=RUN_POLICY, cache_dir=cache)
+    if not jobs:
+        return 0
+    plan.check_specs(sorted({j.spec for j in jobs}, key=str), cache)
+    with WorkerPerTarget() as kept:
+        outcome = sweep.run_sweep(engine, jobs, "benchmarks/predict.py measure", measure=kept,
+                                  repeats=sweep.Repeats(repeats), proceed=lambda: time.time() < deadline,
+                                  on_done=lambda job, result: print(f"  {job.describe()}: {result.status}"
+                                                                    f" {result.summary.median_ms if result.summary else ''}",
+                                                                    flush=True))
+    return len(outcome.run_ids)
+
+
+def fit(db: str, cache: Path, targets: list[str], threads: int, kernels: int, rounds: int, refit: bool) -> None:
+    from harness.analysis.predict import predictors
+
+    engine = open_engine(db)
+    have = {p.target for p in predictors(engine) if p.threads == threads}
+    for name in targets:
+        if f"{name}/cpu" in have and not refit:
+            continue
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "harness.cli", "predict", "fit", "--device", "cpu", "--backend", name,
+                        "--kernels", str(kernels), "--rounds", str(rounds), "--threads", str(threads),
+                        "--db", db, "--cache", str(cache)], cwd=REPO, check=False)
+        print(f"  fit {name}: {(time.perf_counter() - began) / 60:.1f} min", flush=True)
+
+
+def flops_line(engine, predictor_id: int) -> float:
+    """Milliseconds per FLOP through the origin, from the predictor's own kernel runs (net of its overhead)."""
+    from harness.store import Predictor
+
+    with Session(engine) as session:
+        row = session.get(Predictor, predictor_id)
+        runs = session.scalars(select(Run).where(Run.uuid.in_(row.training_runs), Run.status == "ok")).all()
+        points = [((r.environment or {}).get("layer_flops") or 0, r.median_ms - row.overhead_ms) for r in runs
+                  if r.layer not in (None, "overhead") and r.median_ms is not None]
+    points = [(f, ms) for f, ms in points if f > 0]
+    return sum(f * ms for f, ms in points) / sum(f * f for f, _ in points)
+
+
+def model_flops(engine, spec: ModelSpec) -> float | None:
+    """The spec's FLOPs as its runs stored them (table model_flops)."""
+    with Session(engine) as session:
+        found = session.scalars(select(ModelFlops.flops).where(
+            ModelFlops.model == spec.model, ModelFlops.resolution == spec.resolution, ModelFlops.batch == spec.batch,
+            ModelFlops.form == spec.form)).all()
+    return float(sum(found)) if found else None
+
+
+def within(errors: list[float], bound: float) -> float:
+    return sum(abs(e) <= bound for e in errors) / len(errors)
+
+
+def rmspe(errors: list[float]) -> float:
+    return math.sqrt(sum(e * e for e in errors) / len(errors))
+
+
+def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int) -> str:
+    from harness.analysis.predict import latest_predictor, predicted
+
+    lines = ["| target | held-out models | within ±5 % | within ±10 % | RMSPE | FLOPs-only within ±10 % | "
+             "FLOPs-only RMSPE | noise floor (median spread, max) |", "|---|---|---|---|---|---|---|---|"]
+    for name in targets:
+        target = f"{name}/cpu"
+        with Session(engine) as session:
+            row = latest_predictor(session, target, host_facts(), threads)
+            if row is None:
+                lines.append(f"| {target} | no predictor fitted | | | | | | |")
+                continue
+            predictor_id, overhead = row.id, row.overhead_ms
+        per_flop = flops_line(engine, predictor_id)
+        have = measured(engine, target, threads)
+        errors, flops_errors, spreads = [], [], []
+        for spec in specs:
+            medians = have.get((spec.model, spec.resolution))
+            if not medians:
+                continue
+            truth = statistics.median(medians)
+            if len(medians) > 1:
+                spreads.append((max(medians) - min(medians)) / truth)
+            errors.append(predicted(engine, spec, target, host_facts(), threads).prediction.ms / truth - 1)
+            if (flops := model_flops(engine, spec)) is not None:
+                flops_errors.append((overhead + per_flop * flops) / truth - 1)
+        if not errors:
+            lines.append(f"| {target} | none measured yet | | | | | | |")
+            continue
+        noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
+        by_flops = (f"{within(flops_errors, 0.10):.0%} | {rmspe(flops_errors):.1%}" if flops_errors else "— | —")
+        lines.append(f"| {target} | {len(errors)} | {within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | "
+                     f"{rmspe(errors):.1%} | {by_flops} | {noise} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db", required=True, help="SQLAlchemy URL or path: keep it between sessions")
+    parser.add_argument("--cache", type=Path, default=REPO / ".harness-cache")
+    parser.add_argument("--stage", action="append", choices=["measure", "noise", "fit", "judge"],
+                        help="default: all, in that order")
+    parser.add_argument("--backend", action="append", choices=TARGETS, help=f"default: {' '.join(TARGETS)}")
+    parser.add_argument("--count", type=int, default=100, help="sampled architectures (besides the 7 variants)")
+    parser.add_argument("--seed", type=int, default=37)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--noise-models", type=int, default=10)
+    parser.add_argument("--noise-repeats", type=int, default=3)
+    parser.add_argument("--kernels", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--refit", action="store_true")
+    parser.add_argument("--budget-min", type=float, default=float("inf"), help="start no job after this long")
+    parser.add_argument("--out", type=Path, help="also write the accuracy table here")
+    args = parser.parse_args()
+    db = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
+    stages, targets = args.stage or ["measure", "noise", "fit", "judge"], args.backend or TARGETS
+    engine = open_engine(db)
+    specs = dataset(args.count, args.seed)
+    deadline = time.time() + args.budget_min * 60
+    began = time.perf_counter()
+    if "measure" in stages:
+        ran = measure(engine, specs, targets, args.threads, args.cache, deadline)
+        print(f"measure: {ran} runs", flush=True)
+    if "noise" in stages and time.time() < deadline:
+        ran = measure(engine, specs[:args.noise_models], targets, args.threads, args.cache, deadline,
+                      repeats=args.noise_repeats)
+        print(f"noise: {ran} runs", flush=True)
+    if "fit" in stages and time.time() < deadline:
+        fit(db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit)
+    if "judge" in stages:
+        table = judge(engine, specs, targets, args.threads)
+        print(f"\n{len(specs)} held-out models ({args.count} sampled, seed {args.seed}; the 7 variants at "
+              f"{' and '.join(map(str, VARIANT_RESOLUTIONS))}), {args.threads} threads:\n{table}")
+        if args.out:
+            args.out.write_text(table + "\n")
+    print(f"took {(time.perf_counter() - began) / 60:.1f} min")
+
+
+if __name__ == "__main__":
+    main()
