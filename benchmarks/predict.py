@@ -147,7 +147,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int) -> s
             predictor_id, overhead = row.id, row.overhead_ms
         per_flop = flops_line(engine, predictor_id)
         have = measured(engine, target, threads)
-        errors, flops_errors, spreads = [], [], []
+        errors, flops_errors, spreads, unpredicted = [], [], [], []
         for spec in specs:
             medians = have.get((spec.model, spec.resolution))
             if not medians:
@@ -155,15 +155,22 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int) -> s
             truth = statistics.median(medians)
             if len(medians) > 1:
                 spreads.append((max(medians) - min(medians)) / truth)
-            errors.append(predicted(engine, spec, target, host_facts(), threads).prediction.ms / truth - 1)
+            try:
+                errors.append(predicted(engine, spec, target, host_facts(), threads).prediction.ms / truth - 1)
+            except ValueError as exc:  # a kind of kernel the fit has no cost model for
+                unpredicted.append(f"{spec.model}@{spec.resolution}: {exc}")
+                continue
             if (flops := model_flops(engine, spec)) is not None:
                 flops_errors.append((overhead + per_flop * flops) / truth - 1)
+        for why in unpredicted:
+            print(f"  {target}: not predicted: {why}", flush=True)
         if not errors:
-            lines.append(f"| {target} | none measured yet | | | | | | |")
+            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted) | | | | | | |")
             continue
         noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
         by_flops = (f"{within(flops_errors, 0.10):.0%} | {rmspe(flops_errors):.1%}" if flops_errors else "— | —")
-        lines.append(f"| {target} | {len(errors)} | {within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | "
+        held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "")
+        lines.append(f"| {target} | {held_out} | {within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | "
                      f"{rmspe(errors):.1%} | {by_flops} | {noise} |")
     return "\n".join(lines)
 
