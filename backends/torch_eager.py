@@ -29,13 +29,14 @@ class TorchBackend(Backend):
         return None
 
     def unavailable_reason(self, device: str) -> str | None:
-        if device == "gpu":
-            if not gpu_driver_present():  # asked without loading torch
-                return "no CUDA device visible to torch"
+        if device != "gpu":
+            return None
+        if gpu_driver_present():  # no driver: no GPU, known without loading torch
             import torch
 
-            return None if torch.cuda.is_available() else "no CUDA device visible to torch"
-        return None
+            if torch.cuda.is_available():
+                return None
+        return "no CUDA device visible to torch"
 
     def versions(self) -> dict[str, str]:
         found = {"torch": torch_version()}

@@ -87,10 +87,10 @@ def measure(engine, specs: list[ModelSpec], targets: list[str], threads: int, ca
     return len(outcome.run_ids)
 
 
-def fit(db: str, cache: Path, targets: list[str], threads: int, kernels: int, rounds: int, refit: bool) -> None:
+def fit(engine, db: str, cache: Path, targets: list[str], threads: int, kernels: int, rounds: int,
+        refit: bool) -> None:
     from harness.analysis.predict import predictors
 
-    engine = open_engine(db)
     have = {p.target for p in predictors(engine) if p.threads == threads}
     for name in targets:
         if f"{name}/cpu" in have and not refit:
@@ -102,8 +102,9 @@ def fit(db: str, cache: Path, targets: list[str], threads: int, kernels: int, ro
         print(f"  fit {name}: {(time.perf_counter() - began) / 60:.1f} min", flush=True)
 
 
-def flops_line(engine, predictor_id: int) -> float:
-    """Milliseconds per FLOP through the origin, from the predictor's own kernel runs (net of its overhead)."""
+def flops_line(engine, predictor_id: int) -> float | None:
+    """Milliseconds per FLOP through the origin, from the predictor's own kernel runs (net of its overhead); None
+    without a kernel run that counted its FLOPs."""
     from harness.store import Predictor
 
     with Session(engine) as session:
@@ -112,7 +113,7 @@ def flops_line(engine, predictor_id: int) -> float:
         points = [((r.environment or {}).get("layer_flops") or 0, r.median_ms - row.overhead_ms) for r in runs
                   if r.layer not in (None, "overhead") and r.median_ms is not None]
     points = [(f, ms) for f, ms in points if f > 0]
-    return sum(f * ms for f, ms in points) / sum(f * f for f, _ in points)
+    return sum(f * ms for f, ms in points) / sum(f * f for f, _ in points) if points else None
 
 
 def model_flops(engine, spec: ModelSpec) -> float | None:
@@ -160,7 +161,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int) -> s
             except ValueError as exc:  # a kind of kernel the fit has no cost model for
                 unpredicted.append(f"{spec.model}@{spec.resolution}: {exc}")
                 continue
-            if (flops := model_flops(engine, spec)) is not None:
+            if per_flop is not None and (flops := model_flops(engine, spec)) is not None:
                 flops_errors.append((overhead + per_flop * flops) / truth - 1)
         for why in unpredicted:
             print(f"  {target}: not predicted: {why}", flush=True)
@@ -207,7 +208,7 @@ def main() -> None:
                       repeats=args.noise_repeats)
         print(f"noise: {ran} runs", flush=True)
     if "fit" in stages and time.time() < deadline:
-        fit(db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit)
+        fit(engine, db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit)
     if "judge" in stages:
         table = judge(engine, specs, targets, args.threads)
         print(f"\n{len(specs)} held-out models ({args.count} sampled, seed {args.seed}; the 7 variants at "

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from backends import Backend
+from backends.base import torch_version
 
 from .. import baselines
 from ..opclass import op_class
@@ -32,10 +33,8 @@ def check_exportable(backend: Backend, precision: str) -> None:
 
 
 def _key_parts(backend: Backend, precision: str) -> dict:
-    import torch
-
     return {"backend": backend.name, "precision": precision, "versions": backend.versions(),
-            "torch": torch.__version__, "exporter": exporter_hash(backend)}
+            "torch": torch_version(), "exporter": exporter_hash(backend)}
 
 
 def exporter_hash(backend: Backend) -> str:

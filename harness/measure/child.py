@@ -182,7 +182,7 @@ class KeptWorker:
 
 def exported_a_model(job: Job, result: RunResult) -> bool:
     """Did the job export a whole model (its artifact was not in the cache)? A layer alone is small."""
-    return not getattr(job, "layer", None) and (result.environment or {}).get("artifact_cached") is False
+    return not job.layer and (result.environment or {}).get("artifact_cached") is False
 
 
 def _forward_lines(stream, lines: queue.Queue) -> None:

@@ -126,7 +126,7 @@ def plan_layer_jobs(spec: ModelSpec, layers: list, targets: list[Target], *, thr
     """`harness layers`: per target, the runtime's empty-model probe first, then each distinct layer
     of `spec` (harness.measure.layers.Layer) alone."""
     from ..opclass import OVERHEAD_SIGNATURE
-    from .layers import OVERHEAD
+    from ..protocol import OVERHEAD
 
     cache = str(Path(cache_dir).resolve())
     probes = [(OVERHEAD, OVERHEAD_SIGNATURE, 0), *((layer.path, layer.signature, layer.count) for layer in layers)]

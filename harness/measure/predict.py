@@ -17,7 +17,7 @@ from ..opclass import OVERHEAD_SIGNATURE
 from ..predict import fit as cost_models
 from ..predict import fusion
 from ..predict.sampling import KINDS, Probe, probe, sample_probes
-from ..protocol import LAYER_POLICY, OVERHEAD, Job, RunResult
+from ..protocol import COMPOSED, LAYER_POLICY, OVERHEAD, Job, RunResult
 from ..spec import ModelSpec, Target
 
 METHOD = "block-nnls-1"  # harness.predict.fit's model; a later method gets a new name, old fits stay readable
@@ -63,7 +63,7 @@ def fusion_jobs(target: Target, threads: int, cache_dir: Path, names: list[str] 
         probe_ = fusion.PROBES[name]
         found[name] = tuple(Job(probe_.spec, target, threads, LAYER_POLICY, str(Path(cache_dir).resolve()),
                                 layer=path, layer_signature=f"fusion {name}: {path}", layer_count=1)
-                            for path in (probe_.first, probe_.second, probe_.first + "+" + probe_.second))
+                            for path in (probe_.first, probe_.second, probe_.first + COMPOSED + probe_.second))
     return found
 
 
