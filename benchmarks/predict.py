@@ -7,10 +7,15 @@ Stages, each resumable: the database keeps every run and predictor, so a stopped
            --budget-min stops starting new jobs.
   noise    the noise floor: K of those models timed again in R fresh processes per target; their between-process
            spread ((max - min) / median) is what no predictor can beat on this machine.
+  kernels  the sum-of-kernels baseline's data: every distinct kernel of the paper's variants (at 256 and 384) timed
+           alone on each target, where no run of the same kernel exists (the fit's own are reused). Their sum plus the
+           per-call overhead once is what additivity alone predicts: the error left is the interaction between
+           kernels (caches, fusions across blocks), which no per-kernel cost model can remove.
   fit      `harness predict fit` per target (kernels timed alone; never a held-out model), unless one is stored.
   judge    per target: the share of held-out models predicted within 5 % and 10 % of their measured median, the
-           RMSPE, and two baselines fitted on the same kernel runs: FLOPs only (the kernels' milliseconds per FLOP,
-           one least-squares line through the origin, plus the empty-model overhead) and the predictor itself.
+           RMSPE, and two baselines: FLOPs only (the fit's kernels' milliseconds per FLOP, one least-squares line
+           through the origin, plus the empty-model overhead) and the sum of each model's own kernels timed alone
+           (where all of them are: the variants after the kernels stage).
 
     python benchmarks/predict.py --db /work/predict-bench.db --count 100 --budget-min 60     (repeat until done)
     python benchmarks/predict.py --db /work/predict-bench.db --stage judge --out predict-accuracy.md
@@ -37,8 +42,9 @@ from fastvit import list_models  # noqa: E402
 from harness.measure import plan, sweep  # noqa: E402
 from harness.measure.child import WorkerPerTarget  # noqa: E402
 from harness.measure.environment import host_facts  # noqa: E402
+from harness.opclass import OVERHEAD_SIGNATURE  # noqa: E402
 from harness.predict.space import sample_models  # noqa: E402
-from harness.protocol import TimingPolicy  # noqa: E402
+from harness.protocol import LAYER_POLICY, Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
 from harness.store import Host, ModelFlops, Run, open_engine  # noqa: E402
 
@@ -87,6 +93,57 @@ def measure(engine, specs: list[ModelSpec], targets: list[str], threads: int, ca
     return len(outcome.run_ids)
 
 
+def kernel_medians(engine, target: str, threads: int) -> dict[str, float]:
+    """Kernel signature (Run.layer) -> the median of its newest valid run alone on `target` on this host, the
+    empty-model probe (OVERHEAD_SIGNATURE) among them."""
+    host = host_facts()["hostname"]
+    with Session(engine) as session:
+        rows = session.execute(select(Run.layer, Run.median_ms).join(Host).where(
+            Host.hostname == host, Run.target == target, Run.threads == threads, Run.status == "ok",
+            Run.layer.is_not(None), Run.precision == "fp32", Run.imported.is_(False)).order_by(Run.id)).all()
+    return {signature: median for signature, median in rows}  # the newest wins
+
+
+def time_kernels(engine, specs: list[ModelSpec], targets: list[str], threads: int, cache: Path,
+                 deadline: float) -> int:
+    """Each distinct kernel of `specs` timed alone on each target (a kept worker per target), where no valid run
+    of the same signature exists; returns the jobs run."""
+    from harness.measure.predict import overhead_job
+    from harness.predict.kernels import model_kernels
+
+    jobs = []
+    for name in targets:
+        target = Target(name, "cpu")
+        timed = set(kernel_medians(engine, target.name, threads))
+        if OVERHEAD_SIGNATURE not in timed:
+            jobs.append(overhead_job(target, threads, cache))
+        for spec in specs:
+            for kernel in model_kernels(spec):
+                if kernel.signature not in timed:
+                    timed.add(kernel.signature)
+                    jobs.append(Job(spec, target, threads, LAYER_POLICY, str(cache.resolve()), layer=kernel.path,
+                                    layer_signature=kernel.signature, layer_count=kernel.count))
+    if not jobs:
+        return 0
+    with WorkerPerTarget() as kept:
+        outcome = sweep.run_sweep(engine, jobs, "benchmarks/predict.py kernels", measure=kept,
+                                  proceed=lambda: time.time() < deadline,
+                                  on_done=lambda job, result: print(f"  {job.describe()}: {result.status}", flush=True))
+    return len(outcome.run_ids)
+
+
+def sum_of_kernels(spec: ModelSpec, medians: dict[str, float]) -> float | None:
+    """The per-call overhead once plus each of the spec's kernels timed alone, net of the overhead its own timing
+    paid, times its count; None unless all of them (and the overhead) were timed."""
+    from harness.predict.kernels import model_kernels
+
+    overhead = medians.get(OVERHEAD_SIGNATURE)
+    kernels = model_kernels(spec)
+    if overhead is None or any(k.signature not in medians for k in kernels):
+        return None
+    return overhead + sum(k.count * max(medians[k.signature] - overhead, 0.0) for k in kernels)
+
+
 def fit(engine, db: str, cache: Path, targets: list[str], threads: int, kernels: int, rounds: int,
         refit: bool) -> None:
     from harness.analysis.predict import predictors
@@ -111,7 +168,7 @@ def flops_line(engine, predictor_id: int) -> float | None:
         row = session.get(Predictor, predictor_id)
         runs = session.scalars(select(Run).where(Run.uuid.in_(row.training_runs), Run.status == "ok")).all()
         points = [((r.environment or {}).get("layer_flops") or 0, r.median_ms - row.overhead_ms) for r in runs
-                  if r.layer not in (None, "overhead") and r.median_ms is not None]
+                  if r.layer not in (None, OVERHEAD_SIGNATURE) and r.median_ms is not None]
     points = [(f, ms) for f, ms in points if f > 0]
     return sum(f * ms for f, ms in points) / sum(f * f for f, _ in points) if points else None
 
@@ -133,22 +190,25 @@ def rmspe(errors: list[float]) -> float:
     return math.sqrt(sum(e * e for e in errors) / len(errors))
 
 
-def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int) -> str:
+def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, details: Path | None = None) -> str:
+    """The accuracy table, one row per target; with `details`, every held-out model's numbers as CSV there."""
     from harness.analysis.predict import latest_predictor, predicted
 
-    lines = ["| target | held-out models | within ±5 % | within ±10 % | RMSPE | FLOPs-only within ±10 % | "
-             "FLOPs-only RMSPE | noise floor (median spread, max) |", "|---|---|---|---|---|---|---|---|"]
+    lines = ["| target | held-out models | within ±5 % | within ±10 % | RMSPE | FLOPs-only ±10 % / RMSPE | "
+             "sum of own kernels ±10 % / RMSPE | noise floor (median spread, max) | kernels timed for the fit |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["target,model,resolution,measured_ms,predicted_ms,flops_only_ms,sum_of_kernels_ms"]
     for name in targets:
         target = f"{name}/cpu"
         with Session(engine) as session:
             row = latest_predictor(session, target, host_facts(), threads)
             if row is None:
-                lines.append(f"| {target} | no predictor fitted | | | | | | |")
+                lines.append(f"| {target} | no predictor fitted | | | | | | | |")
                 continue
-            predictor_id, overhead = row.id, row.overhead_ms
+            predictor_id, overhead, training = row.id, row.overhead_ms, len(row.training_runs)
         per_flop = flops_line(engine, predictor_id)
-        have = measured(engine, target, threads)
-        errors, flops_errors, spreads, unpredicted = [], [], [], []
+        have, alone = measured(engine, target, threads), kernel_medians(engine, target, threads)
+        errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], []
         for spec in specs:
             medians = have.get((spec.model, spec.resolution))
             if not medians:
@@ -157,30 +217,44 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int) -> s
             if len(medians) > 1:
                 spreads.append((max(medians) - min(medians)) / truth)
             try:
-                errors.append(predicted(engine, spec, target, host_facts(), threads).prediction.ms / truth - 1)
+                ms = predicted(engine, spec, target, host_facts(), threads).prediction.ms
             except ValueError as exc:  # a kind of kernel the fit has no cost model for
                 unpredicted.append(f"{spec.model}@{spec.resolution}: {exc}")
                 continue
+            errors.append(ms / truth - 1)
+            by_flops = None
             if per_flop is not None and (flops := model_flops(engine, spec)) is not None:
-                flops_errors.append((overhead + per_flop * flops) / truth - 1)
+                by_flops = overhead + per_flop * flops
+                flops_errors.append(by_flops / truth - 1)
+            if (summed := sum_of_kernels(spec, alone)) is not None:
+                sum_errors.append(summed / truth - 1)
+            rows.append(f"{target},{spec.model},{spec.resolution},{truth:.4f},{ms:.4f},"
+                        f"{'' if by_flops is None else f'{by_flops:.4f}'},{'' if summed is None else f'{summed:.4f}'}")
         for why in unpredicted:
             print(f"  {target}: not predicted: {why}", flush=True)
         if not errors:
-            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted) | | | | | | |")
+            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted) | | | | | | | |")
             continue
         noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
-        by_flops = (f"{within(flops_errors, 0.10):.0%} | {rmspe(flops_errors):.1%}" if flops_errors else "— | —")
         held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "")
         lines.append(f"| {target} | {held_out} | {within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | "
-                     f"{rmspe(errors):.1%} | {by_flops} | {noise} |")
+                     f"{rmspe(errors):.1%} | {accuracy(flops_errors)} | {accuracy(sum_errors)} | {noise} | "
+                     f"{training} |")
+    if details:
+        details.write_text("\n".join(rows) + "\n")
     return "\n".join(lines)
+
+
+def accuracy(errors: list[float]) -> str:
+    """A baseline's cell: within ±10 % and RMSPE, over how many models."""
+    return f"{within(errors, 0.10):.0%} / {rmspe(errors):.1%} ({len(errors)})" if errors else "—"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True, help="SQLAlchemy URL or path: keep it between sessions")
     parser.add_argument("--cache", type=Path, default=REPO / ".harness-cache")
-    parser.add_argument("--stage", action="append", choices=["measure", "noise", "fit", "judge"],
+    parser.add_argument("--stage", action="append", choices=["measure", "noise", "kernels", "fit", "judge"],
                         help="default: all, in that order")
     parser.add_argument("--backend", action="append", choices=TARGETS, help=f"default: {' '.join(TARGETS)}")
     parser.add_argument("--count", type=int, default=100, help="sampled architectures (besides the 7 variants)")
@@ -193,9 +267,10 @@ def main() -> None:
     parser.add_argument("--refit", action="store_true")
     parser.add_argument("--budget-min", type=float, default=float("inf"), help="start no job after this long")
     parser.add_argument("--out", type=Path, help="also write the accuracy table here")
+    parser.add_argument("--details", type=Path, help="and every held-out model's measured and predicted ms (CSV)")
     args = parser.parse_args()
     db = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
-    stages, targets = args.stage or ["measure", "noise", "fit", "judge"], args.backend or TARGETS
+    stages, targets = args.stage or ["measure", "noise", "kernels", "fit", "judge"], args.backend or TARGETS
     engine = open_engine(db)
     specs = dataset(args.count, args.seed)
     deadline = time.time() + args.budget_min * 60
@@ -207,10 +282,14 @@ def main() -> None:
         ran = measure(engine, specs[:args.noise_models], targets, args.threads, args.cache, deadline,
                       repeats=args.noise_repeats)
         print(f"noise: {ran} runs", flush=True)
+    if "kernels" in stages and time.time() < deadline:
+        variants = [spec for spec in specs if spec.model in list_models()]
+        ran = time_kernels(engine, variants, targets, args.threads, args.cache, deadline)
+        print(f"kernels: {ran} runs", flush=True)
     if "fit" in stages and time.time() < deadline:
         fit(engine, db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit)
     if "judge" in stages:
-        table = judge(engine, specs, targets, args.threads)
+        table = judge(engine, specs, targets, args.threads, args.details)
         print(f"\n{len(specs)} held-out models ({args.count} sampled, seed {args.seed}; the 7 variants at "
               f"{' and '.join(map(str, VARIANT_RESOLUTIONS))}), {args.threads} threads:\n{table}")
         if args.out:

@@ -146,7 +146,9 @@ def test_a_stored_fit_predicts_through_the_cli_and_never_becomes_a_run(db, engin
     fitted, _ = scripted_fit(engine, Target("onnxruntime", "cpu"))
     costs = {k: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors} for k, c in fitted.costs.items()}
     store.save_predictor(engine, host=host_facts(), target="onnxruntime/cpu", threads=2, precision="fp32",
-                         method=METHOD, overhead_ms=fitted.overhead_ms, costs=costs, run_ids=fitted.run_ids)
+                         method=METHOD, overhead_ms=fitted.overhead_ms, costs=costs, run_ids=fitted.run_ids,
+                         fusion={"conv+bn-relu": {"fused": True, "saved_ms": 0.4, "saved_share": 0.9},
+                                 "repmixer+repmixer": {"fused": False, "saved_ms": 0.01, "saved_share": 0.02}})
     expected = OVERHEAD_MS + sum(law_ms(k) * k.count for k in model_kernels(ModelSpec("sa12", 128)))
     save(engine, [expected * 1.05] * 5, model="sa12", resolution=128, target="onnxruntime/cpu", host=host_facts())
     runs_before = store.count_runs(engine)
@@ -174,6 +176,7 @@ def test_a_stored_fit_predicts_through_the_cli_and_never_becomes_a_run(db, engin
 
     listed = json.loads(invoke("predict", "--list", "--db", db, "--format", "json").output)
     assert {r["kind"] for r in listed} == set(fitted.costs)
+    assert [r["fused"] for r in listed if r["fused"]] == ["conv+bn-relu"]  # the fusions its fit timed, on its first row
 
 
 def test_predict_refuses_what_it_cannot_answer(db, engine):

@@ -33,7 +33,15 @@ class PredictorSummary:
     overhead_ms: float
     training_runs: int
     kinds: list[KindFit]
-    fusion: dict
+    fusion: dict  # composition name -> {"fused", "saved_ms", "saved_share"} (harness.predict.fusion), timed at fit
+
+    @property
+    def fuses(self) -> str:
+        """The compositions the fit found fused, named; "none of N" where it tested N and found none; "" untested."""
+        if not self.fusion:
+            return ""
+        fused = [name for name, found in self.fusion.items() if found.get("fused")]
+        return ", ".join(fused) if fused else f"none of {len(self.fusion)}"
 
 
 @dataclass(frozen=True)

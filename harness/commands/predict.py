@@ -12,7 +12,7 @@ from ..analysis.predict import predicted, predictors
 from ..measure import plan, sweep
 from ..measure.child import WorkerPerTarget
 from ..measure.environment import host_facts
-from ..measure.predict import METHOD, fit_target
+from ..measure.predict import METHOD, detect_fusions, fit_target
 from ..measure.targets import local_targets, plan_targets
 from ..spec import ModelSpec
 from ..store import save_predictor
@@ -104,13 +104,26 @@ def fit(
             except (RuntimeError, ValueError) as exc:
                 err.print(f"[yellow]{target.name}: no predictor[/yellow]: {exc}")
                 continue
+            fusion_runs: list[int] = []
+
+            def run_and_keep(jobs, run_jobs=run_jobs, fusion_runs=fusion_runs):
+                done = run_jobs(jobs)
+                fusion_runs.extend(run_id for run_id, _ in done)
+                return done
+
+            try:  # which compositions this runtime fuses, timed as the kernels were: stored with the fit
+                fusions = {c.name: {"fused": c.fused, "saved_ms": c.saved_ms, "saved_share": c.saved_share}
+                           for c in detect_fusions(target, run_and_keep, threads=threads, cache_dir=cache)}
+            except RuntimeError as exc:  # its empty-model probe failed: the fit stands, without fusion facts
+                err.print(f"[yellow]{target.name}: fusion not tested[/yellow]: {exc}")
+                fusions = {}
         for signature, why in fitted.failed:
             err.print(f"{target.name}: kernel {signature} not timed ({why})")
         costs = {kind: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors}
                  for kind, c in fitted.costs.items()}
         fitted_ids.append(save_predictor(engine, host=host_facts(), target=target.name, threads=threads,
                                          precision="fp32", method=METHOD, overhead_ms=fitted.overhead_ms,
-                                         costs=costs, run_ids=fitted.run_ids))
+                                         costs=costs, run_ids=fitted.run_ids + fusion_runs, fusion=fusions))
         err.print(f"{target.name}: {len(fitted.samples)} kernels timed in {fitted.seconds / 60:.1f} min")
     if not fitted_ids:
         fail("no target could be fitted")

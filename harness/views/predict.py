@@ -43,10 +43,12 @@ def predictors_table(summaries) -> Table:
             rows.append({"predictor": s.id if i == 0 else None, "target": s.target if i == 0 else None,
                          "threads": s.threads if i == 0 else None, "fitted_at": s.fitted_at if i == 0 else None,
                          "overhead_ms": s.overhead_ms if i == 0 else None, "kind": kind.kind, "kernels": kind.samples,
-                         "error_p50": kind.error_p50, "error_p90": kind.error_p90})
+                         "error_p50": kind.error_p50, "error_p90": kind.error_p90,
+                         "fused": s.fuses if i == 0 else None})
     return table("predictors", "latency predictors: per kernel kind, how many kernels were timed and the "
                  "leave-one-out |relative error| of the fit on them",
                  [Column("predictor", kind="count"), Column("target"), Column("threads", kind="count"),
                   Column("fitted_at", "fitted"), Column("overhead_ms", "overhead ms", "ms", 4), Column("kind"),
                   Column("kernels", kind="count"), Column("error_p50", "|error| p50", "share"),
-                  Column("error_p90", "|error| p90", "share")], rows)
+                  Column("error_p90", "|error| p90", "share"), Column("fused", "fuses (timed)")], rows)
+
