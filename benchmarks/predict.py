@@ -259,7 +259,9 @@ def main() -> None:
     parser.add_argument("--backend", action="append", choices=TARGETS, help=f"default: {' '.join(TARGETS)}")
     parser.add_argument("--count", type=int, default=100, help="sampled architectures (besides the 7 variants)")
     parser.add_argument("--seed", type=int, default=37)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="1 by default: on this VM two threads run in "
+                        "episodes of seconds at 1.0x or 1.7x one thread's speed (README, Prediction), a 40 %% spread "
+                        "between processes that no predictor can be judged against")
     parser.add_argument("--noise-models", type=int, default=10)
     parser.add_argument("--noise-repeats", type=int, default=3)
     parser.add_argument("--kernels", type=int, default=60)

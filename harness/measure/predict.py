@@ -20,7 +20,9 @@ from ..predict.sampling import KINDS, Probe, probe, sample_probes
 from ..protocol import COMPOSED, LAYER_POLICY, OVERHEAD, Job, RunResult
 from ..spec import ModelSpec, Target
 
-METHOD = "block-nnls-1"  # harness.predict.fit's model; a later method gets a new name, old fits stay readable
+# harness.predict.fit's model; a later method gets a new name, old fits stay readable. 2: errors relative to a
+# kernel's time as timed, not net of the overhead (1 let a kernel faster than the empty-model probe zero the fit)
+METHOD = "block-nnls-2"
 WORST_PER_KIND = 2  # kernels per kind whose neighbours the next round times
 MIN_PER_KIND = 6  # a kind with fewer kernels timed (some failed) gets new ones drawn next round
 
@@ -141,7 +143,7 @@ def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tupl
                 kernel = kernels[job.layer_signature]
                 fitted.samples[job.layer_signature] = cost_models.Sample(
                     kernel.kind, job.layer_signature, tuple(cost_models.terms(kernel)),
-                    max(result.summary.median_ms - fitted.overhead_ms, 1e-4))
+                    max(result.summary.median_ms - fitted.overhead_ms, 0.0), result.summary.median_ms)
             else:
                 fitted.failed.append((job.layer_signature, f"{result.status}: {result.error}"))
         first = False

@@ -6,8 +6,9 @@ writes (activations, weights) over the bandwidth. So each kind gets
 
     ms = c0 + c1 * GFLOPs + c2 * M activation elements + c3 * M weights      (every c >= 0)
 
-fitted by non-negative least squares on relative error (each row divided by its own time, so a 0.05 ms kernel
-counts as much as a 5 ms one). A handful of numbers per kind: stored as data, read back by any version, and
+fitted by non-negative least squares on relative error (each row divided by its time as timed, so a 0.05 ms
+kernel counts as much as a 5 ms one; as timed, overhead included, because a kernel faster than the empty-model
+probe has a net time of about zero, and dividing by that let one such kernel pin every coefficient at zero). A handful of numbers per kind: stored as data, read back by any version, and
 extrapolating the way physics does rather than the way a tree ensemble does not. A model's prediction is the
 runtime's per-call overhead once (the empty-model probe) plus each kernel's time net of the overhead its own
 timing paid, times its count.
@@ -29,18 +30,24 @@ def terms(kernel) -> list[float]:
 
 @dataclass(frozen=True)
 class Sample:
-    """One kernel timed alone: its kind, its regressors (TERMS) and its median, net of the per-call overhead."""
+    """One kernel timed alone: its kind, its regressors (TERMS), its median net of the per-call overhead, and the
+    median as timed (what its relative error is relative to)."""
     kind: str
     signature: str
     x: tuple[float, ...]
     ms: float
+    timed_ms: float
+
+    def error(self, predicted_ms: float) -> float:
+        """A net prediction's error relative to the kernel's time as timed."""
+        return (predicted_ms - self.ms) / self.timed_ms
 
 
 @dataclass
 class KindCost:
     coef: list[float]  # TERMS order
     samples: int
-    cv_errors: list[float] = field(default_factory=list)  # leave-one-out relative errors of its samples
+    cv_errors: list[float] = field(default_factory=list)  # leave-one-out relative errors (Sample.error)
 
     def ms(self, x) -> float:
         return float(np.dot(self.coef, x))
@@ -50,14 +57,14 @@ class KindCost:
 
 
 def fit_kind(samples: list[Sample]) -> list[float]:
-    """Non-negative coefficients minimising the squared relative error over `samples`."""
+    """Non-negative coefficients minimising the squared relative error (Sample.error) over `samples`."""
     from scipy.optimize import nnls
 
     x = np.array([s.x for s in samples], dtype=float)
     y = np.array([s.ms for s in samples], dtype=float)
     scale = x.max(axis=0)  # columns on one scale: nnls converges on a well-conditioned problem
     scale[scale == 0] = 1.0
-    weights = 1.0 / y
+    weights = 1.0 / np.array([s.timed_ms for s in samples], dtype=float)
     coef, _ = nnls(x / scale * weights[:, None], y * weights)
     return list(coef / scale)
 
@@ -75,7 +82,7 @@ def fit(samples: list[Sample]) -> dict[str, KindCost]:
         errors = []
         for i, left_out in enumerate(mine):
             coef = fit_kind(mine[:i] + mine[i + 1:])
-            errors.append(float(np.dot(coef, left_out.x)) / left_out.ms - 1)
+            errors.append(left_out.error(float(np.dot(coef, left_out.x))))
         found[kind] = KindCost(fit_kind(mine), len(mine), errors)
     return found
 
