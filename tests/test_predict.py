@@ -190,3 +190,24 @@ def test_predict_refuses_what_it_cannot_answer(db, engine):
                                            "--db", db).output
     assert "a multiple of the one before" in invoke("predict", "--model", "d1.1.1.1-w32.48.96.192-r3-mmmm",
                                                     "--target", "openvino/cpu", "--db", db).output
+
+
+def test_a_kernel_faster_than_the_overhead_probe_does_not_zero_its_kinds_fit():
+    # Timed alone, a 1x1 depthwise kernel can take less than the empty-model probe: its net time is 0. Relative
+    # to that, one kernel outweighed all the others and the fit predicted every rep_cpe kernel at ~0 (ONNX Runtime,
+    # 2 threads, this VM: leave-one-out error -98 %). Relative to its time as timed, it is one sample among many.
+    from harness.predict.fit import Sample, fit
+
+    overhead = 0.01
+
+    def law(gflops, m_elements):
+        return 0.002 + 3.0 * gflops + 0.4 * m_elements
+
+    grid = [(0.001 * i, 0.02 * j) for i in range(1, 5) for j in range(1, 4)]
+    samples = [Sample("rep_cpe", f"k{i}", (1.0, g, m, 0.01), law(g, m), law(g, m) + overhead)
+               for i, (g, m) in enumerate(grid)]
+    samples.append(Sample("rep_cpe", "1x1", (1.0, 1e-5, 1e-4, 0.001), 0.0, overhead * 0.8))
+    cost = fit(samples)["rep_cpe"]
+    for sample in samples[:-1]:
+        assert cost.ms(sample.x) == pytest.approx(sample.ms, rel=0.1), sample.signature
+    assert max(abs(e) for e in cost.cv_errors[:-1]) < 0.05
