@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 
 import pytest
 
 from harness.measure import child, interference
-from harness.measure.environment import usable_cores
 from harness.measure.interference import Snapshot
 from harness.protocol import Job, TimingPolicy
 from harness.spec import ModelSpec, Target
@@ -66,15 +64,10 @@ def test_doctor_reports_the_isa_and_the_load():
 
     from harness.cli import app
 
-    result = CliRunner().invoke(app, ["doctor", "--window", "0.2", "--parallel", "1", "--format", "json"])
+    result = CliRunner().invoke(app, ["doctor", "--window", "0.2", "--format", "json"])
     assert result.exit_code == 0, result.output
     found = {row["item"]: row for row in json.loads(result.stdout)}
     assert {"CPU", "ISA", "load (1 min)", "other CPU use now (0.2 s)", "hypervisor steal now"} <= set(found)
-    cores = usable_cores()
-    parallel = found[f"{cores} threads against one (1 s)"]["value"]
-    if cores > 1:  # e.g. "1.02x-1.71x one thread's speed (median 1.35x) in 2 slices of 0.25 s"
-        low, high = (float(x) for x in re.match(r"([\d.]+)x-([\d.]+)x", parallel).groups())
-        assert 0.3 < low <= high < cores * 1.3, parallel
     if platform.machine() in ("x86_64", "AMD64"):
         assert "avx2" in found["ISA"]["value"]  # every x86-64 CPU this harness targets has it
     assert "usable cores" in found["load (1 min)"]["value"]

@@ -199,14 +199,11 @@ def devices(
 
 @app.command(rich_help_panel=MEASURE)
 def doctor(window: float = typer.Option(0.5, "--window", min=0.1, max=30.0, help="seconds to watch other CPU use"),
-           parallel: float = typer.Option(3.0, "--parallel", min=0.0, max=60.0,
-                                          help="seconds to compare all cores' work with one core's (0: skip)"),
            fmt: FormatOption = Format.table):
-    """What on this machine will move numbers (governor, turbo, SMT, load, steal, cores that come and go, thermal,
-    ISA, phones), with advice."""
+    """What on this machine will move numbers (governor, turbo, SMT, load, steal, thermal, ISA, phones), with advice."""
     from ..measure.doctor import checks
 
-    show(console, fmt, listings.doctor_table(checks(window, parallel)))
+    show(console, fmt, listings.doctor_table(checks(window)))
 
 
 @app.command(rich_help_panel=MEASURE)

@@ -91,69 +91,6 @@ def _load_and_steal(window_s: float) -> list[Finding]:
     return findings
 
 
-PARALLEL_SLICE_S = 0.25  # one thread's work, then all threads' work, in slices this long
-
-
-def _work(array, until: float, counts: list[int], slot: int) -> None:
-    """Units of single-threaded work (a ufunc over an L2-sized array: numpy releases the GIL inside it) until
-    `until`, counted into `counts[slot]`."""
-    import numpy as np
-
-    done = 0
-    while time.perf_counter() < until:
-        np.exp(array, out=array)
-        np.log1p(array, out=array)
-        done += 1
-    counts[slot] = done
-
-
-def parallel_speed(seconds: float, threads: int) -> list[float]:
-    """How many times one thread's work `threads` threads get done at once, per pair of slices (one thread, then
-    `threads`) over `seconds`. A VM whose other vCPUs come and go shows it here: 1.0x in one second, 1.7x in the
-    next (seen on this project's 2-vCPU VMs, where ONNX Runtime with 2 threads ran 4.3 ms or 7 ms in turn)."""
-    import threading
-
-    import numpy as np
-
-    arrays = [np.random.default_rng(n).random(8192) for n in range(threads)]
-    speeds = []
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        one = [0]
-        _work(arrays[0], time.perf_counter() + PARALLEL_SLICE_S, one, 0)
-        counts = [0] * threads
-        until = time.perf_counter() + PARALLEL_SLICE_S
-        workers = [threading.Thread(target=_work, args=(arrays[n], until, counts, n)) for n in range(threads)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if one[0]:
-            speeds.append(sum(counts) / one[0])
-    return speeds
-
-
-def _parallel(seconds: float) -> Finding:
-    threads = usable_cores()
-    item = f"{threads} threads against one ({seconds:g} s)"
-    if threads < 2 or seconds <= 0:
-        return Finding(item, "not measured" + (" (one usable core)" if threads < 2 else ""))
-    speeds = sorted(parallel_speed(seconds, threads))
-    if not speeds:
-        return Finding(item, "not measured")
-    low, high, middle = speeds[0], speeds[-1], speeds[len(speeds) // 2]
-    value = f"{low:.2f}x-{high:.2f}x one thread's speed (median {middle:.2f}x) in {len(speeds)} slices of " \
-            f"{PARALLEL_SLICE_S:g} s"
-    advice = ""
-    if high > 1.25 * low:  # the other cores come and go: a multi-threaded median lands on either speed
-        advice = (f"the other cores come and go: a run with --threads {threads} can take {high / low:.1f}x as long "
-                  "as the one before it; time with --threads 1, or with --repeats and compare medians of many "
-                  "processes")
-    elif high < 0.6 * threads:
-        advice = f"{threads} threads do not get {threads} cores' work done: use fewer threads"
-    return Finding(item, value, advice)
-
-
 def _thermal() -> Finding:
     temps = [int(t) / 1000 for p in sorted(Path("/sys/class/thermal").glob("thermal_zone*/temp"))
              if (t := _read(p)) and t.lstrip("-").isdigit()]
@@ -197,6 +134,6 @@ def _phones() -> list[Finding]:
     return findings or [Finding("Android phones", "none attached")]
 
 
-def checks(window_s: float = 0.5, parallel_s: float = 3.0) -> list[Finding]:
+def checks(window_s: float = 0.5) -> list[Finding]:
     return [Finding("CPU", f"{cpu_model()} ({platform.machine()})"), _isa_finding(), _governor(), _turbo(), _smt(),
-            _isolated(), *_load_and_steal(window_s), _parallel(parallel_s), _thermal(), _power(), *_phones()]
+            _isolated(), *_load_and_steal(window_s), _thermal(), _power(), *_phones()]
