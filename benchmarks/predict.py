@@ -145,12 +145,12 @@ def time_kernels(engine, specs: list[ModelSpec], targets: list[str], threads: in
     return ran
 
 
-def sum_of_kernels(spec: ModelSpec, medians: dict[str, float]) -> float | None:
-    """The per-call overhead once plus each of the spec's kernels timed alone (the fastest of its timings), net of
-    the overhead its own timing paid, times its count; None unless all of them (and the overhead) were timed."""
+def sum_of_kernels(spec: ModelSpec, fastest: dict[str, float]) -> float | None:
+    """The per-call overhead once plus each of the spec's kernels timed alone, net of the overhead its own timing
+    paid, times its count; `fastest` maps a kernel signature to its fastest timing (a slow stretch only adds).
+    None unless all of them (and the overhead) were timed."""
     from harness.predict.kernels import model_kernels
 
-    fastest = {signature: min(found) for signature, found in medians.items() if found}  # a slow stretch only adds
     overhead = fastest.get(OVERHEAD_SIGNATURE)
     kernels = model_kernels(spec)
     if overhead is None or any(k.signature not in fastest for k in kernels):
@@ -221,7 +221,8 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
                 continue
             predictor_id, overhead, training = row.id, row.overhead_ms, len(row.training_runs)
         per_flop = flops_line(engine, predictor_id)
-        have, alone = measured(engine, target, threads), kernel_medians(engine, target, threads)
+        have = measured(engine, target, threads)
+        alone = {signature: min(found) for signature, found in kernel_medians(engine, target, threads).items()}
         errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], []
         for spec in specs:
             medians = have.get((spec.model, spec.resolution))
