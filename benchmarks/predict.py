@@ -1,6 +1,9 @@
 """How well `harness predict` predicts architectures it never saw, per target (issue #37's accuracy table).
 
 Stages, each resumable: the database keeps every run and predictor, so a stopped run goes on where it left off.
+  export   the held-out models' artifacts built ahead, --export-workers processes at a time (building times nothing,
+           so it may use every core; cold exports were two thirds of the measure stage's time), into the cache the
+           measure stage then finds them in.
   measure  the held-out dataset, each model timed whole on each target (a kept worker per target, as `harness run`):
            N FastViT-like configurations sampled from the design space (harness.predict.space, each at a sampled
            resolution) and the seven variants at 256 and 384. A spec with a valid run on this host is skipped;
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -71,6 +75,46 @@ def measured(engine, target: str, threads: int) -> dict[tuple[str, int], list[fl
     for model, resolution, median in rows:
         found.setdefault((model, resolution), []).append(median)
     return found
+
+
+def _export_one(spec: ModelSpec, backend: str, cache: str) -> tuple[str, str]:
+    """One artifact, in a pool process: (what, how it went)."""
+    import torch
+
+    from backends import BACKENDS
+    from harness.measure.artifacts import spec_artifact
+
+    torch.set_num_threads(1)  # the pool's processes share the cores
+    try:
+        _, cached = spec_artifact(spec, BACKENDS[backend], "fp32", Path(cache))
+    except Exception as exc:  # noqa: BLE001 - the measure stage records the failure as a run; go on
+        return f"{backend} {spec}", f"failed ({type(exc).__name__}: {str(exc)[:120]})"
+    return f"{backend} {spec}", "cached" if cached else "exported"
+
+
+def export_ahead(engine, specs: list[ModelSpec], targets: list[str], threads: int, cache: Path, deadline: float,
+                 workers: int) -> int:
+    """Build the artifact of every spec not yet timed on a target, `workers` processes at a time; returns how many
+    were asked for."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    todo = []
+    for name in targets:
+        have = measured(engine, f"{name}/cpu", threads)
+        todo += [(spec, name) for spec in specs if (spec.model, spec.resolution) not in have]
+    if not todo:
+        return 0
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), max_tasks_per_child=10) as pool:
+        pending = [pool.submit(_export_one, spec, name, str(cache.resolve())) for spec, name in todo]
+        for done in pending:
+            if time.time() >= deadline:
+                for future in pending:
+                    future.cancel()
+                break
+            what, how = done.result()
+            print(f"  export {what}: {how}", flush=True)
+    return len(todo)
 
 
 def measure(engine, specs: list[ModelSpec], targets: list[str], threads: int, cache: Path, deadline: float,
@@ -269,7 +313,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True, help="SQLAlchemy URL or path: keep it between sessions")
     parser.add_argument("--cache", type=Path, default=REPO / ".harness-cache")
-    parser.add_argument("--stage", action="append", choices=["measure", "noise", "kernels", "fit", "judge"],
+    parser.add_argument("--stage", action="append", choices=["export", "measure", "noise", "kernels", "fit", "judge"],
                         help="default: all, in that order")
     parser.add_argument("--backend", action="append", choices=TARGETS, help=f"default: {' '.join(TARGETS)}")
     parser.add_argument("--count", type=int, default=100, help="sampled architectures (besides the 7 variants)")
@@ -277,6 +321,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="1 by default: on this VM two threads run in "
                         "episodes of seconds at 1.0x or 1.7x one thread's speed (README, Prediction), a 40 %% spread "
                         "between processes that no predictor can be judged against")
+    parser.add_argument("--export-workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--noise-models", type=int, default=10)
     parser.add_argument("--noise-repeats", type=int, default=3)
     parser.add_argument("--kernels", type=int, default=60)
@@ -287,11 +332,14 @@ def main() -> None:
     parser.add_argument("--details", type=Path, help="and every held-out model's measured and predicted ms (CSV)")
     args = parser.parse_args()
     db = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
-    stages, targets = args.stage or ["measure", "noise", "kernels", "fit", "judge"], args.backend or TARGETS
+    stages, targets = args.stage or ["export", "measure", "noise", "kernels", "fit", "judge"], args.backend or TARGETS
     engine = open_engine(db)
     specs = dataset(args.count, args.seed)
     deadline = time.time() + args.budget_min * 60
     began = time.perf_counter()
+    if "export" in stages:
+        asked = export_ahead(engine, specs, targets, args.threads, args.cache, deadline, args.export_workers)
+        print(f"export: {asked} artifacts ({(time.perf_counter() - began) / 60:.1f} min)", flush=True)
     if "measure" in stages:
         ran = measure(engine, specs, targets, args.threads, args.cache, deadline)
         print(f"measure: {ran} runs", flush=True)
