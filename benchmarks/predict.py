@@ -96,25 +96,27 @@ def export_ahead(engine, specs: list[ModelSpec], targets: list[str], threads: in
                  workers: int) -> int:
     """Build the artifact of every spec not yet timed on a target, `workers` processes at a time; returns how many
     were asked for."""
-    from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
 
     todo = []
     for name in targets:
         have = measured(engine, f"{name}/cpu", threads)
-        todo += [(spec, name) for spec in specs if (spec.model, spec.resolution) not in have]
+        todo += [(spec, name, str(cache.resolve())) for spec in specs if (spec.model, spec.resolution) not in have]
     if not todo:
         return 0
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), max_tasks_per_child=10) as pool:
-        pending = [pool.submit(_export_one, spec, name, str(cache.resolve())) for spec, name in todo]
-        for done in pending:
-            if time.time() >= deadline:
-                for future in pending:
-                    future.cancel()
-                break
-            what, how = done.result()
+    # multiprocessing's Pool, not concurrent.futures: on Python 3.11 a ProcessPoolExecutor with max_tasks_per_child
+    # hangs once its first workers retire (they are never replaced); fresh workers keep exporters' leaks bounded
+    with get_context("spawn").Pool(workers, maxtasksperchild=10) as pool:
+        for what, how in pool.imap_unordered(_export_star, todo):
             print(f"  export {what}: {how}", flush=True)
+            if time.time() >= deadline:
+                pool.terminate()
+                break
     return len(todo)
+
+
+def _export_star(task: tuple) -> tuple[str, str]:
+    return _export_one(*task)
 
 
 def measure(engine, specs: list[ModelSpec], targets: list[str], threads: int, cache: Path, deadline: float,
