@@ -3,22 +3,25 @@ per-kernel breakdown, and the measured latency beside it where a valid run of th
 value is never a run: it is computed here when asked and marked as a prediction wherever it is shown."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..predict import rates
 from ..predict.fit import KindCost, Prediction, predict
 from ..spec import ModelSpec
-from ..store import Host, Predictor, Run, latest_runs
+from ..store import Host, OpProfile, Predictor, Run, latest_runs
+from ..store.schema import HOST_IDENTITY
 
 
 @dataclass(frozen=True)
 class KindFit:
     kind: str
     samples: int
-    error_p50: float  # leave-one-out |relative error| of its kernels
-    error_p90: float
+    error_p50: float | None  # leave-one-out |relative error| of its kernels; None where there are none
+    error_p90: float | None
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,16 @@ class PredictorSummary:
     training_runs: int
     kinds: list[KindFit]
     fusion: dict  # composition name -> {"fused", "saved_ms", "saved_share"} (harness.predict.fusion), timed at fit
+
+    @property
+    def from_profiles(self) -> bool:
+        """Fitted from whole models' op profiles (harness.predict.rates), not from kernels timed alone."""
+        return self.method == rates.METHOD
+
+    @property
+    def source(self) -> str:
+        return (f"op-class rates from {self.training_runs} profiled model(s)" if self.from_profiles
+                else "kernels timed alone")
 
     @property
     def fuses(self) -> str:
@@ -56,18 +69,62 @@ class PredictedModel:
     def error(self) -> float | None:
         return self.prediction.ms / self.measured_ms - 1 if self.measured_ms else None
 
+    @property
+    def interval_ms(self) -> tuple[float, float] | None:
+        """(low, high), or None where the predictor has no spread to give one from (a single profile)."""
+        low, high = self.prediction.low_ms, self.prediction.high_ms
+        return None if math.isnan(low) or math.isnan(high) else (low, high)
+
 
 def costs_of(row: Predictor) -> dict[str, KindCost]:
     return {kind: KindCost(list(c["coef"]), int(c["samples"]), list(c.get("cv_errors", [])))
             for kind, c in row.costs.items()}
 
 
+def _known(value: float) -> float | None:
+    """None for NaN (no leave-one-out errors: a fit on a single profile), which every view shows as '—'."""
+    return None if math.isnan(value) else value
+
+
 def summary(row: Predictor) -> PredictorSummary:
-    kinds = [KindFit(kind, cost.samples, cost.error_quantile(0.5), cost.error_quantile(0.9))
+    kinds = [KindFit(kind, cost.samples, _known(cost.error_quantile(0.5)), _known(cost.error_quantile(0.9)))
              for kind, cost in costs_of(row).items()]
     return PredictorSummary(row.id, row.host.hostname, row.target, row.threads, row.precision, row.method,
                             row.fitted_at.isoformat(timespec="seconds"), row.overhead_ms, len(row.training_runs),
                             kinds, dict(row.fusion or {}))
+
+
+@dataclass(frozen=True)
+class ProfiledRun:
+    """A whole-model run with an op profile, as a profile-rates fit reads it."""
+    spec: ModelSpec
+    run_id: int
+    host: dict  # its host's identity (store.schema.HOST_IDENTITY): a device's, for an imported profile
+    threads: int
+    latency_ms: float
+    class_ms: dict[str, float]  # op class -> milliseconds per inference in its profile
+
+
+def profiled_runs(engine, target: str, hostname: str | None = None, precision: str = "fp32") -> list[ProfiledRun]:
+    """The newest valid run per model spec on `target` that holds an op profile (imported from a device or timed
+    here), on the host named `hostname`, else on the host of the newest such run."""
+    with Session(engine) as session:
+        runs = [r for r in latest_runs(session, Run.target == target, Run.precision == precision,
+                                       Run.keep_float == "", Run.published.is_(False),
+                                       Run.id.in_(select(OpProfile.run_id)))
+                if r.latency_ms and (hostname is None or r.host.hostname == hostname)]
+        if not runs:
+            return []
+        host_id = runs[-1].host_id
+        runs = [r for r in runs if r.host_id == host_id]
+        host = {column: getattr(runs[-1].host, column) for column in HOST_IDENTITY}
+        class_ms: dict[int, dict[str, float]] = {}
+        for run_id, cls, ms in session.execute(select(OpProfile.run_id, OpProfile.op_class, OpProfile.total_ms)
+                                               .where(OpProfile.run_id.in_([r.id for r in runs]))):
+            class_ms.setdefault(run_id, {}).setdefault(cls, 0.0)
+            class_ms[run_id][cls] += ms
+        return [ProfiledRun(ModelSpec(r.model, r.resolution, r.batch, r.form), r.id, host, r.threads or 1,
+                            r.latency_ms, class_ms[r.id]) for r in runs]
 
 
 def latest_predictor(session: Session, target: str, host: dict | None = None, threads: int | None = None,
@@ -99,7 +156,10 @@ def predicted(engine, spec: ModelSpec, target: str, host: dict | None = None, th
         found = summary(row)
         from ..predict.kernels import model_kernels  # a meta-device pass of the model: torch, only when asked
 
-        prediction = predict(costs_of(row), model_kernels(spec), row.overhead_ms)
+        if row.method == rates.METHOD:
+            prediction = rates.predict_rates(costs_of(row), rates.spec_features(spec))
+        else:
+            prediction = predict(costs_of(row), model_kernels(spec), row.overhead_ms)
         measured = [r for r in latest_runs(session, Run.model == spec.model, Run.resolution == spec.resolution,
                                            Run.batch == spec.batch, Run.form == spec.form, Run.target == target,
                                            Run.threads == row.threads, Run.precision == row.precision,

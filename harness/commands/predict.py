@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from ..analysis.predict import predicted, predictors
+from ..analysis.predict import predicted, predictors, profiled_runs
 from ..measure import plan, sweep
 from ..measure.child import WorkerPerTarget
 from ..measure.environment import host_facts
@@ -55,7 +55,10 @@ def predict(
     if spec.is_baseline:
         fail(f"{spec.model}: the predictor learns FastViT's building blocks; a baseline has none of them")
     try:
-        found = predicted(engine, spec, target, host_facts(), threads)
+        try:
+            found = predicted(engine, spec, target, host_facts(), threads)
+        except LookupError:  # a device's target, fitted from its imported profiles (`predict fit --from-profiles`)
+            found = predicted(engine, spec, target, None, threads)
     except (LookupError, ValueError) as exc:  # nothing fitted for the target, or not for every kind of kernel
         fail(str(exc))
     show(console, fmt, prediction_table(found), *([kernels_table(found)] if fmt == Format.table else []))
@@ -70,12 +73,20 @@ def fit(
                                "one times kernels beside the worst-predicted ones"),
     seed: int = typer.Option(0, "--seed", help="which kernels the first round samples"),
     threads: ThreadsOption = None,
+    from_profiles: Optional[str] = typer.Option(None, "--from-profiles", metavar="TARGET", help="time nothing: fit "
+                                                "TARGET (e.g. litert/android:SM-S921B) from the op profiles of whole "
+                                                "models stored for it, imported from a device or timed here"),
+    host: Optional[str] = typer.Option(None, "--host", help="with --from-profiles: the profiled host's name "
+                                       "(default: the host of the newest profile)"),
     db: DbOption = None,
     cache: CacheOption = plan.DEFAULT_CACHE,
     fmt: FormatOption = Format.table,
 ):
     """Time sampled FastViT building blocks alone on every target of DEVICE this machine runs (one kept worker per
-    target), fit a cost model per kernel kind, and store it with its runs."""
+    target), fit a cost model per kernel kind, and store it with its runs. With --from-profiles, fit a coarser
+    predictor for a device the harness cannot time kernels on: op-class rates from its whole models' profiles."""
+    if from_profiles:
+        return fit_from_profiles(from_profiles, host, db, fmt)
     if importlib.util.find_spec("scipy") is None:
         fail("harness predict fit needs scipy (its non-negative least squares): pip install 'fastvit-harness[predict]'")
     device, threads = device_and_threads(device, threads)
@@ -128,3 +139,36 @@ def fit(
     if not fitted_ids:
         fail("no target could be fitted")
     show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
+
+
+def fit_from_profiles(target: str, host: str | None, db, fmt: Format) -> None:
+    """`predict fit --from-profiles`: op-class rates (harness.predict.rates) from the op profiles stored for
+    `target`, stored as a predictor of the profiled host."""
+    from ..predict import rates
+
+    engine = open_db_with_runs(db)
+    found = profiled_runs(engine, target, host)
+    if not found:
+        fail(f"no valid run on {target}" + (f" on host {host}" if host else "") + " holds an op profile: import one "
+             "(`harness import`, `harness aihub fetch`) or time one here with `harness run --profile N`")
+    used, profiles = [], []
+    for run in found:
+        try:
+            features = rates.spec_features(run.spec)
+        except (ValueError, KeyError) as exc:  # a model this version cannot build
+            err.print(f"[yellow]{run.spec.model}@{run.spec.resolution}: left out[/yellow]: {exc}")
+            continue
+        used.append(run)
+        profiles.append(rates.Profile(f"{run.spec.model}@{run.spec.resolution}", run.latency_ms, run.class_ms,
+                                      features))
+    try:
+        costs = rates.fit_rates(profiles)
+    except ValueError as exc:
+        fail(f"{target}: {exc}")
+    predictor_id = save_predictor(engine, host=used[-1].host, target=target, threads=used[-1].threads,
+                                  precision="fp32", method=rates.METHOD, overhead_ms=0.0,
+                                  costs={cls: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors}
+                                         for cls, c in costs.items()},
+                                  run_ids=[run.run_id for run in used])
+    err.print(f"{target}: op-class rates from {len(used)} profiled model(s) on {used[-1].host['hostname']}")
+    show(console, fmt, predictors_table([p for p in predictors(engine) if p.id == predictor_id]))
