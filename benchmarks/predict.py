@@ -8,17 +8,22 @@ Stages, each resumable: the database keeps every run and predictor, so a stopped
            N FastViT-like configurations sampled from the design space (harness.predict.space, each at a sampled
            resolution) and the seven variants at 256 and 384. A spec with a valid run on this host is skipped;
            --budget-min stops starting new jobs.
+  profiles the seven variants at 256 timed whole once more, with an op profile (PROFILE_ITERATIONS inferences),
+           as a device the harness cannot time kernels on gives them (an AI Hub job, benchmark_model's op profile).
   noise    the noise floor: K of those models timed again in R fresh processes per target; their between-process
            spread ((max - min) / median) is what no predictor can beat on this machine.
   kernels  the sum-of-kernels baseline's data: every distinct kernel of the paper's variants (at 256 and 384) timed
-           alone on each target, twice, a round of all kernels apart (the fastest counts; the fit's runs count too). Their sum plus the
-           per-call overhead once is what additivity alone predicts: the error left is the interaction between
-           kernels (caches, fusions across blocks), which no per-kernel cost model can remove.
+           alone on each target, twice, a round of all kernels apart (the fastest counts; the fit's runs count
+           too). Their sum plus the per-call overhead once is what additivity alone predicts: the error left is
+           the interaction between kernels (caches, fusions across blocks), which no per-kernel cost model can
+           remove.
   fit      `harness predict fit` per target (kernels timed alone; never a held-out model), unless one is stored.
   judge    per target: the share of held-out models predicted within 5 % and 10 % of their measured median, the
            RMSPE, and two baselines: FLOPs only (the fit's kernels' milliseconds per FLOP, one least-squares line
            through the origin, plus the empty-model overhead) and the sum of each model's own kernels timed alone
-           (where all of them are: the variants after the kernels stage).
+           (where all of them are: the variants after the kernels stage). And how far a device gets that has only
+           whole models' op profiles: op-class rates (harness.predict.rates) from sa12's profile alone and from all
+           seven, judged on the held-out models that were not profiled.
 
     python benchmarks/predict.py --db /work/predict-bench.db --count 100 --budget-min 60     (repeat until done)
     python benchmarks/predict.py --db /work/predict-bench.db --stage judge --out predict-accuracy.md
@@ -50,11 +55,14 @@ from harness.opclass import OVERHEAD_SIGNATURE  # noqa: E402
 from harness.predict.space import sample_models  # noqa: E402
 from harness.protocol import LAYER_POLICY, Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
-from harness.store import Host, ModelFlops, Run, open_engine  # noqa: E402
+from harness.store import Host, ModelFlops, OpProfile, Run, open_engine  # noqa: E402
 
 TARGETS = ["onnxruntime", "openvino", "litert", "executorch"]
 RUN_POLICY = TimingPolicy(warmup_iterations=10, warmup_seconds=1.0, min_iterations=50, min_seconds=3.0)  # harness run's
 VARIANT_RESOLUTIONS = (256, 384)
+PROFILED_RESOLUTION = 256  # the variants' op profiles a profile-only device is judged from (stage profiles)
+PROFILE_ITERATIONS = 20  # `harness run`'s default
+ONE_PROFILE = "sa12"  # the single profile: a variant with attention, so every op class has a rate
 
 
 def dataset(count: int, seed: int) -> list[ModelSpec]:
@@ -71,7 +79,8 @@ def measured(engine, target: str, threads: int) -> dict[tuple[str, int], list[fl
         rows = session.execute(select(Run.model, Run.resolution, Run.median_ms).join(Host).where(
             Host.hostname == host, Run.target == target, Run.threads == threads, Run.status == "ok",
             Run.layer.is_(None), Run.precision == "fp32", Run.form == "reparam", Run.batch == 1,
-            Run.published.is_(False), Run.imported.is_(False))).all()
+            Run.published.is_(False), Run.imported.is_(False),
+            Run.id.not_in(select(OpProfile.run_id)))).all()  # the profiles stage's runs are not the dataset's
     for model, resolution, median in rows:
         found.setdefault((model, resolution), []).append(median)
     return found
@@ -137,6 +146,43 @@ def measure(engine, specs: list[ModelSpec], targets: list[str], threads: int, ca
                                                                     f" {result.summary.median_ms if result.summary else ''}",
                                                                     flush=True))
     return len(outcome.run_ids)
+
+
+def profile_variants(engine, targets: list[str], threads: int, cache: Path, deadline: float) -> int:
+    """The seven variants at PROFILED_RESOLUTION timed whole with an op profile on each target, where they have
+    none yet; returns the jobs run."""
+    from harness.analysis.predict import profiled_runs
+
+    jobs = []
+    for name in targets:
+        have = {run.spec.model for run in profiled_runs(engine, f"{name}/cpu", host_facts()["hostname"])
+                if run.spec.resolution == PROFILED_RESOLUTION and run.threads == threads}
+        todo = [ModelSpec(v, PROFILED_RESOLUTION) for v in list_models() if v not in have]
+        jobs += plan.plan_jobs(todo, [Target(name, "cpu")], threads=threads, policy=RUN_POLICY, cache_dir=cache,
+                               profile_iterations=PROFILE_ITERATIONS)
+    if not jobs:
+        return 0
+    with WorkerPerTarget() as kept:
+        outcome = sweep.run_sweep(engine, jobs, "benchmarks/predict.py profiles", measure=kept,
+                                  proceed=lambda: time.time() < deadline,
+                                  on_done=lambda job, result: print(f"  {job.describe()}: {result.status} "
+                                                                    f"({len(result.op_profile)} ops)", flush=True))
+    return len(outcome.run_ids)
+
+
+def rates_from_profiles(engine, target: str, threads: int, only: str | None = None):
+    """Op-class rates (harness.predict.rates) from this host's op profiles of the variants at PROFILED_RESOLUTION
+    on `target` (of `only` that variant, where given), and the specs they came from; None without any."""
+    from harness.analysis.predict import profiled_runs
+    from harness.predict.rates import Profile, fit_rates, spec_features
+
+    runs = [run for run in profiled_runs(engine, target, host_facts()["hostname"])
+            if run.spec.resolution == PROFILED_RESOLUTION and run.threads == threads and run.spec.model in list_models()
+            and (only is None or run.spec.model == only)]
+    if not runs:
+        return None, set()
+    profiles = [Profile(run.spec.model, run.latency_ms, run.class_ms, spec_features(run.spec)) for run in runs]
+    return fit_rates(profiles), {(run.spec.model, run.spec.resolution) for run in runs}
 
 
 KERNEL_TIMINGS = 2  # each kernel of the sum-of-kernels baseline is timed this often, a round of all kernels apart
@@ -254,22 +300,28 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
     """The accuracy table, one row per target; with `details`, every held-out model's numbers as CSV there."""
     from harness.analysis.predict import latest_predictor, predicted
 
+    from harness.predict.rates import predict_rates, spec_features
+
     lines = ["| target | held-out models | within ±5 % | within ±10 % | RMSPE | FLOPs-only ±10 % / RMSPE | "
-             "sum of own kernels ±10 % / RMSPE | noise floor (median spread, max) | kernels timed for the fit |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    rows = ["target,model,resolution,measured_ms,predicted_ms,flops_only_ms,sum_of_kernels_ms"]
+             "sum of own kernels ±10 % / RMSPE | noise floor (median spread, max) | kernels timed for the fit | "
+             f"op-class rates from {ONE_PROFILE}'s profile ±10 % / RMSPE | from the 7 variants' profiles |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["target,model,resolution,measured_ms,predicted_ms,flops_only_ms,sum_of_kernels_ms,"
+            "rates_one_profile_ms,rates_seven_profiles_ms"]
     for name in targets:
         target = f"{name}/cpu"
         with Session(engine) as session:
             row = latest_predictor(session, target, host_facts(), threads)
             if row is None:
-                lines.append(f"| {target} | no predictor fitted | | | | | | | |")
+                lines.append(f"| {target} | no predictor fitted | | | | | | | | | |")
                 continue
             predictor_id, overhead, training = row.id, row.overhead_ms, len(row.training_runs)
         per_flop = flops_line(engine, predictor_id)
         have = measured(engine, target, threads)
         alone = {signature: min(found) for signature, found in kernel_medians(engine, target, threads).items()}
         errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], []
+        by_rates = {label: (*rates_from_profiles(engine, target, threads, only), []) for label, only in
+                    (("one", ONE_PROFILE), ("seven", None))}
         for spec in specs:
             medians = have.get((spec.model, spec.resolution))
             if not medians:
@@ -289,18 +341,29 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
                 flops_errors.append(by_flops / truth - 1)
             if (summed := sum_of_kernels(spec, alone)) is not None:
                 sum_errors.append(summed / truth - 1)
+            from_rates, features = {}, None
+            for label, (costs, profiled, rate_errors) in by_rates.items():
+                if costs is None or (spec.model, spec.resolution) in profiled:  # judged on models not profiled
+                    continue
+                features = features or spec_features(spec)  # a forward pass: once per model
+                try:
+                    from_rates[label] = predict_rates(costs, features).ms
+                except ValueError:  # an op class no profile has
+                    continue
+                rate_errors.append(from_rates[label] / truth - 1)
             rows.append(f"{target},{spec.model},{spec.resolution},{truth:.4f},{ms:.4f},"
-                        f"{'' if by_flops is None else f'{by_flops:.4f}'},{'' if summed is None else f'{summed:.4f}'}")
+                        f"{'' if by_flops is None else f'{by_flops:.4f}'},{'' if summed is None else f'{summed:.4f}'},"
+                        + ",".join(f"{from_rates[k]:.4f}" if k in from_rates else "" for k in ("one", "seven")))
         for why in unpredicted:
             print(f"  {target}: not predicted: {why}", flush=True)
         if not errors:
-            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted) | | | | | | | |")
+            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted)" + " |" * 10)
             continue
         noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
         held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "")
         lines.append(f"| {target} | {held_out} | {within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | "
                      f"{rmspe(errors):.1%} | {accuracy(flops_errors)} | {accuracy(sum_errors)} | {noise} | "
-                     f"{training} |")
+                     f"{training} | {accuracy(by_rates['one'][2])} | {accuracy(by_rates['seven'][2])} |")
     if details:
         details.write_text("\n".join(rows) + "\n")
     return "\n".join(lines)
@@ -315,7 +378,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", required=True, help="SQLAlchemy URL or path: keep it between sessions")
     parser.add_argument("--cache", type=Path, default=REPO / ".harness-cache")
-    parser.add_argument("--stage", action="append", choices=["export", "measure", "noise", "kernels", "fit", "judge"],
+    parser.add_argument("--stage", action="append",
+                        choices=["export", "measure", "profiles", "noise", "kernels", "fit", "judge"],
                         help="default: all, in that order")
     parser.add_argument("--backend", action="append", choices=TARGETS, help=f"default: {' '.join(TARGETS)}")
     parser.add_argument("--count", type=int, default=100, help="sampled architectures (besides the 7 variants)")
@@ -334,7 +398,8 @@ def main() -> None:
     parser.add_argument("--details", type=Path, help="and every held-out model's measured and predicted ms (CSV)")
     args = parser.parse_args()
     db = args.db if "://" in args.db else f"sqlite:///{Path(args.db).resolve()}"
-    stages, targets = args.stage or ["export", "measure", "noise", "kernels", "fit", "judge"], args.backend or TARGETS
+    stages = args.stage or ["export", "measure", "profiles", "noise", "kernels", "fit", "judge"]
+    targets = args.backend or TARGETS
     engine = open_engine(db)
     specs = dataset(args.count, args.seed)
     deadline = time.time() + args.budget_min * 60
@@ -345,6 +410,9 @@ def main() -> None:
     if "measure" in stages:
         ran = measure(engine, specs, targets, args.threads, args.cache, deadline)
         print(f"measure: {ran} runs", flush=True)
+    if "profiles" in stages and time.time() < deadline:
+        ran = profile_variants(engine, targets, args.threads, args.cache, deadline)
+        print(f"profiles: {ran} runs", flush=True)
     if "noise" in stages and time.time() < deadline:
         ran = measure(engine, specs[:args.noise_models], targets, args.threads, args.cache, deadline,
                       repeats=args.noise_repeats)
