@@ -142,9 +142,9 @@ def measure(engine, specs: list[ModelSpec], targets: list[str], threads: int, ca
     with WorkerPerTarget() as kept:
         outcome = sweep.run_sweep(engine, jobs, "benchmarks/predict.py measure", measure=kept,
                                   repeats=sweep.Repeats(repeats), proceed=lambda: time.time() < deadline,
-                                  on_done=lambda job, result: print(f"  {job.describe()}: {result.status}"
-                                                                    f" {result.summary.median_ms if result.summary else ''}",
-                                                                    flush=True))
+                                  on_done=lambda job, result: print(
+                                      f"  {job.describe()}: {result.status} "
+                                      f"{result.summary.median_ms if result.summary else ''}", flush=True))
     return len(outcome.run_ids)
 
 
