@@ -33,7 +33,7 @@ class PredictorSummary:
     precision: str
     method: str
     fitted_at: str
-    overhead_ms: float
+    overhead_ms: float | None  # the empty-model probe; None for rates from profiles (scaled to whole latencies)
     training_runs: int
     kinds: list[KindFit]
     fusion: dict  # composition name -> {"fused", "saved_ms", "saved_share"} (harness.predict.fusion), timed at fit
@@ -90,7 +90,8 @@ def summary(row: Predictor) -> PredictorSummary:
     kinds = [KindFit(kind, cost.samples, _known(cost.error_quantile(0.5)), _known(cost.error_quantile(0.9)))
              for kind, cost in costs_of(row).items()]
     return PredictorSummary(row.id, row.host.hostname, row.target, row.threads, row.precision, row.method,
-                            row.fitted_at.isoformat(timespec="seconds"), row.overhead_ms, len(row.training_runs),
+                            row.fitted_at.isoformat(timespec="seconds"),
+                            None if row.method == rates.METHOD else row.overhead_ms, len(row.training_runs),
                             kinds, dict(row.fusion or {}))
 
 
