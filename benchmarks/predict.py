@@ -317,12 +317,10 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
     for name in targets:
         target = f"{name}/cpu"
         with Session(engine) as session:
-            row = latest_predictor(session, target, host_facts(), threads)
-            if row is None:
-                lines.append(f"| {target} | no predictor fitted | | | | | | | | | |")
-                continue
-            predictor_id, overhead, training = row.id, row.overhead_ms, len(row.training_runs)
-        per_flop = flops_line(engine, predictor_id)
+            row = latest_predictor(session, target, host_facts(), threads)  # None: the profile rates alone
+            predictor_id, overhead, training = (row.id, row.overhead_ms, len(row.training_runs)) if row else (
+                None, None, "no kernel fit")
+        per_flop = flops_line(engine, predictor_id) if predictor_id else None
         have = measured(engine, target, threads)
         alone = {signature: min(found) for signature, found in kernel_medians(engine, target, threads).items()}
         errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], []
@@ -335,12 +333,13 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
             truth = truth_of(medians)
             if len(medians) > 1:
                 spreads.append((max(medians) - min(medians)) / truth)
+            ms = None
             try:
-                ms = predicted(engine, spec, target, host_facts(), threads).prediction.ms
+                if predictor_id:
+                    ms = predicted(engine, spec, target, host_facts(), threads).prediction.ms
+                    errors.append(ms / truth - 1)
             except ValueError as exc:  # a kind of kernel the fit has no cost model for
                 unpredicted.append(f"{spec.model}@{spec.resolution}: {exc}")
-                continue
-            errors.append(ms / truth - 1)
             by_flops = None
             if per_flop is not None and (flops := model_flops(engine, spec)) is not None:
                 by_flops = overhead + per_flop * flops
@@ -357,18 +356,20 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
                 except ValueError:  # an op class no profile has
                     continue
                 rate_errors.append(from_rates[label] / truth - 1)
-            rows.append(f"{target},{spec.model},{spec.resolution},{truth:.4f},{ms:.4f},"
+            rows.append(f"{target},{spec.model},{spec.resolution},{truth:.4f},{'' if ms is None else f'{ms:.4f}'},"
                         f"{'' if by_flops is None else f'{by_flops:.4f}'},{'' if summed is None else f'{summed:.4f}'},"
                         + ",".join(f"{from_rates[k]:.4f}" if k in from_rates else "" for k in ("one", "seven")))
         for why in unpredicted:
             print(f"  {target}: not predicted: {why}", flush=True)
-        if not errors:
+        if not errors and not any(found for *_, found in by_rates.values()):
             lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted)" + " |" * 10)
             continue
         noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
         held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "")
-        lines.append(f"| {target} | {held_out} | {within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | "
-                     f"{rmspe(errors):.1%} | {accuracy(flops_errors)} | {accuracy(sum_errors)} | {noise} | "
+        fit_cells = (f"{within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | {rmspe(errors):.1%}" if errors else
+                     "— | — | —")
+        lines.append(f"| {target} | {held_out} | {fit_cells} | {accuracy(flops_errors)} | {accuracy(sum_errors)} | "
+                     f"{noise} | "
                      f"{training} | {accuracy(by_rates['one'][2])} | {accuracy(by_rates['seven'][2])} |")
     if details:
         details.write_text("\n".join(rows) + "\n")
