@@ -3,6 +3,7 @@ file, and that file reproduces the run by hand."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from harness import store
 from harness.measure import child, sweep
-from harness.measure.environment import THREAD_COUNT_VARIABLES
+from harness.measure.environment import THREAD_COUNT_VARIABLES, THREAD_VARIABLES
 from harness.protocol import PROTOCOL_VERSION, Job, PeakJob, RunResult, TimingPolicy
 from harness.spec import ModelSpec, Target
 
@@ -56,8 +57,11 @@ def test_a_failed_job_keeps_its_file_and_reproduces_by_hand(tmp_path, monkeypatc
                    cwd=child.REPO, timeout=300)
     reproduced = RunResult.from_json(out.read_text())
     assert reproduced.status == "ok" and len(reproduced.samples_ns) >= 3
-    # the worker sized the math libraries' thread pools from the job, before loading them
-    assert reproduced.environment["env"] == {name: "1" for name in THREAD_COUNT_VARIABLES}
+    # the worker sized the math libraries' thread pools from the job, before loading them; the variables that shape
+    # those threads and that it does not set (OPENBLAS_CORETYPE on some machines) are recorded as it found them
+    inherited = {name: os.environ[name] for name in THREAD_VARIABLES
+                 if name in os.environ and name not in THREAD_COUNT_VARIABLES}
+    assert reproduced.environment["env"] == {**{name: "1" for name in THREAD_COUNT_VARIABLES}, **inherited}
 
 
 def test_a_hanging_worker_is_stopped(tmp_path, monkeypatch):
