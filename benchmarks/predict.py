@@ -159,8 +159,8 @@ def profile_variants(engine, targets: list[str], threads: int, cache: Path, dead
 
     jobs = []
     for name in targets:
-        have = {run.spec.model for run in profiled_runs(engine, f"{name}/cpu", host_facts()["hostname"])
-                if run.spec.resolution == PROFILED_RESOLUTION and run.threads == threads}
+        have = {run.spec.model for run in profiled_runs(engine, f"{name}/cpu", host_facts()["hostname"],
+                                                        threads=threads) if run.spec.resolution == PROFILED_RESOLUTION}
         todo = [ModelSpec(v, PROFILED_RESOLUTION) for v in list_models() if v not in have]
         jobs += plan.plan_jobs(todo, [Target(name, "cpu")], threads=threads, policy=RUN_POLICY, cache_dir=cache,
                                profile_iterations=PROFILE_ITERATIONS)
@@ -180,8 +180,8 @@ def rates_from_profiles(engine, target: str, threads: int, only: str | None = No
     from harness.analysis.predict import profiled_runs
     from harness.predict.rates import Profile, fit_rates, spec_features
 
-    runs = [run for run in profiled_runs(engine, target, host_facts()["hostname"])
-            if run.spec.resolution == PROFILED_RESOLUTION and run.threads == threads and run.spec.model in list_models()
+    runs = [run for run in profiled_runs(engine, target, host_facts()["hostname"], threads=threads)
+            if run.spec.resolution == PROFILED_RESOLUTION and run.spec.model in list_models()
             and (only is None or run.spec.model == only)]
     if not runs:
         return None, set()

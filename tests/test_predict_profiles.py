@@ -107,3 +107,22 @@ def test_fitting_from_profiles_says_what_is_missing(db, engine):
     save(engine)  # a run without an op profile
     missing = invoke("predict", "fit", "--from-profiles", "torch/cpu", "--db", db)
     assert missing.exit_code == 2 and "holds an op profile" in " ".join(missing.output.split())
+
+
+def test_rates_are_fitted_at_one_thread_count(db, engine):
+    """Profiles of one target at 4 and at 1 thread: a fit reads one thread count, the newest unless told."""
+    from helpers import invoke
+
+    for threads in ("4", "1"):
+        imported = invoke("import", FIXTURES / "benchmark_model_xnnpack_profile.log", "--tool", "benchmark_model",
+                          "--device", "android:pixel7", "--model", "t8", "--threads", threads, "--db", db)
+        assert imported.exit_code == 0, imported.output
+    assert invoke("predict", "fit", "--from-profiles", PHONE_TARGET, "--db", db).exit_code == 0
+    assert invoke("predict", "fit", "--from-profiles", PHONE_TARGET, "--threads", "4", "--db", db).exit_code == 0
+    with Session(engine) as session:
+        uuid_by_threads = {run.threads: run.uuid for run in session.scalars(select(store.Run))}
+        fitted = [(p.threads, p.training_runs) for p in session.scalars(select(store.Predictor)
+                                                                         .order_by(store.Predictor.id))]
+    assert fitted == [(1, [uuid_by_threads[1]]), (4, [uuid_by_threads[4]])]
+    none = invoke("predict", "fit", "--from-profiles", PHONE_TARGET, "--threads", "2", "--db", db)
+    assert none.exit_code == 2 and "with 2 threads holds an op profile" in " ".join(none.output.split())

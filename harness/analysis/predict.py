@@ -106,9 +106,11 @@ class ProfiledRun:
     class_ms: dict[str, float]  # op class -> milliseconds per inference in its profile
 
 
-def profiled_runs(engine, target: str, hostname: str | None = None, precision: str = "fp32") -> list[ProfiledRun]:
+def profiled_runs(engine, target: str, hostname: str | None = None, precision: str = "fp32",
+                  threads: int | None = None) -> list[ProfiledRun]:
     """The newest valid run per model spec on `target` that holds an op profile (imported from a device or timed
-    here), on the host named `hostname`, else on the host of the newest such run."""
+    here), on the host named `hostname`, else on the host of the newest such run; with `threads`, else with as many
+    as the newest such run (rates at one thread count are not rates at another)."""
     with Session(engine) as session:
         runs = [r for r in latest_runs(session, Run.target == target, Run.precision == precision,
                                        Run.keep_float == "", Run.published.is_(False),
@@ -118,6 +120,10 @@ def profiled_runs(engine, target: str, hostname: str | None = None, precision: s
             return []
         host_id = runs[-1].host_id
         runs = [r for r in runs if r.host_id == host_id]
+        threads = threads if threads is not None else runs[-1].threads
+        runs = [r for r in runs if r.threads == threads]
+        if not runs:
+            return []
         host = {column: getattr(runs[-1].host, column) for column in HOST_IDENTITY}
         class_ms: dict[int, dict[str, float]] = {}
         for run_id, cls, ms in session.execute(select(OpProfile.run_id, OpProfile.op_class, OpProfile.total_ms)

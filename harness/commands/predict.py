@@ -86,7 +86,7 @@ def fit(
     target), fit a cost model per kernel kind, and store it with its runs. With --from-profiles, fit a coarser
     predictor for a device the harness cannot time kernels on: op-class rates from its whole models' profiles."""
     if from_profiles:
-        return fit_from_profiles(from_profiles, host, db, fmt)
+        return fit_from_profiles(from_profiles, host, threads, db, fmt)
     if importlib.util.find_spec("scipy") is None:
         fail("harness predict fit needs scipy (its non-negative least squares): pip install 'fastvit-harness[predict]'")
     device, threads = device_and_threads(device, threads)
@@ -141,15 +141,16 @@ def fit(
     show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
 
 
-def fit_from_profiles(target: str, host: str | None, db, fmt: Format) -> None:
+def fit_from_profiles(target: str, host: str | None, threads: int | None, db, fmt: Format) -> None:
     """`predict fit --from-profiles`: op-class rates (harness.predict.rates) from the op profiles stored for
     `target`, stored as a predictor of the profiled host."""
     from ..predict import rates
 
     engine = open_db_with_runs(db)
-    found = profiled_runs(engine, target, host)
+    found = profiled_runs(engine, target, host, threads=threads)
     if not found:
-        fail(f"no valid run on {target}" + (f" on host {host}" if host else "") + " holds an op profile: import one "
+        fail(f"no valid run on {target}" + (f" on host {host}" if host else "") +
+             (f" with {threads} threads" if threads else "") + " holds an op profile: import one "
              "(`harness import`, `harness aihub fetch`) or time one here with `harness run --profile N`")
     used, profiles = [], []
     for run in found:
