@@ -178,15 +178,14 @@ def rates_from_profiles(engine, target: str, threads: int, only: str | None = No
     """Op-class rates (harness.predict.rates) from this host's op profiles of the variants at PROFILED_RESOLUTION
     on `target` (of `only` that variant, where given), and the specs they came from; None without any."""
     from harness.analysis.predict import profiled_runs
-    from harness.predict.rates import Profile, fit_rates, spec_features
+    from harness.predict.rates import fit_rates, profile_of
 
     runs = [run for run in profiled_runs(engine, target, host_facts()["hostname"], threads=threads)
             if run.spec.resolution == PROFILED_RESOLUTION and run.spec.model in list_models()
             and (only is None or run.spec.model == only)]
     if not runs:
         return None, set()
-    profiles = [Profile(run.spec.model, run.latency_ms, run.class_ms, spec_features(run.spec)) for run in runs]
-    return fit_rates(profiles), {(run.spec.model, run.spec.resolution) for run in runs}
+    return fit_rates([profile_of(run) for run in runs]), {(run.spec.model, run.spec.resolution) for run in runs}
 
 
 KERNEL_TIMINGS = 2  # each kernel of the sum-of-kernels baseline is timed this often, a round of all kernels apart

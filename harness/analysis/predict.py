@@ -14,6 +14,7 @@ from ..predict.fit import KindCost, Prediction, predict
 from ..spec import ModelSpec
 from ..store import Host, OpProfile, Predictor, Run, latest_runs
 from ..store.schema import HOST_IDENTITY
+from .advise import class_ms
 
 
 @dataclass(frozen=True)
@@ -125,13 +126,9 @@ def profiled_runs(engine, target: str, hostname: str | None = None, precision: s
         if not runs:
             return []
         host = {column: getattr(runs[-1].host, column) for column in HOST_IDENTITY}
-        class_ms: dict[int, dict[str, float]] = {}
-        for run_id, cls, ms in session.execute(select(OpProfile.run_id, OpProfile.op_class, OpProfile.total_ms)
-                                               .where(OpProfile.run_id.in_([r.id for r in runs]))):
-            class_ms.setdefault(run_id, {}).setdefault(cls, 0.0)
-            class_ms[run_id][cls] += ms
+        per_run = class_ms(engine, [r.id for r in runs])
         return [ProfiledRun(ModelSpec(r.model, r.resolution, r.batch, r.form), r.id, host, r.threads or 1,
-                            r.latency_ms, class_ms[r.id]) for r in runs]
+                            r.latency_ms, per_run[r.id]) for r in runs]
 
 
 def latest_predictor(session: Session, target: str, host: dict | None = None, threads: int | None = None,
@@ -161,11 +158,11 @@ def predicted(engine, spec: ModelSpec, target: str, host: dict | None = None, th
             raise LookupError(f"no predictor for {target}" + (f" with {threads} threads" if threads else "") +
                               f" on this host; `harness predict fit --backend {target.split('/')[0]}` fits one")
         found = summary(row)
-        from ..predict.kernels import model_kernels  # a meta-device pass of the model: torch, only when asked
-
-        if row.method == rates.METHOD:
+        if found.from_profiles:
             prediction = rates.predict_rates(costs_of(row), rates.spec_features(spec))
         else:
+            from ..predict.kernels import model_kernels  # a meta-device pass of the model: torch, only when asked
+
             prediction = predict(costs_of(row), model_kernels(spec), row.overhead_ms)
         measured = [r for r in latest_runs(session, Run.model == spec.model, Run.resolution == spec.resolution,
                                            Run.batch == spec.batch, Run.form == spec.form, Run.target == target,

@@ -155,13 +155,11 @@ def fit_from_profiles(target: str, host: str | None, threads: int | None, db, fm
     used, profiles = [], []
     for run in found:
         try:
-            features = rates.spec_features(run.spec)
+            profiles.append(rates.profile_of(run))
         except (ValueError, KeyError) as exc:  # a model this version cannot build
             err.print(f"[yellow]{run.spec.model}@{run.spec.resolution}: left out[/yellow]: {exc}")
             continue
         used.append(run)
-        profiles.append(rates.Profile(f"{run.spec.model}@{run.spec.resolution}", run.latency_ms, run.class_ms,
-                                      features))
     try:
         costs = rates.fit_rates(profiles)
     except ValueError as exc:

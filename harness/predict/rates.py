@@ -118,6 +118,11 @@ def predict_rates(costs: dict[str, KindCost], features: dict[str, float], q: flo
     return Prediction(total, max(total - total * error, 0.0), total + total * error, 0.0, parts)
 
 
+def profile_of(run) -> Profile:
+    """A profiled run (harness.analysis.predict.ProfiledRun) with its model's features: one forward pass."""
+    return Profile(f"{run.spec.model}@{run.spec.resolution}", run.latency_ms, run.class_ms, spec_features(run.spec))
+
+
 def spec_features(spec) -> dict[str, float]:
     """A model spec's FLOPs per op class and the elements its leaf layers write (ELEMENTS): one forward pass."""
     import torch
