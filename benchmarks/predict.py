@@ -44,7 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import or_, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from fastvit import list_models  # noqa: E402
@@ -55,7 +55,7 @@ from harness.opclass import OVERHEAD_SIGNATURE  # noqa: E402
 from harness.predict.space import sample_models  # noqa: E402
 from harness.protocol import LAYER_POLICY, Job, TimingPolicy  # noqa: E402
 from harness.spec import ModelSpec, Target  # noqa: E402
-from harness.store import Host, ModelFlops, OpProfile, Run, open_engine  # noqa: E402
+from harness.store import Host, ModelFlops, OpProfile, Run, Sweep, open_engine  # noqa: E402
 
 TARGETS = ["onnxruntime", "openvino", "litert", "executorch"]
 RUN_POLICY = TimingPolicy(warmup_iterations=10, warmup_seconds=1.0, min_iterations=50, min_seconds=3.0)  # harness run's
@@ -63,6 +63,7 @@ VARIANT_RESOLUTIONS = (256, 384)
 PROFILED_RESOLUTION = 256  # the variants' op profiles a profile-only device is judged from (stage profiles)
 PROFILE_ITERATIONS = 20  # `harness run`'s default
 ONE_PROFILE = "sa12"  # the single profile: a variant with attention, so every op class has a rate
+PROFILES_COMMAND = "benchmarks/predict.py profiles"  # the profiles stage's sweeps: their runs are not the dataset's
 
 
 def dataset(count: int, seed: int) -> list[ModelSpec]:
@@ -80,7 +81,9 @@ def measured(engine, target: str, threads: int) -> dict[tuple[str, int], list[fl
             Host.hostname == host, Run.target == target, Run.threads == threads, Run.status == "ok",
             Run.layer.is_(None), Run.precision == "fp32", Run.form == "reparam", Run.batch == 1,
             Run.published.is_(False), Run.imported.is_(False),
-            Run.id.not_in(select(OpProfile.run_id)))).all()  # the profiles stage's runs are not the dataset's
+            Run.id.not_in(select(OpProfile.run_id)),  # the profiles stage's runs are not the dataset's, nor are
+            or_(Run.sweep_id.is_(None),  # unprofiled ones
+                Run.sweep_id.not_in(select(Sweep.id).where(Sweep.command == PROFILES_COMMAND))))).all()
     for model, resolution, median in rows:
         found.setdefault((model, resolution), []).append(median)
     return found
@@ -161,17 +164,31 @@ def profile_variants(engine, targets: list[str], threads: int, cache: Path, dead
     for name in targets:
         have = {run.spec.model for run in profiled_runs(engine, f"{name}/cpu", host_facts()["hostname"],
                                                         threads=threads) if run.spec.resolution == PROFILED_RESOLUTION}
+        have |= tried_unprofiled(engine, f"{name}/cpu", threads)  # a runtime with no profiler here: tried once
         todo = [ModelSpec(v, PROFILED_RESOLUTION) for v in list_models() if v not in have]
         jobs += plan.plan_jobs(todo, [Target(name, "cpu")], threads=threads, policy=RUN_POLICY, cache_dir=cache,
                                profile_iterations=PROFILE_ITERATIONS)
     if not jobs:
         return 0
+
+    def done(job, result) -> None:
+        ops = f"{len(result.op_profile)} ops" if result.op_profile else "no op profile: no profiler here"
+        print(f"  {job.describe()}: {result.status} ({ops})", flush=True)
+
     with WorkerPerTarget() as kept:
-        outcome = sweep.run_sweep(engine, jobs, "benchmarks/predict.py profiles", measure=kept,
-                                  proceed=lambda: time.time() < deadline,
-                                  on_done=lambda job, result: print(f"  {job.describe()}: {result.status} "
-                                                                    f"({len(result.op_profile)} ops)", flush=True))
+        outcome = sweep.run_sweep(engine, jobs, PROFILES_COMMAND, measure=kept, proceed=lambda: time.time() < deadline,
+                                  on_done=done)
     return len(outcome.run_ids)
+
+
+def tried_unprofiled(engine, target: str, threads: int) -> set[str]:
+    """The variants the profiles stage timed on `target` on this host and got no op profile of (LiteRT's Python
+    interpreter has no profiler: its op profiles come from a device's benchmark_model)."""
+    with Session(engine) as session:
+        return set(session.scalars(select(Run.model).join(Host).join(Sweep, Sweep.id == Run.sweep_id).where(
+            Host.hostname == host_facts()["hostname"], Run.target == target, Run.threads == threads,
+            Run.resolution == PROFILED_RESOLUTION, Sweep.command == PROFILES_COMMAND, Run.status == "ok",
+            Run.id.not_in(select(OpProfile.run_id)))).all())
 
 
 def rates_from_profiles(engine, target: str, threads: int, only: str | None = None):
