@@ -211,3 +211,53 @@ def test_a_kernel_faster_than_the_overhead_probe_does_not_zero_its_kinds_fit():
     for sample in samples[:-1]:
         assert cost.ms(sample.x) == pytest.approx(sample.ms, rel=0.1), sample.signature
     assert max(abs(e) for e in cost.cv_errors[:-1]) < 0.05
+
+
+def test_compare_shows_predictions_in_marked_cells_that_no_speedup_reads(db, engine):
+    from harness.measure.environment import host_facts
+    from harness.measure.predict import METHOD
+    from harness.predict.kernels import model_kernels
+    from harness.spec import ModelSpec, Target
+    from harness.analysis.compare import compare
+    from harness.analysis.predict import add_predictions
+    from harness.baselines import own_resolution
+    from harness.views import formats
+    from harness.views.compare import compare_table
+    from harness.views.markdown import render as render_markdown
+    from harness.web.app import create_app
+    from helpers import invoke, save
+
+    fitted, _ = scripted_fit(engine, Target("onnxruntime", "cpu"))
+    costs = {k: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors} for k, c in fitted.costs.items()}
+    store.save_predictor(engine, host=host_facts(), target="onnxruntime/cpu", threads=2, precision="fp32",
+                         method=METHOD, overhead_ms=fitted.overhead_ms, costs=costs, run_ids=fitted.run_ids)
+    # ONNX Runtime has the baseline only; OpenVINO (no predictor) has both sides of the s12 claim
+    save(engine, [1.0] * 5, model="timm:mobileone_s4", resolution=224, target="onnxruntime/cpu", host=host_facts())
+    save(engine, [3.0] * 5, model="timm:mobileone_s4", resolution=224, target="openvino/cpu", host=host_facts())
+    save(engine, [2.0] * 5, model="s12", resolution=256, target="openvino/cpu", host=host_facts())
+    expected = OVERHEAD_MS + sum(law_ms(k) * k.count for k in model_kernels(ModelSpec("s12", 256)))
+
+    plain = json.loads(invoke("compare", "--db", db, "--format", "json").output)
+    shown = invoke("compare", "--predicted", "--db", db, "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    rows = json.loads(shown.output)
+    (guess,) = [r for r in rows if r["kind"] == "predicted_latency_ms"]  # none for the baseline, none on OpenVINO
+    assert (guess["name"], guess["target"], guess["origin"]) == ("s12", "onnxruntime/cpu", "measured")
+    assert guess["value"] == pytest.approx(expected, rel=0.01) and "not a measurement" in guess["note"]
+    assert [r for r in rows if r["kind"] != "predicted_latency_ms"] == plain  # no speedup from a prediction
+    assert [r["target"] for r in rows if r["kind"] == "speedup"] == ["openvino/cpu"]
+
+    table = " ".join(invoke("compare", "--predicted", "--db", db).output.split())
+    assert "predicted" in table and "no speedup or claim uses it" in table
+    assert "predicted" not in invoke("compare", "--db", db).output
+    found = compare(engine, own_resolution(256))
+    add_predictions(engine, found, own_resolution(256))
+    markdown = "\n".join(render_markdown(compare_table(found)))  # the findings file's view
+    assert f"| _{formats.text(found.predicted[('s12', found.columns[0])], 'ms')}_ predicted |" in markdown, markdown
+
+    client = create_app(engine).test_client()
+    assert "tone-predicted" in client.get("/?predicted=1").get_data(as_text=True)
+    assert "tone-predicted" not in client.get("/").get_data(as_text=True)
+
+    refused = invoke("compare", "--predicted", "--metric", "load", "--db", db)
+    assert refused.exit_code == 2 and "latencies only" in refused.output

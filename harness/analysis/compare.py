@@ -98,6 +98,10 @@ class Comparison:
     hint: str | None = None  # what else would fill the table (PUBLISHED_HINT)
     published_train: set[tuple[str, str, str]] = field(default_factory=set)  # (host, target, model) timed unfused
     metric: Metric = METRICS["latency"]
+    # (model, column) -> the latency `harness predict` gives where the column has no run of it
+    # (analysis.predict.add_predictions):
+    # shown marked as a prediction, never read by a speedup or a claim
+    predicted: dict[tuple[str, Column], float] = field(default_factory=dict)
 
     def speedup(self, claim: Claim, column: Column) -> float | None:
         """latency(slow) / latency(fast) on one column, where it holds both (claims are about latency)."""

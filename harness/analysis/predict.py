@@ -15,6 +15,7 @@ from ..spec import ModelSpec
 from ..store import Host, OpProfile, Predictor, Run, latest_runs
 from ..store.schema import HOST_IDENTITY
 from .advise import class_ms
+from .compare import METRICS, Comparison
 
 
 @dataclass(frozen=True)
@@ -171,3 +172,26 @@ def predicted(engine, spec: ModelSpec, target: str, host: dict | None = None, th
                     if r.latency_ms]
     run = measured[0] if measured else None
     return PredictedModel(spec, found, prediction, run.latency_ms if run else None, run.id if run else None)
+
+
+def add_predictions(engine, found: Comparison, resolution_of) -> None:
+    """Fill found.predicted: each FastViT model of the table that a column of this harness's fp32 runs lacks,
+    as the newest predictor fitted for that column's host and target predicts it (`harness predict fit`).
+    Published columns get none (their device was never fitted here); baselines get none (the predictor knows
+    FastViT's blocks only); nor does a model the predictor cannot split (an op class no profile of it had)."""
+    if found.metric is not METRICS["latency"]:
+        return
+    for column in found.columns:
+        if column.origin == "published" or column.precision not in ("fp32", "n/a"):
+            continue
+        for model in found.models:
+            spec = ModelSpec(model, resolution_of(model))
+            if spec.is_baseline or (model, column) in found.values:
+                continue
+            try:
+                found.predicted[(model, column)] = predicted(engine, spec, column.target,
+                                                             {"hostname": column.host}).prediction.ms
+            except LookupError:  # no predictor for this column: none of its models can be predicted
+                break
+            except ValueError:  # this model has a kind of kernel (or op class) the predictor has no cost for
+                continue

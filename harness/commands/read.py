@@ -164,16 +164,24 @@ def compare_command(
     resolution: int = typer.Option(256, "--resolution", help="FastViT resolution to compare (baselines: their own)"),
     metric: CompareMetric = typer.Option(CompareMetric.latency, "--metric", help="latency (with the claims), load "
                                          "time, the model's own peak memory, or the artifact's size"),
+    with_predictions: bool = typer.Option(False, "--predicted", help="fill a FastViT model a target has no run of "
+                                          "with `harness predict`'s estimate where a predictor was fitted for it, "
+                                          "marked predicted (latency only; no speedup uses it)"),
     db: DbOption = None,
     fmt: FormatOption = Format.table,
 ):
     """Every model's latency (or load time, memory, size) on every device and target (measured, imported,
     published) side by side, and per device the paper's claims as speedups beside the paper's figures."""
     from ..analysis.compare import compare
+    from ..analysis.predict import add_predictions
     from ..views.compare import compare_table
 
+    if with_predictions and metric != CompareMetric.latency:
+        fail(f"--predicted fills latencies only; predictors estimate no {metric.value}")
     engine = open_db_with_runs(db)
     found = compare(engine, own_resolution(resolution), metric.value)
+    if with_predictions:
+        add_predictions(engine, found, own_resolution(resolution))
     if not found.models:
         if metric != CompareMetric.latency:
             fail(f"no valid fused-form run at {resolution}px records {metric.value} figures yet; runs of this harness "

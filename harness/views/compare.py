@@ -9,6 +9,9 @@ from .table import Cell, Column, Lacking, Link, Row, Table
 RECORD_KEYS = ["kind", "name", "resolution", "host", "target", "origin", "value", "paper_mobile", "paper_gpu",
                "citation", "noisy", "note"]
 LACKING_INTRO = "a claim without a speedup (—) lacks runs:"
+PREDICTED = "predicted"  # the mark of a cell `harness predict` filled (compare --predicted)
+PREDICTED_NOTE = ("predicted: no run of it there; the newest predictor fitted for that host and target estimates it "
+                  "(harness predict); not a measurement, and no speedup or claim uses it")
 
 
 def _records(found: Comparison) -> list[dict]:
@@ -17,6 +20,9 @@ def _records(found: Comparison) -> list[dict]:
     rows = [(found.metric.kind, m, found.resolution[m], c.host, c.target, c.origin, found.values[(m, c)], None,
              None, c.citation, (m, c) in found.noisy, None)
             for m in found.models for c in found.columns if (m, c) in found.values]
+    rows += [("predicted_" + found.metric.kind, m, found.resolution[m], c.host, c.target, c.origin,
+              found.predicted[(m, c)], None, None, None, False, PREDICTED_NOTE)
+             for m in found.models for c in found.columns if (m, c) in found.predicted]
     rows += [("speedup", claim.key, None, c.host, c.target, c.origin, found.speedup(claim, c), claim.paper_mobile,
               claim.paper_gpu, c.citation, (claim.fast, c) in found.noisy or (claim.slow, c) in found.noisy, None)
              for claim in HEADLINE for c in found.columns if found.speedup(claim, c)]
@@ -64,6 +70,8 @@ def compare_table(found: Comparison) -> Table:
         for column, key in keys.items():
             if (model, column) in found.values:
                 values[key] = Cell(found.values[(model, column)], ("noisy",) if (model, column) in found.noisy else ())
+            elif (model, column) in found.predicted:
+                values[key] = Cell(found.predicted[(model, column)], (PREDICTED,), tone=PREDICTED)
         rows.append(Row(values))
     if rows and latency:
         rows[-1].end_section = True  # a rule between latencies and speedups
@@ -79,6 +87,8 @@ def compare_table(found: Comparison) -> Table:
         notes.append(f"{SPEEDUP_NOTE}; green: reaches the paper's figure")
     if found.noisy:
         notes.append(NOISY_NOTE)
+    if found.predicted:
+        notes.append(PREDICTED_NOTE)
     title = (f"{found.metric.name} per device and target, {found.metric.unit} (fused form, batch 1, each model at "
              "its own resolution)") + ("; below, the paper's claims as speedups on each" if latency else "")
     return Table("matrix", title, columns, rows, notes, lacking(found.missing), LACKING_INTRO,

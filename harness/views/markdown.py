@@ -12,6 +12,8 @@ def cell(row: Row, column: Column) -> str:
         shown = f"`{shown}`"
     if found.tone == "strong":
         shown = f"**{shown}**"
+    elif found.tone == "predicted":
+        shown = f"_{shown}_"
     marks = [m.words if isinstance(m, Mark) else m for m in found.marks]
     return " ".join([shown, *marks]).replace("|", "\\|")
 

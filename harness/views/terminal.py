@@ -11,7 +11,7 @@ from rich.table import Table as RichTable
 from . import formats
 from .table import Column, Row, Table
 
-TONES = {"good": "green", "bad": "red", "warn": "yellow"}
+TONES = {"good": "green", "bad": "red", "warn": "yellow", "predicted": "dim italic"}
 
 
 def _mark(mark) -> str:

@@ -22,6 +22,7 @@ from ..analysis.claims import CLAIMS, check_all
 from ..analysis.compare import HEADLINE, METRICS, compare
 from ..analysis.history import SERIES_KEY, history, series
 from ..analysis.lab import lab
+from ..analysis.predict import add_predictions
 from ..analysis.record import FABRICS, fabric_of, record
 from ..spec import canonical_model
 
@@ -88,10 +89,14 @@ def create_app(engine, resolution: int = 256) -> Flask:
         all_hosts = sorted({c.host for c in found.columns})
         found.columns = [c for c in found.columns if c.origin in origins and (not hosts or c.host in hosts)]
         found.models = [m for m in found.models if any((m, c) in found.values for c in found.columns)]
+        with_predictions = request.args.get("predicted") == "1"
+        if with_predictions:  # marked cells, as `harness compare --predicted` shows them
+            add_predictions(engine, found, baselines.own_resolution(fastvit_resolution))
         shown = compare_table(found)
         return page("/index.json", serialize.document(shown), "overview.html", found=found, matrix=shown,
                     chart=charts.overview(found), metric=metric, metrics=METRICS, resolution=fastvit_resolution,
-                    origins=origins, hosts=hosts, all_hosts=all_hosts, headline=HEADLINE if metric == "latency" else ())
+                    origins=origins, hosts=hosts, all_hosts=all_hosts, headline=HEADLINE if metric == "latency" else (),
+                    with_predictions=with_predictions)
 
     @app.get("/claims.json")
     @app.get("/claims")  # registered first: url_for() builds the page
