@@ -17,7 +17,9 @@ Stages, each resumable: the database keeps every run and predictor, so a stopped
            too). Their sum plus the per-call overhead once is what additivity alone predicts: the error left is
            the interaction between kernels (caches, fusions across blocks), which no per-kernel cost model can
            remove.
-  fit      `harness predict fit` per target (kernels timed alone; never a held-out model), unless one is stored.
+  fit      `harness predict fit` per target (kernels timed alone, then --whole sampled models timed whole to
+           calibrate their sum; never a held-out model), unless one is stored; a stored fit without the calibration
+           gets it (`predict fit --calibrate-only`).
   judge    per target: the share of held-out models predicted within 5 % and 10 % of their measured median, the
            RMSPE, and two baselines: FLOPs only (the fit's kernels' milliseconds per FLOP, one least-squares line
            through the origin, plus the empty-model overhead) and the sum of each model's own kernels timed alone
@@ -271,18 +273,30 @@ def sum_of_kernels(spec: ModelSpec, fastest: dict[str, float]) -> float | None:
 
 
 def fit(engine, db: str, cache: Path, targets: list[str], threads: int, kernels: int, rounds: int,
-        refit: bool) -> None:
+        refit: bool, whole: int) -> None:
     from harness.analysis.predict import predictors
 
-    have = {p.target for p in predictors(engine) if p.threads == threads}
+    newest = {}
+    for p in predictors(engine):  # newest first
+        if p.threads == threads and not p.from_profiles:
+            newest.setdefault(p.target, p)
     for name in targets:
-        if f"{name}/cpu" in have and not refit:
+        found = newest.get(f"{name}/cpu")
+        if found and not refit and (found.whole_models or not whole):
             continue
         began = time.perf_counter()
+        how = ["--calibrate-only"] if found and not refit else ["--kernels", str(kernels), "--rounds", str(rounds)]
         subprocess.run([sys.executable, "-m", "harness.cli", "predict", "fit", "--device", "cpu", "--backend", name,
-                        "--kernels", str(kernels), "--rounds", str(rounds), "--threads", str(threads),
-                        "--db", db, "--cache", str(cache)], cwd=REPO, check=False)
-        print(f"  fit {name}: {(time.perf_counter() - began) / 60:.1f} min", flush=True)
+                        *how, "--whole", str(whole), "--threads", str(threads), "--db", db, "--cache", str(cache)],
+                       cwd=REPO, check=False)
+        print(f"  fit {name} ({' '.join(how)}): {(time.perf_counter() - began) / 60:.1f} min", flush=True)
+
+
+def calibration_models(whole: int) -> set[tuple[str, int]]:
+    """The whole models `predict fit --whole` times (seed 0): never judged, should the sampled sets meet."""
+    from harness.measure.predict import WHOLE_SEED
+
+    return set(sample_models(whole, WHOLE_SEED)) if whole else set()
 
 
 def flops_line(engine, predictor_id: int) -> float | None:
@@ -317,18 +331,25 @@ def rmspe(errors: list[float]) -> float:
 
 
 def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, details: Path | None = None,
-          truth_of=statistics.median) -> str:
+          truth_of=statistics.median, whole: int = 0) -> str:
     """The accuracy table, one row per target; with `details`, every held-out model's numbers as CSV there.
-    truth_of: a model's measured latency from the medians of its runs (the median of them, or the fastest)."""
-    from harness.analysis.predict import latest_predictor, predicted
-
+    truth_of: a model's measured latency from the medians of its runs (the median of them, or the fastest).
+    whole: how many calibration models the fit timed (none of them is judged)."""
+    from harness.analysis.predict import costs_of, latest_predictor, predicted
+    from harness.predict.fit import WHOLE, predict
+    from harness.predict.kernels import model_kernels
     from harness.predict.rates import predict_rates, spec_features
 
-    lines = ["| target | held-out models | within ±5 % | within ±10 % | RMSPE | FLOPs-only ±10 % / RMSPE | "
-             "sum of own kernels ±10 % / RMSPE | noise floor (median spread, max) | kernels timed for the fit | "
+    calibrated_on = calibration_models(whole)
+    if overlap := [s for s in specs if (s.model, s.resolution) in calibrated_on]:
+        print(f"  {len(overlap)} held-out models are calibration models too: not judged", flush=True)
+        specs = [s for s in specs if s not in overlap]
+    lines = ["| target | held-out models | within ±5 % | within ±10 % | RMSPE | kernels alone, uncalibrated ±10 % / "
+             "RMSPE | FLOPs-only ±10 % / RMSPE | sum of own kernels ±10 % / RMSPE | noise floor (median spread, max) | "
+             "runs timed for the fit | "
              f"op-class rates from {ONE_PROFILE}'s profile ±10 % / RMSPE | from the 7 variants' profiles |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    rows = ["target,model,resolution,measured_ms,predicted_ms,flops_only_ms,sum_of_kernels_ms,"
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["target,model,resolution,measured_ms,predicted_ms,kernels_only_ms,flops_only_ms,sum_of_kernels_ms,"
             "rates_one_profile_ms,rates_seven_profiles_ms"]
     for name in targets:
         target = f"{name}/cpu"
@@ -336,10 +357,13 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
             row = latest_predictor(session, target, host_facts(), threads)  # None: the profile rates alone
             predictor_id, overhead, training = (row.id, row.overhead_ms, len(row.training_runs)) if row else (
                 None, None, "no kernel fit")
+            kernel_costs = {k: c for k, c in costs_of(row).items() if k != WHOLE} if row else {}
+            if row and WHOLE in row.costs:
+                training = f"{training} (incl. {row.costs[WHOLE]['samples']} whole models)"
         per_flop = flops_line(engine, predictor_id) if predictor_id else None
         have = measured(engine, target, threads)
         alone = {signature: min(found) for signature, found in kernel_medians(engine, target, threads).items()}
-        errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], []
+        errors, kernel_errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], [], []
         by_rates = {label: (*rates_from_profiles(engine, target, threads, only), []) for label, only in
                     (("one", ONE_PROFILE), ("seven", None))}
         for spec in specs:
@@ -349,11 +373,13 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
             truth = truth_of(medians)
             if len(medians) > 1:
                 spreads.append((max(medians) - min(medians)) / truth)
-            ms = None
+            ms = kernels_only = None
             try:
                 if predictor_id:
                     ms = predicted(engine, spec, target, host_facts(), threads).prediction.ms
                     errors.append(ms / truth - 1)
+                    kernels_only = predict(kernel_costs, model_kernels(spec), overhead).ms
+                    kernel_errors.append(kernels_only / truth - 1)
             except ValueError as exc:  # a kind of kernel the fit has no cost model for
                 unpredicted.append(f"{spec.model}@{spec.resolution}: {exc}")
             by_flops = None
@@ -373,18 +399,20 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
                     continue
                 rate_errors.append(from_rates[label] / truth - 1)
             rows.append(f"{target},{spec.model},{spec.resolution},{truth:.4f},{'' if ms is None else f'{ms:.4f}'},"
+                        f"{'' if kernels_only is None else f'{kernels_only:.4f}'},"
                         f"{'' if by_flops is None else f'{by_flops:.4f}'},{'' if summed is None else f'{summed:.4f}'},"
                         + ",".join(f"{from_rates[k]:.4f}" if k in from_rates else "" for k in ("one", "seven")))
         for why in unpredicted:
             print(f"  {target}: not predicted: {why}", flush=True)
         if not errors and not any(found for *_, found in by_rates.values()):
-            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted)" + " |" * 10)
+            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted)" + " |" * 11)
             continue
         noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
         held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "")
         fit_cells = (f"{within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | {rmspe(errors):.1%}" if errors else
                      "— | — | —")
-        lines.append(f"| {target} | {held_out} | {fit_cells} | {accuracy(flops_errors)} | {accuracy(sum_errors)} | "
+        lines.append(f"| {target} | {held_out} | {fit_cells} | {accuracy(kernel_errors)} | {accuracy(flops_errors)} | "
+                     f"{accuracy(sum_errors)} | "
                      f"{noise} | "
                      f"{training} | {accuracy(by_rates['one'][2])} | {accuracy(by_rates['seven'][2])} |")
     if details:
@@ -421,6 +449,8 @@ def main() -> None:
     parser.add_argument("--kernels", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--refit", action="store_true")
+    parser.add_argument("--whole", type=int, default=8, help="fit: whole sampled models timed to calibrate each fit "
+                        "(`predict fit --whole`; 0: none); judge: never judged")
     parser.add_argument("--budget-min", type=float, default=float("inf"), help="start no job after this long")
     parser.add_argument("--out", type=Path, help="also write the accuracy table here")
     parser.add_argument("--details", type=Path, help="and every held-out model's measured and predicted ms (CSV)")
@@ -450,10 +480,10 @@ def main() -> None:
         ran = time_kernels(engine, variants, targets, args.threads, args.cache, deadline)
         print(f"kernels: {ran} runs", flush=True)
     if "fit" in stages and time.time() < deadline:
-        fit(engine, db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit)
+        fit(engine, db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit, args.whole)
     if "judge" in stages:
         table = judge(engine, specs, targets, args.threads, args.details, min if args.truth == "fastest" else
-                      statistics.median)
+                      statistics.median, args.whole)
         print(f"\n{len(specs)} held-out models ({args.count} sampled, seed {args.seed}; the 7 variants at "
               f"{' and '.join(map(str, VARIANT_RESOLUTIONS))}), {args.threads} threads:\n{table}")
         if args.out:

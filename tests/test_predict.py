@@ -95,7 +95,21 @@ def law_ms(kernel) -> float:
         + 0.1 * kernel.params / 1e6
 
 
-def scripted_fit(engine, target, count=28, rounds=2):
+WHOLE_MS_PER_M_ACTIVATIONS = 0.3  # what a whole model pays beyond its kernels alone, per million elements moved
+
+
+def whole_law_ms(spec) -> float:
+    """What the scripted runtime takes for a whole model: its kernels as timed alone, plus a cost per million
+    activation elements that only a whole model pays (caches a kernel alone keeps warm)."""
+    from harness.predict.fit import model_terms
+    from harness.predict.kernels import model_kernels
+
+    kernels = model_kernels(spec)
+    return (OVERHEAD_MS + sum(law_ms(k) * k.count for k in kernels)
+            + WHOLE_MS_PER_M_ACTIVATIONS * model_terms(kernels)[2])
+
+
+def scripted_fit(engine, target, count=28, rounds=2, whole=0):
     """fit_target over runs stored as a sweep stores them, timed by the law instead of a runtime."""
     from harness.measure import sweep
     from harness.measure.environment import host_facts
@@ -111,6 +125,8 @@ def scripted_fit(engine, target, count=28, rounds=2):
         for job in jobs:
             if job.layer == OVERHEAD:
                 ms = OVERHEAD_MS
+            elif job.layer is None:  # a whole model, timed to calibrate
+                ms = whole_law_ms(job.spec)
             else:
                 kernel = next(k for k in model_kernels(job.spec) if k.path == job.layer)
                 ms = OVERHEAD_MS + law_ms(kernel)
@@ -120,7 +136,7 @@ def scripted_fit(engine, target, count=28, rounds=2):
         return out
 
     return fit_target(engine, target, run_jobs, threads=2, cache_dir=Path("unused"), count=count, rounds=rounds,
-                      seed=1), timed
+                      seed=1, whole=whole), timed
 
 
 def test_a_fit_learns_the_kernel_law_and_samples_again_where_it_errs(engine):
@@ -261,3 +277,54 @@ def test_compare_shows_predictions_in_marked_cells_that_no_speedup_reads(db, eng
 
     refused = invoke("compare", "--predicted", "--metric", "load", "--db", db)
     assert refused.exit_code == 2 and "latencies only" in refused.output
+
+
+def test_a_fit_calibrated_on_whole_models_predicts_what_its_kernels_alone_miss(db, engine):
+    from harness.measure.environment import host_facts
+    from harness.measure.predict import METHOD, WHOLE_SEED
+    from harness.predict import space
+    from harness.predict.fit import TERMS, WHOLE, predict
+    from harness.predict.kernels import model_kernels
+    from harness.spec import ModelSpec, Target
+    from helpers import invoke
+
+    fitted, timed = scripted_fit(engine, Target("onnxruntime", "cpu"), whole=8)
+    whole = [(j.spec.model, j.spec.resolution) for j in timed if j.layer is None]
+    assert whole == space.sample_models(8, WHOLE_SEED + 1)  # sampled with a seed of their own, after the kernels
+    assert whole[-1] == (timed[-1].spec.model, timed[-1].spec.resolution)
+    assert not {v.config for v in fastvit.VARIANTS.values()} & {m for m, _ in whole}
+    assert fitted.costs[WHOLE].samples == 8
+    assert fitted.costs[WHOLE].coef[TERMS.index("m_activations")] == pytest.approx(WHOLE_MS_PER_M_ACTIVATIONS,
+                                                                                   rel=0.05)
+    assert max(abs(e) for e in fitted.costs[WHOLE].cv_errors) < 0.02
+
+    spec = ModelSpec("sa12", 256)  # never timed whole by the fit
+    kernels, truth = model_kernels(spec), whole_law_ms(spec)
+    calibrated = predict(fitted.costs, kernels, fitted.overhead_ms)
+    alone = predict({k: c for k, c in fitted.costs.items() if k != WHOLE}, kernels, fitted.overhead_ms)
+    assert calibrated.ms == pytest.approx(truth, rel=0.02)
+    assert alone.ms < truth * 0.9  # what the kernels alone miss
+    assert calibrated.parts[-1].kind == WHOLE and calibrated.low_ms <= calibrated.ms <= calibrated.high_ms
+
+    costs = {k: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors} for k, c in fitted.costs.items()}
+    store.save_predictor(engine, host=host_facts(), target="onnxruntime/cpu", threads=2, precision="fp32",
+                         method=METHOD, overhead_ms=fitted.overhead_ms, costs=costs, run_ids=fitted.run_ids)
+    shown = json.loads(invoke("predict", "--model", "sa12", "--target", "onnxruntime/cpu", "--db", db,
+                              "--format", "json").output)
+    assert shown[0]["predicted_ms"] == pytest.approx(truth, rel=0.02)
+    table = " ".join(invoke("predict", "--model", "sa12", "--target", "onnxruntime/cpu", "--db", db).output.split())
+    assert "calibrated on 8 whole models" in table and "whole-model correction" in table
+    listed = json.loads(invoke("predict", "--list", "--db", db, "--format", "json").output)
+    assert [r["kernels"] for r in listed if r["kind"] == WHOLE] == [8]
+
+
+def test_calibrating_needs_a_kernel_fit_to_calibrate(db, engine):
+    from helpers import invoke, save
+
+    save(engine)
+    refused = invoke("predict", "fit", "--backend", "onnxruntime", "--calibrate-only", "--db", db)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.split())
+    assert "no kernel fit of it on this host" in said and "no target could be calibrated" in said
+    assert "at least 4 whole models" in invoke("predict", "fit", "--backend", "onnxruntime", "--calibrate-only",
+                                               "--whole", "2", "--db", db).output

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..predict import rates
-from ..predict.fit import KindCost, Prediction, predict
+from ..predict.fit import WHOLE, KindCost, Prediction, predict
 from ..spec import ModelSpec
 from ..store import Host, OpProfile, Predictor, Run, latest_runs
 from ..store.schema import HOST_IDENTITY
@@ -46,9 +46,16 @@ class PredictorSummary:
         return self.method == rates.METHOD
 
     @property
+    def whole_models(self) -> int:
+        """How many whole models the kernel fit was calibrated on (harness.predict.fit.WHOLE); 0: none."""
+        return next((k.samples for k in self.kinds if k.kind == WHOLE), 0)
+
+    @property
     def source(self) -> str:
-        return (f"op-class rates from {self.training_runs} profiled model(s)" if self.from_profiles
-                else "kernels timed alone")
+        if self.from_profiles:
+            return f"op-class rates from {self.training_runs} profiled model(s)"
+        return "kernels timed alone" + (f", calibrated on {self.whole_models} whole models" if self.whole_models
+                                        else "")
 
     @property
     def fuses(self) -> str:

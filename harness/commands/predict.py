@@ -12,7 +12,8 @@ from ..analysis.predict import predicted, predictors, profiled_runs
 from ..measure import plan, sweep
 from ..measure.child import WorkerPerTarget
 from ..measure.environment import host_facts
-from ..measure.predict import METHOD, detect_fusions, fit_target
+from ..measure.predict import METHOD, WHOLE_MODELS, Fitted, calibrate, detect_fusions, fit_target
+from ..predict.fit import WHOLE
 from ..measure.targets import local_targets, plan_targets
 from ..spec import ModelSpec
 from ..store import save_predictor
@@ -72,6 +73,10 @@ def fit(
     rounds: int = typer.Option(3, "--rounds", min=1, help="rounds: the first samples the design space, each later "
                                "one times kernels beside the worst-predicted ones"),
     seed: int = typer.Option(0, "--seed", help="which kernels the first round samples"),
+    whole: int = typer.Option(WHOLE_MODELS, "--whole", min=0, help="whole sampled models timed last, to calibrate "
+                              "the kernels' sum (it misses what a model pays that its kernels alone do not); 0: none"),
+    calibrate_only: bool = typer.Option(False, "--calibrate-only", help="time no kernels: calibrate the newest fit "
+                                        "of each target on --whole whole models, stored as a new predictor"),
     threads: ThreadsOption = None,
     from_profiles: Optional[str] = typer.Option(None, "--from-profiles", metavar="TARGET", help="time nothing: fit "
                                                 "TARGET (e.g. litert/android:SM-S921B) from the op profiles of whole "
@@ -95,23 +100,15 @@ def fit(
         fail(f"harness predict fit times kernels on the targets this machine runs itself; device {device!r} offers "
              "none of those here; see `harness devices`")
     engine = open_db_for_runs(db)
+    if calibrate_only:
+        return calibrate_fits(engine, runnable, whole, seed, threads, cache, fmt)
     fitted_ids = []
     for target in runnable:
-        with JobProgress(err, {"sweep": kernels + 1}) as progress, WorkerPerTarget() as kept:
-            def run_jobs(jobs, kept=kept, progress=progress):
-                results = {}
-
-                def done(job, result):
-                    results[id(job)] = result
-                    progress.done(job, result)
-
-                outcome = sweep.run_sweep(engine, jobs, command_line(), on_start=progress.started, on_done=done,
-                                          measure=kept)
-                return [(outcome.runs[i][0], results[id(job)]) for i, job in enumerate(jobs)]
-
+        with JobProgress(err, {"sweep": kernels + 1 + whole}) as progress, WorkerPerTarget() as kept:
+            run_jobs = stored_job_runner(engine, progress, kept)
             try:
                 fitted = fit_target(engine, target, run_jobs, threads=threads, cache_dir=cache, count=kernels,
-                                    rounds=rounds, seed=seed)
+                                    rounds=rounds, seed=seed, whole=whole)
             except (RuntimeError, ValueError) as exc:
                 err.print(f"[yellow]{target.name}: no predictor[/yellow]: {exc}")
                 continue
@@ -138,6 +135,61 @@ def fit(
         err.print(f"{target.name}: {len(fitted.samples)} kernels timed in {fitted.seconds / 60:.1f} min")
     if not fitted_ids:
         fail("no target could be fitted")
+    show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
+
+
+def stored_job_runner(engine, progress, kept):
+    """jobs -> [(run id, result)] in order: each job timed in the target's kept worker and stored as a run."""
+    def run_jobs(jobs):
+        results = {}
+
+        def done(job, result):
+            results[id(job)] = result
+            progress.done(job, result)
+
+        outcome = sweep.run_sweep(engine, jobs, command_line(), on_start=progress.started, on_done=done, measure=kept)
+        return [(outcome.runs[i][0], results[id(job)]) for i, job in enumerate(jobs)]
+    return run_jobs
+
+
+def calibrate_fits(engine, targets, whole: int, seed: int, threads: int, cache, fmt: Format) -> None:
+    """`predict fit --calibrate-only`: each target's newest kernel fit on this host (with `threads`), calibrated on
+    `whole` whole models, stored as a new predictor with its runs and the old fit's."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ..analysis.predict import costs_of, latest_predictor
+    from ..store import Run
+
+    if whole < 4:
+        fail(f"--calibrate-only with --whole {whole}: at least 4 whole models are needed to calibrate")
+    fitted_ids = []
+    for target in targets:
+        with Session(engine) as session:
+            row = latest_predictor(session, target.name, host_facts(), threads)
+            if row is None or row.method != METHOD:
+                err.print(f"[yellow]{target.name}: not calibrated[/yellow]: no kernel fit of it on this host with "
+                          f"{threads} threads; `harness predict fit --backend {target.backend}` makes one")
+                continue
+            fitted = Fitted(target, overhead_ms=row.overhead_ms, costs=costs_of(row), run_ids=list(
+                session.scalars(select(Run.id).where(Run.uuid.in_(row.training_runs)))))
+            fusion = dict(row.fusion or {})
+        with JobProgress(err, {"sweep": whole}) as progress, WorkerPerTarget() as kept:
+            calibrate(fitted, stored_job_runner(engine, progress, kept), threads=threads, cache_dir=cache,
+                      count=whole, seed=seed)
+        for name, why in fitted.failed:
+            err.print(f"{target.name}: whole model {name} not timed ({why})")
+        if WHOLE not in fitted.costs:
+            err.print(f"[yellow]{target.name}: not calibrated[/yellow]: {len(fitted.whole)} of {whole} whole models "
+                      "timed")
+            continue
+        costs = {kind: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors}
+                 for kind, c in fitted.costs.items()}
+        fitted_ids.append(save_predictor(engine, host=host_facts(), target=target.name, threads=threads,
+                                         precision="fp32", method=METHOD, overhead_ms=fitted.overhead_ms,
+                                         costs=costs, run_ids=fitted.run_ids, fusion=fusion))
+    if not fitted_ids:
+        fail("no target could be calibrated")
     show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
 
 

@@ -3,7 +3,9 @@ does), fit a cost model per kernel kind, sample again where the model errs most,
 
 The first round draws kernels the way the design space makes them (harness.predict.sampling); each later round
 adds, per kind, kernels beside the ones the fit predicts worst (leave-one-out): half and one and a half times
-their width, half and twice their size, the adaptive sampling nn-Meter does around its largest errors.
+their width, half and twice their size, the adaptive sampling nn-Meter does around its largest errors. Last, a
+few whole models sampled from the design space (a seed of their own) are timed to calibrate the kernels' sum
+(harness.predict.fit.WHOLE).
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from ..opclass import OVERHEAD_SIGNATURE
 from ..predict import fit as cost_models
 from ..predict import fusion
 from ..predict.sampling import KINDS, Probe, probe, sample_probes
-from ..protocol import COMPOSED, LAYER_POLICY, OVERHEAD, Job, RunResult
+from ..predict.space import sample_models
+from ..protocol import COMPOSED, LAYER_POLICY, OVERHEAD, Job, RunResult, TimingPolicy
 from ..spec import ModelSpec, Target
 
 # harness.predict.fit's model; a later method gets a new name, old fits stay readable. 2: errors relative to a
@@ -25,6 +28,11 @@ from ..spec import ModelSpec, Target
 METHOD = "block-nnls-2"
 WORST_PER_KIND = 2  # kernels per kind whose neighbours the next round times
 MIN_PER_KIND = 6  # a kind with fewer kernels timed (some failed) gets new ones drawn next round
+WHOLE_MODELS = 8  # whole models timed to calibrate the kernels' sum (0: none)
+WHOLE_SEED = 7919  # theirs, plus the fit's seed: not benchmarks/predict.py's held-out models (seed 37)
+# a whole model takes 3-300 ms here: ten calls after half a second of warm-up hold its median to a few percent
+WHOLE_POLICY = TimingPolicy(warmup_iterations=3, warmup_seconds=0.5, min_iterations=10, min_seconds=1.5,
+                            max_seconds=30.0)
 
 
 @dataclass
@@ -37,6 +45,7 @@ class Fitted:
     costs: dict[str, cost_models.KindCost] = field(default_factory=dict)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (signature, why)
     seconds: float = 0.0
+    whole: list[cost_models.WholeSample] = field(default_factory=list)  # the whole models timed to calibrate
 
 
 def kernel_job(found: Probe, target: Target, threads: int, cache_dir: Path) -> tuple[Job, object]:
@@ -123,10 +132,45 @@ def neighbours(sample: cost_models.Sample, probes: dict[str, Probe], seed: int) 
     return found
 
 
+def whole_jobs(target: Target, threads: int, cache_dir: Path, count: int, seed: int = 0) -> list[Job]:
+    """Whole sampled models to calibrate a fit with (WHOLE_SEED + seed), each timed as WHOLE_POLICY says."""
+    return [Job(ModelSpec(config, resolution), target, threads, WHOLE_POLICY, str(Path(cache_dir).resolve()))
+            for config, resolution in sample_models(count, WHOLE_SEED + seed)]
+
+
+def calibrate(fitted: Fitted, run_jobs: Callable[[list[Job]], list[tuple[int, RunResult]]], *, threads: int,
+              cache_dir: Path, count: int = WHOLE_MODELS, seed: int = 0) -> None:
+    """Time `count` whole models on the fit's target and add the whole-model correction to its costs (kind
+    WHOLE), where enough of them timed; a model that failed is listed in fitted.failed."""
+    from ..predict.kernels import model_kernels
+
+    kernel_costs = {kind: cost for kind, cost in fitted.costs.items() if kind != cost_models.WHOLE}
+    jobs = whole_jobs(fitted.target, threads, cache_dir, count, seed)
+    for job, (run_id, result) in zip(jobs, run_jobs(jobs)):
+        fitted.run_ids.append(run_id)
+        if result.status != "ok" or result.summary is None:
+            fitted.failed.append((f"{job.spec.model}@{job.spec.resolution}", f"{result.status}: {result.error}"))
+            continue
+        kernels = model_kernels(job.spec)
+        try:
+            kernel_ms = cost_models.predict(kernel_costs, kernels, fitted.overhead_ms).ms
+        except ValueError as exc:  # a kind no kernel of it timed
+            fitted.failed.append((f"{job.spec.model}@{job.spec.resolution}", str(exc)))
+            continue
+        fitted.whole.append(cost_models.WholeSample(f"{job.spec.model}@{job.spec.resolution}",
+                                                    tuple(cost_models.model_terms(kernels)), kernel_ms,
+                                                    result.summary.median_ms))
+    fitted.costs = dict(kernel_costs)
+    if len(fitted.whole) > len(cost_models.WHOLE_TERMS):
+        fitted.costs[cost_models.WHOLE] = cost_models.fit_whole(fitted.whole)
+
+
 def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tuple[int, RunResult]]], *,
-               threads: int, cache_dir: Path, count: int = 60, rounds: int = 3, seed: int = 0) -> Fitted:
+               threads: int, cache_dir: Path, count: int = 60, rounds: int = 3, seed: int = 0,
+               whole: int = WHOLE_MODELS) -> Fitted:
     """Time `count` sampled kernels and the overhead probe on `target` through `run_jobs` (jobs -> [(run id,
-    result)] in order, stored as runs), fit, then `rounds - 1` adaptive rounds; returns the fit (not stored)."""
+    result)] in order, stored as runs), fit, then `rounds - 1` adaptive rounds, then calibrate on `whole` whole
+    models; returns the fit (not stored)."""
     began = time.perf_counter()
     fitted = Fitted(target)
     probes: dict[str, Probe] = {}
@@ -169,5 +213,7 @@ def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tupl
                 worst = sorted(zip(cost.cv_errors, mine), key=lambda pair: -abs(pair[0]))[:WORST_PER_KIND]
                 for _, sample in worst:
                     pending.extend(neighbours(sample, probes, seed + round_number))
+    if whole:
+        calibrate(fitted, run_jobs, threads=threads, cache_dir=cache_dir, count=whole, seed=seed)
     fitted.seconds = time.perf_counter() - began
     return fitted

@@ -12,6 +12,13 @@ probe has a net time of about zero, and dividing by that let one such kernel pin
 extrapolating the way physics does rather than the way a tree ensemble does not. A model's prediction is the
 runtime's per-call overhead once (the empty-model probe) plus each kernel's time net of the overhead its own
 timing paid, times its count.
+
+A kernel alone is not a kernel in a model: alone its activations and weights stay in the caches call after
+call, and it pays the runtime's layout conversions at its own edges, which a model pays once (LiteRT's whole
+models ran 14 % slower than their kernels' sum, OpenVINO's small ones faster). So a fit may also time a few
+whole models (sampled configurations, never a model it is judged on) and learn one correction for what the
+kernel sum misses, in the terms that scale with it: the activations a model moves and the weights it reads
+(kind WHOLE; its leave-one-out error on those models is the prediction's interval).
 """
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 TERMS = ("calls", "gflops", "m_activations", "m_weights")
+WHOLE = "whole_model"  # not a kernel kind: the correction fitted on whole models timed for the fit
+WHOLE_TERMS = (2, 3)  # the TERMS it is fitted on: m_activations and m_weights, summed over the model's kernels
 
 
 def terms(kernel) -> list[float]:
@@ -87,6 +96,48 @@ def fit(samples: list[Sample]) -> dict[str, KindCost]:
     return found
 
 
+def model_terms(kernels: list) -> list[float]:
+    """A model's regressors (TERMS order): each kernel's, times its count, summed."""
+    total = [0.0] * len(TERMS)
+    for kernel in kernels:
+        total = [t + kernel.count * x for t, x in zip(total, terms(kernel))]
+    return total
+
+
+@dataclass(frozen=True)
+class WholeSample:
+    """A whole model timed for the fit: its summed regressors (model_terms), what the kernels alone predict for
+    it (overhead included), and its median as timed."""
+    name: str
+    x: tuple[float, ...]
+    kernel_ms: float
+    ms: float
+
+
+def _fit_whole(samples: list[WholeSample]) -> list[float]:
+    """TERMS-order coefficients, non-zero on WHOLE_TERMS only and of either sign (a runtime's model may run
+    slower or faster than its kernels alone), minimising the whole models' squared relative error."""
+    x = np.array([[s.x[i] for i in WHOLE_TERMS] for s in samples], dtype=float)
+    y = np.array([s.ms - s.kernel_ms for s in samples], dtype=float)
+    weights = 1.0 / np.array([s.ms for s in samples], dtype=float)
+    found, *_ = np.linalg.lstsq(x * weights[:, None], y * weights, rcond=None)
+    coef = [0.0] * len(TERMS)
+    for i, value in zip(WHOLE_TERMS, found):
+        coef[i] = float(value)
+    return coef
+
+
+def fit_whole(samples: list[WholeSample]) -> KindCost:
+    """The whole-model correction (kind WHOLE) with each model's leave-one-out relative error, corrected."""
+    if len(samples) <= len(WHOLE_TERMS):
+        raise ValueError(f"{len(samples)} whole models timed; more than {len(WHOLE_TERMS)} needed to calibrate")
+    errors = []
+    for i, left_out in enumerate(samples):
+        coef = _fit_whole(samples[:i] + samples[i + 1:])
+        errors.append((left_out.kernel_ms + float(np.dot(coef, left_out.x))) / left_out.ms - 1)
+    return KindCost(_fit_whole(samples), len(samples), errors)
+
+
 @dataclass(frozen=True)
 class Part:
     signature: str
@@ -107,7 +158,8 @@ class Prediction:
 def predict(costs: dict[str, KindCost], kernels: list, overhead_ms: float, q: float = 0.9) -> Prediction:
     """A model's latency from its kernels (harness.predict.kernels.model_kernels) and an interval: each
     kernel's leave-one-out error at quantile `q` of its kind, the same error for every call of one kernel,
-    independent between kernels."""
+    independent between kernels. Where the fit calibrated on whole models (kind WHOLE), its correction is one
+    more part and the interval is its whole models' leave-one-out error at `q`: what it measured, not a sum."""
     missing = sorted({k.kind for k in kernels} - set(costs))
     if missing:
         raise ValueError(f"no cost model for {', '.join(missing)}: fit with kernels of those kinds")
@@ -119,4 +171,10 @@ def predict(costs: dict[str, KindCost], kernels: list, overhead_ms: float, q: fl
         spread += (ms * cost.error_quantile(q)) ** 2
     total = overhead_ms + sum(p.ms for p in parts)
     half = math.sqrt(spread)
+    whole = costs.get(WHOLE)
+    if whole is not None:
+        correction = max(whole.ms(model_terms(kernels)), overhead_ms - total)  # never below the empty model
+        parts.append(Part("whole-model correction (fitted on whole models)", WHOLE, 1, correction))
+        total += correction
+        half = total * whole.error_quantile(q)
     return Prediction(total, max(total - half, overhead_ms), total + half, overhead_ms, parts)

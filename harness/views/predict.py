@@ -15,7 +15,8 @@ def prediction_table(found) -> Table:
              "measured_ms": found.measured_ms, "measured_run": found.measured_run, "error": found.error,
              "predictor": f.id}]
     interval = ("the profiled models' leave-one-out error at the 90th percentile (none from a single profile)"
-                if f.from_profiles else "each kernel's leave-one-out error at the 90th percentile of its kind")
+                if f.from_profiles else "the calibration's whole models' leave-one-out error at the 90th percentile"
+                if f.whole_models else "each kernel's leave-one-out error at the 90th percentile of its kind")
     return table("prediction", f"{found.spec.model} at {found.spec.resolution}px on {f.target}: predicted from "
                  f"{f.source} (predictor {f.id}, host {f.host}, fitted {f.fitted_at}, {f.training_runs} runs)",
                  [Column("model", label=True), Column("resolution", "res", "count"), Column("target"),
@@ -53,7 +54,8 @@ def predictors_table(summaries) -> Table:
                          "error_p50": kind.error_p50, "error_p90": kind.error_p90,
                          "fused": s.fuses if i == 0 else None, "source": s.source if i == 0 else None})
     return table("predictors", "latency predictors: per kernel kind (op class, for one fitted from profiles), how "
-                 "many kernels (profiled models) it was fitted on and the leave-one-out |relative error| of the fit",
+                 "many kernels (profiled models) it was fitted on and the leave-one-out |relative error| of the fit; "
+                 "whole_model: the correction of the kernels' sum fitted on whole models (how many, and their error)",
                  [Column("predictor", kind="count"), Column("target"), Column("threads", kind="count"),
                   Column("fitted_at", "fitted"), Column("overhead_ms", "overhead ms", "ms", 4), Column("kind"),
                   Column("kernels", kind="count"), Column("error_p50", "|error| p50", "share"),
