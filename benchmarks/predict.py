@@ -462,8 +462,9 @@ def main() -> None:
     specs = dataset(args.count, args.seed)
     deadline = time.time() + args.budget_min * 60
     began = time.perf_counter()
-    if "export" in stages:
-        asked = export_ahead(engine, specs, targets, args.threads, args.cache, deadline, args.export_workers)
+    if "export" in stages:  # the fit's calibration models too: their exports are most of what calibrating costs
+        ahead = specs + [ModelSpec(m, r) for m, r in sorted(calibration_models(args.whole))]
+        asked = export_ahead(engine, ahead, targets, args.threads, args.cache, deadline, args.export_workers)
         print(f"export: {asked} artifacts ({(time.perf_counter() - began) / 60:.1f} min)", flush=True)
     if "measure" in stages:
         ran = measure(engine, specs, targets, args.threads, args.cache, deadline, repeats=args.timings)
