@@ -449,7 +449,7 @@ def main() -> None:
     parser.add_argument("--kernels", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--refit", action="store_true")
-    parser.add_argument("--whole", type=int, default=12, help="fit: whole sampled models timed to calibrate each fit "
+    parser.add_argument("--whole", type=int, default=0, help="fit: whole sampled models timed to calibrate each fit "
                         "(`predict fit --whole`; 0: none); judge: never judged")
     parser.add_argument("--budget-min", type=float, default=float("inf"), help="start no job after this long")
     parser.add_argument("--out", type=Path, help="also write the accuracy table here")
