@@ -322,7 +322,7 @@ def test_calibrating_needs_a_kernel_fit_to_calibrate(db, engine):
     from helpers import invoke, save
 
     save(engine)
-    refused = invoke("predict", "fit", "--backend", "onnxruntime", "--calibrate-only", "--db", db)
+    refused = invoke("predict", "fit", "--backend", "onnxruntime", "--calibrate-only", "--whole", "12", "--db", db)
     assert refused.exit_code == 2, refused.output
     said = " ".join(refused.output.split())
     assert "no kernel fit of it on this host" in said and "no target could be calibrated" in said
