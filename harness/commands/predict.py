@@ -13,8 +13,8 @@ from ..measure import plan, sweep
 from ..measure.child import WorkerPerTarget
 from ..measure.environment import host_facts
 from ..measure.predict import METHOD, WHOLE_MODELS, Fitted, calibrate, detect_fusions, fit_target
-from ..predict.fit import WHOLE
 from ..measure.targets import local_targets, plan_targets
+from ..predict.fit import WHOLE
 from ..spec import ModelSpec
 from ..store import save_predictor
 from ..views.predict import kernels_table, prediction_table, predictors_table
@@ -127,15 +127,18 @@ def fit(
                 fusions = {}
         for signature, why in fitted.failed:
             err.print(f"{target.name}: kernel {signature} not timed ({why})")
-        costs = {kind: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors}
-                 for kind, c in fitted.costs.items()}
-        fitted_ids.append(save_predictor(engine, host=host_facts(), target=target.name, threads=threads,
-                                         precision="fp32", method=METHOD, overhead_ms=fitted.overhead_ms,
-                                         costs=costs, run_ids=fitted.run_ids + fusion_runs, fusion=fusions))
+        fitted_ids.append(save_fit(engine, fitted, threads, fitted.run_ids + fusion_runs, fusions))
         err.print(f"{target.name}: {len(fitted.samples)} kernels timed in {fitted.seconds / 60:.1f} min")
     if not fitted_ids:
         fail("no target could be fitted")
     show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
+
+
+def save_fit(engine, fitted: Fitted, threads: int, run_ids: list[int], fusion: dict) -> int:
+    """A kernel fit (calibrated or not) stored as a predictor of this host, with the runs it rests on."""
+    costs = {kind: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors} for kind, c in fitted.costs.items()}
+    return save_predictor(engine, host=host_facts(), target=fitted.target.name, threads=threads, precision="fp32",
+                          method=METHOD, overhead_ms=fitted.overhead_ms, costs=costs, run_ids=run_ids, fusion=fusion)
 
 
 def stored_job_runner(engine, progress, kept):
@@ -183,11 +186,7 @@ def calibrate_fits(engine, targets, whole: int, seed: int, threads: int, cache, 
             err.print(f"[yellow]{target.name}: not calibrated[/yellow]: {len(fitted.whole)} of {whole} whole models "
                       "timed")
             continue
-        costs = {kind: {"coef": c.coef, "samples": c.samples, "cv_errors": c.cv_errors}
-                 for kind, c in fitted.costs.items()}
-        fitted_ids.append(save_predictor(engine, host=host_facts(), target=target.name, threads=threads,
-                                         precision="fp32", method=METHOD, overhead_ms=fitted.overhead_ms,
-                                         costs=costs, run_ids=fitted.run_ids, fusion=fusion))
+        fitted_ids.append(save_fit(engine, fitted, threads, fitted.run_ids, fusion))
     if not fitted_ids:
         fail("no target could be calibrated")
     show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
