@@ -160,6 +160,39 @@ def test_a_kept_agreement_is_reused_by_the_next_run_of_the_same_artifact_and_mar
     assert two_threads.agreement.cosine > 0.99  # fp32 ONNX Runtime against fp32 torch
 
 
+def test_a_run_of_an_exported_artifact_builds_no_model(tmp_path, monkeypatch):
+    """Once a spec's artifact, FLOPs, output on the example input and photographs' logits are kept, a runtime that
+    loads the artifact times it without torch's module: none is built, and the run records what the first did.
+    torch itself still builds it (that is what it runs)."""
+    import torch
+
+    from harness.measure import built, worker
+    from harness.protocol import job_to_json
+
+    for name in THREAD_COUNT_VARIABLES:
+        monkeypatch.setenv(name, "2")
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    builds = []
+    real = built.built_model
+    monkeypatch.setattr(built, "built_model", lambda *a: builds.append(1) or real(*a))
+
+    def run(the_job) -> RunResult:
+        job_file, result_file = tmp_path / "job.json", tmp_path / "result.json"
+        job_file.write_text(job_to_json(the_job))
+        assert worker.main([str(job_file), str(result_file)]) == 0
+        return RunResult.from_json(result_file.read_text())
+
+    first = run(job(tmp_path, "onnxruntime"))
+    assert len(builds) == 1 and first.environment["artifact_cached"] is False
+    again = run(replace(job(tmp_path, "onnxruntime"), threads=2))  # its agreement measured anew, from kept logits
+    assert len(builds) == 1 and again.status == "ok" and again.environment["artifact_cached"] is True
+    assert again.footprint.param_bytes == first.footprint.param_bytes > 3_000_000
+    assert again.parity_rel == pytest.approx(first.parity_rel, rel=0.5) and again.parity_rel < 1e-3
+    assert "agreement_reused" not in again.environment and again.agreement.cosine > 0.99
+    eager = run(job(tmp_path, "torch"))
+    assert len(builds) == 2 and eager.status == "ok" and eager.footprint.param_bytes == first.footprint.param_bytes
+
+
 def test_a_models_flops_are_counted_once_per_spec(tmp_path, monkeypatch):
     """A sweep times one model on every target: its FLOPs come from the cache after the first count, and a
     different spec is counted anew."""

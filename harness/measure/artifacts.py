@@ -46,10 +46,11 @@ def exporter_hash(backend: Backend) -> str:
 def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: torch.nn.Module,
                    example: torch.Tensor, cache_dir: Path, layer: str | None = None,
                    calibration: ImageSet | None = None, keep_float: str = "") -> tuple[Path, bool]:
-    """(path, came from the cache) of `backend`'s artifact for the built `model` of `spec` (or for one
-    `layer` of it, harness.measure.layers). calibration: the images an int8 artifact is calibrated on; its
-    identity is part of the key, so another set makes another artifact. keep_float: a mixed int8 recipe
-    (harness.measure.recipe), the op classes its quantizer leaves in float."""
+    """(path, came from the cache) of `backend`'s artifact for the built `model` of `spec` (or for one `layer` of
+    it, harness.measure.layers); `model` may be a built.ModelOnDemand, built on a cache miss only. calibration:
+    the images an int8 artifact is calibrated on; its identity is part of the key, so another set makes another
+    artifact. keep_float: a mixed int8 recipe (harness.measure.recipe), the op classes its quantizer leaves in
+    float."""
     parts = {"spec": spec.as_dict(), "weights": spec.weights_id(), "fastvit": fastvit_source_hash(),
              **_key_parts(backend, precision)}
     if layer:
@@ -66,6 +67,9 @@ def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: tor
         parts["keep_float"] = keep_float
 
     def export(out: Path):
+        from .built import module_of  # a ModelOnDemand is built here, on a cache miss only
+
+        module = module_of(model)
         batches = None
         if precision in LOW_PRECISIONS:
             batches = calibration.batches(spec.batch)
@@ -74,8 +78,8 @@ def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: tor
 
                 batches = layer_calibration(spec, layer, batches)
         if keep_float:
-            return backend.export(model, example, out, precision, calibration=batches, keep_float=keeps(keep_float))
-        return backend.export(model, example, out, precision, calibration=batches)
+            return backend.export(module, example, out, precision, calibration=batches, keep_float=keeps(keep_float))
+        return backend.export(module, example, out, precision, calibration=batches)
 
     return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name, export)
 

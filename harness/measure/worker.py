@@ -58,7 +58,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     from harness.measure import compile_cost, environment, footprint, interference
     from harness.measure import images
     from harness.measure.artifacts import coverage_of, model_artifact, precision_coverage_of
-    from harness.measure.built import built_model
+    from harness.measure.built import ModelOnDemand, built_model, kept_output
     from harness.spec import example_input
     from harness.measure.cache import build_seconds
     from harness.measure.layers import layer_model
@@ -76,12 +76,15 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     phases.lap("imports")
 
     if job.layer:
-        model, example = layer_model(job.spec, job.layer)
+        layer, example = layer_model(job.spec, job.layer)
+        model = ModelOnDemand(lambda: layer)
         result.environment["layer_path"] = job.layer
-    else:
-        model, example = built_model(job.spec, Path(job.cache_dir)), example_input(job.spec)
-    with torch.inference_mode():
-        reference = model(example).float().numpy()
+        with torch.inference_mode():
+            reference = layer(example).float().numpy()
+        params = footprint.param_bytes(layer)
+    else:  # built only where something needs it: not to time an artifact already exported
+        model, example = ModelOnDemand(lambda: built_model(job.spec, Path(job.cache_dir))), example_input(job.spec)
+        reference, params = kept_output(job.spec, Path(job.cache_dir), model, example)
     phases.lap("build")
     flops = cached_flops(job, model, example)
     phases.lap("flops")
@@ -97,7 +100,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         result.environment["calibration"] = {"source": calibration.source, "images": len(calibration.names),
                                              "samples": len(calibration.images)}
     phases.lap("calibration")
-    artifact, sizes = None, {"param_bytes": footprint.param_bytes(model)}
+    artifact, sizes = None, {"param_bytes": params}
     if backend.artifact_name:
         artifact, cached = model_artifact(job.spec, backend, job.precision, model, example, Path(job.cache_dir),
                                           layer=job.layer, calibration=calibration, keep_float=job.keep_float)
@@ -118,7 +121,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     device = job.target.device
     if backend.is_remote(device):
         # The device's tool prints no outputs: parity is checked on this host with the same artifact.
-        session = backend.load(model, artifact, "cpu", job.threads, job.precision)
+        session = backend.load(module_to_load(backend, model), artifact, "cpu", job.threads, job.precision)
         session.prepare(example.numpy())
         session.infer()
         output = session.output()
@@ -145,7 +148,7 @@ def _measure_job(job, result, compile_dir: Path) -> None:
         rss_before = footprint.resident_mb()
         own_window = footprint.reset_peak()
         began = time.perf_counter()
-        session = backend.load(model, artifact, device, job.threads, job.precision, **options)
+        session = backend.load(module_to_load(backend, model), artifact, device, job.threads, job.precision, **options)
         load_ms = (time.perf_counter() - began) * 1e3
         peak_load = footprint.peak_mb()
         session.prepare(example.numpy())
@@ -206,6 +209,14 @@ def _measure_job(job, result, compile_dir: Path) -> None:
     check_steady(result)
 
 
+def module_to_load(backend, model):
+    """What `backend.load` takes as the model: the module for a runtime that runs it (torch, torch.compile), nothing
+    for one that loads its exported artifact."""
+    from harness.measure.built import module_of
+
+    return module_of(model) if not backend.artifact_name else None
+
+
 PROFILE_SECONDS = 1.0  # inferences profiled: up to the job's count, but about this long for a slow model
 PROFILE_AT_LEAST = 3
 
@@ -227,6 +238,7 @@ def cached_flops(job, model, example) -> dict[str, int]:
 
     from harness import baselines, opclass
     from harness.measure import flops as counter
+    from harness.measure.built import module_of
     from harness.measure.cache import cache_key, write_whole
     from harness.spec import fastvit_source_hash
 
@@ -236,7 +248,7 @@ def cached_flops(job, model, example) -> dict[str, int]:
     path = Path(job.cache_dir) / "flops" / f"{cache_key(parts)}.json"
     if path.exists():
         return json.loads(path.read_text())
-    found = counter.class_flops(model, example)
+    found = counter.class_flops(module_of(model), example)
     write_whole(path, lambda temporary: temporary.write_text(json.dumps(found)))
     return found
 
@@ -299,6 +311,7 @@ def measure_agreement(session, model, job, result):
     from harness import baselines
     from harness.measure import agreement, images
     from harness.measure.artifacts import exporter_hash
+    from harness.measure.built import module_of
     from harness.measure.cache import cache_key, write_whole
     from harness.measure.environment import host_facts
     from harness.protocol import Agreement
@@ -323,7 +336,8 @@ def measure_agreement(session, model, job, result):
         except (ValueError, KeyError, TypeError):
             kept.unlink(missing_ok=True)  # unreadable: measured again below
     reference = Path(job.cache_dir) / "reference-logits" / f"{cache_key({**model_parts, 'held_out': held_out.identity})}.npy"
-    found = agreement.agreement(session, model, held_out, job.spec.batch, labelled, reference_path=reference)
+    fp32 = model if reference.exists() else module_of(model)  # the kept logits need no module
+    found = agreement.agreement(session, fp32, held_out, job.spec.batch, labelled, reference_path=reference)
     write_whole(kept, lambda temporary: temporary.write_text(json.dumps({"agreement": asdict(found),
                                                                         "measured_at": time.time()})))
     return found
@@ -347,10 +361,10 @@ def warm_load(backend, model, artifact, device: str, job, options: dict) -> tupl
     options = dict(options)
     if backend.compile_cache and not backend.cache_filled_by_load:
         options["compile_cache"] = Path(artifact).parent.parent / COMPILE_CACHE / Path(artifact).parent.name
-        backend.load(model, artifact, device, job.threads, job.precision, **options)
+        backend.load(module_to_load(backend, model), artifact, device, job.threads, job.precision, **options)
         gc.collect()
     began = time.perf_counter()
-    session = backend.load(model, artifact, device, job.threads, job.precision, **options)
+    session = backend.load(module_to_load(backend, model), artifact, device, job.threads, job.precision, **options)
     elapsed = (time.perf_counter() - began) * 1e3
     compiled = session.compilation()
     del session
