@@ -357,3 +357,18 @@ def test_a_kept_worker_refuses_a_job_of_another_thread_count(tmp_path):
     with pytest.raises(ValueError, match="kept for 2 threads cannot run a job of 1"):
         worker.measure(layer_jobs(tmp_path)[0], timeout_s=10)
     assert worker.proc is None
+
+
+def test_a_worker_ends_without_teardown_but_runs_its_exit_handlers_and_flushes(tmp_path):
+    """exit_now skips the interpreter's teardown (seconds with torch loaded) yet keeps what an exit must do: the
+    registered handlers (a runtime's pools) run, buffered output is written, the exit code is the job's."""
+    marker = tmp_path / "handler-ran"
+    code = ("import atexit, sys\n"
+            "from harness.measure.worker import exit_now\n"
+            f"atexit.register(lambda: open({str(marker)!r}, 'w').write('ran'))\n"
+            "print('buffered', end='')\n"
+            "sys.stderr.write('err')\n"
+            "exit_now(3)\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=child.REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 3 and done.stdout == "buffered" and done.stderr == "err"
+    assert marker.read_text() == "ran"

@@ -491,6 +491,9 @@ def serve(threads: int) -> int:
         # go back to the OS: a kept worker that ran a large model timed the next one up to 1.19x slower
         # than a fresh process until it did (see README, "How a sweep runs its jobs").
         footprint.release_freed()
+        # What is alive now lives as long as the worker (torch's and the runtime's modules, 0.3-0.5 M objects):
+        # kept out of later collections, which then scan one job's objects (0.15-0.35 s a job before).
+        gc.freeze()
         reply.write("done\n")
         reply.flush()
     return 0
@@ -512,5 +515,18 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """End the process once its results are written, without the interpreter's teardown: clearing torch's and a
+    runtime's modules took 0.8-1.8 s per worker (the parent waits for a worker to end before it starts the next, so
+    two never overlap in memory), 0.06-0.16 s like this. The exit handlers still run (a runtime's thread pools,
+    torch.compile's compile workers)."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))
