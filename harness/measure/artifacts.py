@@ -66,9 +66,9 @@ def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: tor
             raise ValueError(f"{backend.name}'s int8 quantizer cannot keep ops in float")
         parts["keep_float"] = keep_float
 
-    def export(out: Path):
-        from .built import module_of  # a ModelOnDemand is built here, on a cache miss only
+    from .built import module_of  # a ModelOnDemand is built on a cache miss only, before the export's time starts
 
+    def export(out: Path):
         module = module_of(model)
         batches = None
         if precision in LOW_PRECISIONS:
@@ -81,7 +81,8 @@ def model_artifact(spec: ModelSpec, backend: Backend, precision: str, model: tor
             return backend.export(module, example, out, precision, calibration=batches, keep_float=keeps(keep_float))
         return backend.export(module, example, out, precision, calibration=batches)
 
-    return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name, export)
+    return cache.get_or_build(Path(cache_dir) / backend.name, parts, backend.artifact_name, export,
+                              prepare=lambda: module_of(model))
 
 
 def spec_artifact(spec: ModelSpec, backend: Backend, precision: str, cache_dir: Path,

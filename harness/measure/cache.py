@@ -91,10 +91,14 @@ def build_seconds(artifact: Path) -> float | None:
         return None
 
 
-def get_or_build(root: Path, parts: dict, artifact_name: str, export) -> tuple[Path, bool]:
-    """(artifact path, True if it came from the cache)."""
+def get_or_build(root: Path, parts: dict, artifact_name: str, export,
+                 prepare: Callable[[], object] | None = None) -> tuple[Path, bool]:
+    """(artifact path, True if it came from the cache). prepare: run on a miss only, before the export's own time
+    starts (building the model to export is not the export)."""
     key = cache_key(parts)
     found = lookup(root, key, artifact_name)
     if found is not None:
         return found, True
+    if prepare is not None:
+        prepare()
     return build(root, key, artifact_name, export, parts), False

@@ -141,15 +141,31 @@ def whole_jobs(target: Target, threads: int, cache_dir: Path, count: int, seed: 
             for config, resolution in sample_models(count, WHOLE_SEED + seed)]
 
 
+def interleaved(jobs: list[Job], among: list[Job]) -> list[Job]:
+    """`jobs` with `among` spread evenly between them (after the first: an overhead probe leads its round)."""
+    before = [min(len(jobs), 1 + (n + 1) * max(len(jobs) - 1, 0) // (len(among) + 1)) for n in range(len(among))]
+    mixed = []
+    for i in range(len(jobs) + 1):
+        mixed.extend(job for slot, job in zip(before, among) if slot == i)
+        mixed.extend(jobs[i:i + 1])
+    return mixed
+
+
 def calibrate(fitted: Fitted, run_jobs: Callable[[list[Job]], list[tuple[int, RunResult]]], *, threads: int,
               cache_dir: Path, count: int = WHOLE_MODELS, seed: int = 0) -> None:
     """Time `count` whole models on the fit's target and add the whole-model correction to its costs (kind
     WHOLE), where enough of them timed; a model that failed is listed in fitted.failed."""
+    jobs = whole_jobs(fitted.target, threads, cache_dir, count, seed)
+    add_calibration(fitted, list(zip(jobs, run_jobs(jobs))))
+
+
+def add_calibration(fitted: Fitted, timed: list[tuple[Job, tuple[int, RunResult]]]) -> None:
+    """The whole-model correction (kind WHOLE) from whole models timed on the fit's target, each against the sum of
+    its kernels as the fit's kernel costs predict them."""
     from ..predict.kernels import model_kernels
 
     kernel_costs = {kind: cost for kind, cost in fitted.costs.items() if kind != cost_models.WHOLE}
-    jobs = whole_jobs(fitted.target, threads, cache_dir, count, seed)
-    for job, (run_id, result) in zip(jobs, run_jobs(jobs)):
+    for job, (run_id, result) in timed:
         fitted.run_ids.append(run_id)
         if result.status != "ok" or result.summary is None:
             fitted.failed.append((f"{job.spec.model}@{job.spec.resolution}", f"{result.status}: {result.error}"))
@@ -172,9 +188,13 @@ def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tupl
                threads: int, cache_dir: Path, count: int = 60, rounds: int = 3, seed: int = 0,
                whole: int = WHOLE_MODELS) -> Fitted:
     """Time `count` sampled kernels and the overhead probe on `target` through `run_jobs` (jobs -> [(run id,
-    result)] in order, stored as runs), fit, then `rounds - 1` adaptive rounds, then calibrate on `whole` whole
-    models; returns the fit (not stored)."""
+    result)] in order, stored as runs), fit, then `rounds - 1` adaptive rounds; `whole` whole models are timed among
+    the kernels, spread over the rounds, and calibrate the final fit. Returns the fit (not stored)."""
     began = time.perf_counter()
+    # A whole model timed after the kernels carries that minute's speed of the machine into its ratio to their sum
+    # (this VM drifts by 5-10 % within the hour); timed among them, both sides of the ratio see the same speeds.
+    calibration = whole_jobs(target, threads, cache_dir, whole, seed) if whole else []
+    timed_whole: list[tuple[Job, tuple[int, RunResult]]] = []
     fitted = Fitted(target)
     probes: dict[str, Probe] = {}
     kernels: dict[str, object] = {}
@@ -188,8 +208,12 @@ def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tupl
                 continue
             probes[kernel.signature], kernels[kernel.signature] = found, kernel
             jobs.append(job)
+        jobs = interleaved(jobs, calibration[round_number::rounds])
         results = run_jobs(jobs)
         for job, (run_id, result) in zip(jobs, results):
+            if job.layer is None:  # a whole model, for the calibration once the kernels are fitted
+                timed_whole.append((job, (run_id, result)))
+                continue
             fitted.run_ids.append(run_id)
             ok = result.status == "ok" and result.summary is not None
             if job.layer == OVERHEAD:
@@ -217,6 +241,6 @@ def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tupl
                 for _, sample in worst:
                     pending.extend(neighbours(sample, probes, seed + round_number))
     if whole:
-        calibrate(fitted, run_jobs, threads=threads, cache_dir=cache_dir, count=whole, seed=seed)
+        add_calibration(fitted, timed_whole)
     fitted.seconds = time.perf_counter() - began
     return fitted
