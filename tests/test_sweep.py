@@ -105,8 +105,17 @@ for line in ["\\t".join(sys.argv[1:]) + "\\n"] if fresh else sys.stdin:
         sys.stderr.write("Fatal Python error: Aborted\\n"); sys.stderr.flush()
         os.kill(os.getpid(), signal.SIGABRT)
     samples = [10_000_000] * 5
+    siblings = 0  # the parent's other workers alive now
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and int(entry) != os.getpid() and \
+                    int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getppid():
+                siblings += 1
+        except OSError:
+            pass
     Path(result).write_text(RunResult(status="ok", samples_ns=samples, summary=summarize(samples),
-                                      environment={"pid": os.getpid(), "fresh": fresh}).to_json())
+                                      environment={"pid": os.getpid(), "fresh": fresh,
+                                                   "siblings": siblings}).to_json())
     reply.write("done\\n"); reply.flush()
 """
 
@@ -198,6 +207,20 @@ def test_a_sweep_sends_a_cold_compile_to_a_fresh_process_and_the_rest_to_the_kep
     assert fresh_flags(engine, outcome) == [False, False] and runs[0][3] == runs[1][3]
     outcome, runs = kept_sweep(engine, monkeypatch, [replace(j, cold_compile=True) for j in jobs])
     assert fresh_flags(engine, outcome) == [True, True]
+
+
+def test_no_idle_kept_worker_sits_beside_a_cold_compile(engine, tmp_path, monkeypatch):
+    """torch's kept worker (0.6 GB, idle) is closed before torch.compile's cold compile starts its fresh process:
+    a cold sweep's peak memory is one worker's, not two."""
+    jobs = plan.plan_jobs([ModelSpec("t8", 64), ModelSpec("t12", 64)],
+                          [Target("torch", "cpu"), Target("torch-compile", "cpu")], threads=1, policy=TimingPolicy(),
+                          cache_dir=tmp_path)
+    outcome, runs = kept_sweep(engine, monkeypatch, jobs)
+    with Session(engine) as session:
+        found = [(r.target, r.environment["fresh"], r.environment["siblings"])
+                 for r in (session.get(store.Run, i) for i in outcome.run_ids)]
+    assert found == [("torch/cpu", False, 0), ("torch/cpu", False, 0),
+                     ("torch-compile/cpu", True, 0), ("torch-compile/cpu", True, 0)]
 
 
 def test_the_time_left_comes_from_the_targets_own_history(engine, tmp_path):
