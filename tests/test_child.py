@@ -111,6 +111,9 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
     result = RunResult.from_json(result_file.read_text())
     assert result.status == "ok" and result.parity_rel < 1e-3 and result.summary.count == len(result.samples_ns)
     assert result.op_profile and all(row.total_ms >= 0 for row in result.op_profile)
+    if backend == "onnxruntime":  # the facts read from ORT's optimized graph: t8's depthwise 7x7 and 3x3, its linears
+        classes = {row.op_class for row in result.op_profile}
+        assert {"conv_dw_7x7", "conv_dw_3x3", "linear"} <= classes, classes
     assert sum(result.class_flops.values()) > 0
     assert (result.artifact_key is not None) == (backend != "torch")
     assert json.loads(result_file.read_text())["version"] == PROTOCOL_VERSION
