@@ -143,8 +143,8 @@ def run_sweep(engine, jobs: list[Job], command: str, on_start: Callable[[Job], N
                 job, how = replace(job, repeat=len(outcome.runs.get(i, []))), fresh
             elif needs_cold_compile(job):  # a cold compile is measured where nothing was compiled or imported yet
                 how = fresh
-                if hasattr(measure, "new_round"):  # and no idle kept worker holds its 0.6 GB beside it meanwhile
-                    measure.close()
+                if hasattr(measure, "new_round"):  # and no idle kept worker holds its 0.6 GB beside it meanwhile:
+                    measure.new_round()  # the kept-worker protocol's way to close it (the next job starts a new one)
             run_id, result = time_and_store(engine, job, outcome.sweep_id, strict, how)
             if not outcome.record(i, run_id, result):
                 failed.add(i)  # a job that does not run is not retried round after round
