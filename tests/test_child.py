@@ -131,26 +131,36 @@ def test_worker_in_process(tmp_path, monkeypatch, backend):
     assert result.environment["profile_iterations"] == 2
 
 
-def test_a_kept_agreement_is_reused_by_the_next_run_of_the_same_artifact_and_marked(tmp_path, monkeypatch):
-    """The photographs' answers are kept per artifact, runtime, threads and host: the second run of the same
-    artifact takes them (and says so), another thread count measures its own."""
+def worker_in_this_process(tmp_path, monkeypatch):
+    """run(job) -> RunResult through the worker's own entry point, in this process (the thread variables it sets
+    restored afterwards, this process's torch threads kept)."""
     import torch
 
-    from harness.measure import agreement, worker
+    from harness.measure import worker
     from harness.protocol import job_to_json
 
     for name in THREAD_COUNT_VARIABLES:
         monkeypatch.setenv(name, "2")
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
-    measured = []
-    real = agreement.agreement
-    monkeypatch.setattr(agreement, "agreement", lambda *a, **k: measured.append(1) or real(*a, **k))
 
     def run(the_job) -> RunResult:
         job_file, result_file = tmp_path / "job.json", tmp_path / "result.json"
         job_file.write_text(job_to_json(the_job))
         assert worker.main([str(job_file), str(result_file)]) == 0
         return RunResult.from_json(result_file.read_text())
+
+    return run
+
+
+def test_a_kept_agreement_is_reused_by_the_next_run_of_the_same_artifact_and_marked(tmp_path, monkeypatch):
+    """The photographs' answers are kept per artifact, runtime, threads and host: the second run of the same
+    artifact takes them (and says so), another thread count measures its own."""
+    from harness.measure import agreement
+
+    run = worker_in_this_process(tmp_path, monkeypatch)
+    measured = []
+    real = agreement.agreement
+    monkeypatch.setattr(agreement, "agreement", lambda *a, **k: measured.append(1) or real(*a, **k))
 
     first = run(job(tmp_path, "onnxruntime"))
     again = run(job(tmp_path, "onnxruntime"))
@@ -167,23 +177,12 @@ def test_a_run_of_an_exported_artifact_builds_no_model(tmp_path, monkeypatch):
     """Once a spec's artifact, FLOPs, output on the example input and photographs' logits are kept, a runtime that
     loads the artifact times it without torch's module: none is built, and the run records what the first did.
     torch itself still builds it (that is what it runs)."""
-    import torch
+    from harness.measure import built
 
-    from harness.measure import built, worker
-    from harness.protocol import job_to_json
-
-    for name in THREAD_COUNT_VARIABLES:
-        monkeypatch.setenv(name, "2")
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    run = worker_in_this_process(tmp_path, monkeypatch)
     builds = []
     real = built.built_model
     monkeypatch.setattr(built, "built_model", lambda *a: builds.append(1) or real(*a))
-
-    def run(the_job) -> RunResult:
-        job_file, result_file = tmp_path / "job.json", tmp_path / "result.json"
-        job_file.write_text(job_to_json(the_job))
-        assert worker.main([str(job_file), str(result_file)]) == 0
-        return RunResult.from_json(result_file.read_text())
 
     first = run(job(tmp_path, "onnxruntime"))
     assert len(builds) == 1 and first.environment["artifact_cached"] is False

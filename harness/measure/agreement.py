@@ -42,12 +42,15 @@ def compare(found: np.ndarray, expected: np.ndarray) -> tuple[float, np.ndarray]
     return top1, cosine
 
 
-def cached_reference(model: torch.nn.Module, images: ImageSet, batch: int, path: Path | None) -> np.ndarray:
+def cached_reference(model, images: ImageSet, batch: int, path: Path | None) -> np.ndarray:
     """`reference`, kept in `path` (a .npy named by everything that decides it): the fp32 model is the same for
-    every target of a sweep, and a large one takes seconds per image on the one thread the worker gives torch."""
+    every target of a sweep, and a large one takes seconds per image on the one thread the worker gives torch.
+    `model`: a module, or a built.ModelOnDemand, built on a miss only."""
     if path is not None and path.exists():
         return np.load(path)
-    found = reference(model, images, batch)
+    from .built import module_of  # a ModelOnDemand is built here, on a miss only
+
+    found = reference(module_of(model), images, batch)
     if path is not None:
         write_whole(path, lambda temporary: np.save(temporary, found))
     return found

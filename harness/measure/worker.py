@@ -313,7 +313,6 @@ def measure_agreement(session, model, job, result):
     from harness import baselines
     from harness.measure import agreement, images
     from harness.measure.artifacts import exporter_hash
-    from harness.measure.built import module_of
     from harness.measure.cache import cache_key, write_whole
     from harness.measure.environment import host_facts
     from harness.protocol import Agreement
@@ -338,8 +337,7 @@ def measure_agreement(session, model, job, result):
         except (ValueError, KeyError, TypeError):
             kept.unlink(missing_ok=True)  # unreadable: measured again below
     reference = Path(job.cache_dir) / "reference-logits" / f"{cache_key({**model_parts, 'held_out': held_out.identity})}.npy"
-    fp32 = model if reference.exists() else module_of(model)  # the kept logits need no module
-    found = agreement.agreement(session, fp32, held_out, job.spec.batch, labelled, reference_path=reference)
+    found = agreement.agreement(session, model, held_out, job.spec.batch, labelled, reference_path=reference)
     write_whole(kept, lambda temporary: temporary.write_text(json.dumps({"agreement": asdict(found),
                                                                         "measured_at": time.time()})))
     return found
