@@ -86,3 +86,30 @@ def test_bf16_is_offered_only_where_the_cpu_has_it(monkeypatch):
     assert targets == [] and reasons["openvino/cpu"] == ("this CPU does not compute bf16 (OpenVINO's CPU plugin "
                                                          "lists FP32, INT8, BIN, EXPORT_IMPORT)")
     assert reasons["onnxruntime/cpu"] == "no bf16 export (it offers fp32, int8)"
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_profiling_copy_replaces_the_timed_one(tmp_path, name):
+    """A runtime that profiles through a second copy of the model lets the timed copy go first (two side by side
+    held the weights twice: the peak of a cold sweep), and what follows (the agreement) runs through the new one."""
+    import gc
+    import weakref
+
+    backend = BACKENDS[name]
+    model = ModelSpec("t8", 64).build()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        reference = model(x).numpy()
+    session = backend.load(model, backend.export(model, x, tmp_path), "cpu", threads=1)
+    session.prepare(x.numpy())
+    session.infer()
+    timed = weakref.ref(session.session if name == "onnxruntime" else session.compiled)
+    rows = session.profile(2)
+    gc.collect()
+    assert rows and sum(r["total_ms"] for r in rows) > 0
+    assert timed() is None, "the timed copy is still alive beside the profiling one"
+    session.prepare(np.zeros_like(x.numpy()))
+    session.infer()
+    session.prepare(x.numpy())
+    session.infer()
+    assert relative_error(reference, session.output())[1] <= TOLERANCES["fp32"]
