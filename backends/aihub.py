@@ -184,8 +184,10 @@ class AIHubBackend(Backend):
         return {"qai-hub": module_version("qai-hub") or "?", **self._onnx.versions()}
 
     def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None) -> Path:
-        """fp32 and fp16: the fp32 ONNX (AI Hub casts it when it compiles); int8: the calibrated QDQ ONNX."""
-        return self._onnx.export(model, example, out_dir, "fp32" if precision == "fp16" else precision, calibration)
+        """fp32 and fp16: the fp32 ONNX (AI Hub casts it when it compiles); int8: the calibrated QDQ ONNX. One
+        file, weights inline: what is uploaded is this one file (submit_compile_job(model=<the .onnx>))."""
+        return self._onnx.export(model, example, out_dir, "fp32" if precision == "fp16" else precision, calibration,
+                                 weights_file=False)
 
     def precision_coverage(self, artifact: Path):
         return self._onnx.precision_coverage(artifact)

@@ -164,11 +164,13 @@ class OnnxRuntimeBackend(Backend):
         return {k: v for k in ("onnxruntime", "onnxruntime-gpu", "onnx", "onnxscript") if (v := module_version(k))}
 
     def export(self, model, example, out_dir: Path, precision: str = "fp32", calibration=None,
-               keep_float: KeepFloat | None = None) -> Path:
+               keep_float: KeepFloat | None = None, weights_file: bool = True) -> Path:
+        """fp32: the graph in model.onnx, its weights in model.onnx.data beside it unless `weights_file` is False
+        (onnx_export.export_onnx: the export's peak memory); int8: the calibrated QDQ graph, one file."""
         if precision == "int8":
             batches = calibration_batches(calibration, self.name)
             return quantize_qdq(model, example, out_dir / self.artifact_name, batches, keep_float=keep_float)
-        return export_onnx(model, example, out_dir / self.artifact_name)
+        return export_onnx(model, example, out_dir / self.artifact_name, weights_file=weights_file)
 
     def precision_coverage(self, artifact: Path) -> list[dict] | None:
         return qdq_coverage(Path(artifact))

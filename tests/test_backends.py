@@ -113,3 +113,24 @@ def test_profiling_copy_replaces_the_timed_one(tmp_path, name):
     session.prepare(x.numpy())
     session.infer()
     assert relative_error(reference, session.output())[1] <= TOLERANCES["fp32"]
+
+
+def test_onnx_weights_beside_the_graph_but_inline_for_ai_hub(tmp_path):
+    """ONNX Runtime's fp32 artifact keeps its weights in model.onnx.data (the inline export held them about five
+    times over at its peak) and loads from there; AI Hub uploads one file, so its export keeps them inline."""
+    from backends.aihub import AIHubBackend
+
+    model = ModelSpec("t8", 64).build()
+    x = torch.randn(1, 3, 64, 64)
+    (tmp_path / "ort").mkdir()
+    (tmp_path / "hub").mkdir()
+    local = BACKENDS["onnxruntime"].export(model, x, tmp_path / "ort")
+    assert local.stat().st_size < 1_000_000 < 14_000_000 < (tmp_path / "ort" / "model.onnx.data").stat().st_size
+    session = BACKENDS["onnxruntime"].load(model, local, "cpu", threads=1)
+    session.prepare(x.numpy())
+    session.infer()
+    with torch.inference_mode():
+        assert relative_error(model(x).numpy(), session.output())[1] <= TOLERANCES["fp32"]
+    uploaded = AIHubBackend("aihub-onnx").export(model, x, tmp_path / "hub")
+    assert [p.name for p in (tmp_path / "hub").iterdir()] == ["model.onnx"]
+    assert uploaded.stat().st_size > 14_000_000
