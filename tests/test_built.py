@@ -75,3 +75,17 @@ def test_a_baseline_is_built_every_time(tmp_path, builds):
     spec = ModelSpec("mobileone_s4", 64)
     built.built_model(spec, tmp_path)
     assert builds == [spec.model] and not (tmp_path / built.FOLDER).exists()
+
+
+def test_a_model_on_demand_is_built_once_and_gives_the_builds_garbage_back(monkeypatch):
+    """Built on the first call only; what the build freed (the training form folded away) is handed back to the OS
+    right after it, before an export runs on top of it."""
+    from harness.measure import footprint
+
+    calls = []
+    monkeypatch.setattr(footprint, "release_freed", lambda: calls.append("released"))
+    model = built.ModelOnDemand(lambda: calls.append("built") or torch.nn.Linear(2, 2))
+    assert calls == []
+    first = model()
+    assert model() is first and isinstance(first, torch.nn.Linear)
+    assert calls == ["built", "released"]

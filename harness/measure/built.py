@@ -36,7 +36,12 @@ class ModelOnDemand:
 
     def __call__(self) -> torch.nn.Module:
         if self._model is None:
+            from harness.measure.footprint import release_freed
+
             self._model = self._build()
+            # the training form's branches, folded away, go back to the OS before an export starts on top of them
+            # (ma36: 265 MB held after the build, 187 MB after this)
+            release_freed()
         return self._model
 
 
