@@ -134,3 +134,25 @@ def test_onnx_weights_beside_the_graph_but_inline_for_ai_hub(tmp_path):
     uploaded = AIHubBackend("aihub-onnx").export(model, x, tmp_path / "hub")
     assert [p.name for p in (tmp_path / "hub").iterdir()] == ["model.onnx"]
     assert uploaded.stat().st_size > 14_000_000
+
+
+def test_litert_lazy_constants_convert_the_same_graph(tmp_path):
+    """LiteRT's fp32 export converts with constants handled lazily (0.3 GB less at ma36's peak); the graph is the
+    one the default conversion makes: the same operators in the same order, the same output."""
+    import litert_torch
+    from ai_edge_litert.interpreter import Interpreter
+
+    model = ModelSpec("t8", 64).build().eval()
+    x = torch.randn(1, 3, 64, 64)
+    ours = BACKENDS["litert"].export(model, x, tmp_path)
+    litert_torch.convert(model, (x,)).export(str(tmp_path / "default.tflite"))
+    found = {}
+    for name, path in (("ours", ours), ("default", tmp_path / "default.tflite")):
+        interpreter = Interpreter(str(path))
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x.numpy())
+        interpreter.invoke()
+        found[name] = ([op["op_name"] for op in interpreter._get_ops_details()],
+                       interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).copy())
+    assert found["ours"][0] == found["default"][0] and len(found["ours"][0]) > 50
+    np.testing.assert_array_equal(found["ours"][1], found["default"][1])
