@@ -273,7 +273,7 @@ def sum_of_kernels(spec: ModelSpec, fastest: dict[str, float]) -> float | None:
 
 
 def fit(engine, db: str, cache: Path, targets: list[str], threads: int, kernels: int, rounds: int,
-        refit: bool, whole: int) -> None:
+        refit: bool, whole: int, from_runs: bool = False) -> None:
     from harness.analysis.predict import predictors
 
     newest = {}
@@ -282,10 +282,14 @@ def fit(engine, db: str, cache: Path, targets: list[str], threads: int, kernels:
             newest.setdefault(p.target, p)
     for name in targets:
         found = newest.get(f"{name}/cpu")
-        if found and not refit and (found.whole_models or not whole):
+        if found and not refit and not from_runs and (found.whole_models or not whole):
             continue
         began = time.perf_counter()
         how = ["--calibrate-only"] if found and not refit else ["--kernels", str(kernels), "--rounds", str(rounds)]
+        if from_runs:  # this version's cost model on the newest fit's runs: nothing timed
+            if not found:
+                continue
+            how = ["--from-runs"]
         subprocess.run([sys.executable, "-m", "harness.cli", "predict", "fit", "--device", "cpu", "--backend", name,
                         *how, "--whole", str(whole), "--threads", str(threads), "--db", db, "--cache", str(cache)],
                        cwd=REPO, check=False)
@@ -449,6 +453,8 @@ def main() -> None:
     parser.add_argument("--kernels", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--refit", action="store_true")
+    parser.add_argument("--from-runs", action="store_true", help="fit: each target's newest kernel fit again from its "
+                        "stored runs with this version's cost model (`predict fit --from-runs`), nothing timed")
     parser.add_argument("--whole", type=int, default=0, help="fit: whole sampled models timed to calibrate each fit "
                         "(`predict fit --whole`; 0: none); judge: never judged")
     parser.add_argument("--budget-min", type=float, default=float("inf"), help="start no job after this long")
@@ -481,7 +487,8 @@ def main() -> None:
         ran = time_kernels(engine, variants, targets, args.threads, args.cache, deadline)
         print(f"kernels: {ran} runs", flush=True)
     if "fit" in stages and time.time() < deadline:
-        fit(engine, db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit, args.whole)
+        fit(engine, db, args.cache, targets, args.threads, args.kernels, args.rounds, args.refit, args.whole,
+            args.from_runs)
     if "judge" in stages:
         table = judge(engine, specs, targets, args.threads, args.details, min if args.truth == "fastest" else
                       statistics.median, args.whole)

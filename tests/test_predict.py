@@ -90,9 +90,10 @@ OVERHEAD_MS = 0.02
 
 def law_ms(kernel) -> float:
     """What the scripted runtime takes for a kernel, net of the overhead: a cost per call, per GFLOP, per
-    million elements moved and per million weights."""
+    million elements moved, per million weights and per million attention scores (heads x tokens^2: a cost that
+    grows with the square of the tokens, as ExecuTorch's attention does)."""
     return 0.01 + 2.0 * kernel.flops / 1e9 + 0.5 * (kernel.input_elements + kernel.output_elements) / 1e6 \
-        + 0.1 * kernel.params / 1e6
+        + 0.1 * kernel.params / 1e6 + 0.5 * kernel.attention_scores / 1e6
 
 
 WHOLE_MS_PER_M_ACTIVATIONS = 0.3  # what a whole model pays beyond its kernels alone, per million elements moved
@@ -332,3 +333,51 @@ def test_calibrating_needs_a_kernel_fit_to_calibrate(db, engine):
     assert "no kernel fit of it on this host" in said and "no target could be calibrated" in said
     assert "at least 4 whole models" in invoke("predict", "fit", "--backend", "onnxruntime", "--calibrate-only",
                                                "--whole", "2", "--db", db).output
+
+
+def test_a_fit_is_fitted_again_from_its_stored_runs_with_nothing_timed(db, engine):
+    """`predict fit --from-runs`: an older method's fit (four terms, no attention scores) read again by this
+    version's cost model from the runs it rests on; it still predicts as it did until then."""
+    from harness.analysis.predict import predicted
+    from harness.measure.environment import host_facts
+    from harness.measure.predict import METHOD
+    from harness.predict.fit import TERMS, WHOLE
+    from harness.spec import ModelSpec, Target
+    from helpers import invoke
+
+    fitted, _ = scripted_fit(engine, Target("onnxruntime", "cpu"), whole=6)
+    old = {k: {"coef": c.coef[:4] if k != WHOLE else c.coef[:4], "samples": c.samples, "cv_errors": c.cv_errors}
+           for k, c in fitted.costs.items()}
+    store.save_predictor(engine, host=host_facts(), target="onnxruntime/cpu", threads=2, precision="fp32",
+                         method="block-nnls-2", overhead_ms=fitted.overhead_ms, costs=old, run_ids=fitted.run_ids,
+                         fusion={"conv+bn-relu": {"fused": True, "saved_ms": 0.4, "saved_share": 0.9}})
+    spec = ModelSpec("d1.1.2.2-w48.96.192.384-r3-mmaa", 384)  # attention over 24x24 and 12x12 tokens
+    truth = whole_law_ms(spec)
+    before = predicted(engine, spec, "onnxruntime/cpu", host_facts(), 2).prediction.ms
+    def timed_runs() -> int:  # (the first command into a database stores the paper's published figures too)
+        with Session(engine) as session:
+            return len(session.scalars(select(store.Run.id).where(store.Run.published.is_(False))).all())
+
+    runs_before = timed_runs()
+    done = invoke("predict", "fit", "--backend", "onnxruntime", "--from-runs", "--threads", "2", "--db", db)
+    assert done.exit_code == 0, done.output
+    assert timed_runs() == runs_before  # nothing timed
+    with Session(engine) as session:
+        old_row, new_row = session.scalars(select(store.Predictor).order_by(store.Predictor.id)).all()
+    assert new_row.method == METHOD != old_row.method and new_row.fusion == old_row.fusion
+    assert set(new_row.training_runs) == set(old_row.training_runs)
+    assert all(len(c["coef"]) == len(TERMS) for c in new_row.costs.values())
+    assert new_row.costs[WHOLE]["samples"] == 6
+    after = predicted(engine, spec, "onnxruntime/cpu", host_facts(), 2).prediction.ms
+    assert after == pytest.approx(truth, rel=0.02)
+    assert abs(before / truth - 1) > 0.05  # the four terms missed the tokens' square
+
+
+def test_refitting_needs_a_kernel_fit(db, engine):
+    from helpers import invoke, save
+
+    save(engine)
+    refused = invoke("predict", "fit", "--backend", "onnxruntime", "--from-runs", "--db", db)
+    assert refused.exit_code == 2, refused.output
+    said = " ".join(refused.output.split())
+    assert "no kernel fit of it on this host" in said and "no target could be fitted again" in said

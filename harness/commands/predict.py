@@ -77,6 +77,9 @@ def fit(
                               "the kernels' sum (it misses what a model pays that its kernels alone do not); 0: none"),
     calibrate_only: bool = typer.Option(False, "--calibrate-only", help="time no kernels: calibrate the newest fit "
                                         "of each target on --whole whole models, stored as a new predictor"),
+    from_runs: bool = typer.Option(False, "--from-runs", help="time nothing: fit each target again, with this "
+                                   "version's cost model, from the runs its newest kernel fit on this host rests on "
+                                   "(kernels, whole models), stored as a new predictor"),
     threads: ThreadsOption = None,
     from_profiles: Optional[str] = typer.Option(None, "--from-profiles", metavar="TARGET", help="time nothing: fit "
                                                 "TARGET (e.g. litert/android:SM-S921B) from the op profiles of whole "
@@ -102,6 +105,8 @@ def fit(
     engine = open_db_for_runs(db)
     if calibrate_only:
         return calibrate_fits(engine, runnable, whole, seed, threads, cache, fmt)
+    if from_runs:
+        return refit_fits(engine, runnable, threads, fmt)
     fitted_ids = []
     for target in runnable:
         with JobProgress(err, {"sweep": kernels + 1 + whole}) as progress, WorkerPerTarget() as kept:
@@ -189,6 +194,44 @@ def calibrate_fits(engine, targets, whole: int, seed: int, threads: int, cache, 
         fitted_ids.append(save_fit(engine, fitted, threads, fitted.run_ids, fusion))
     if not fitted_ids:
         fail("no target could be calibrated")
+    show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
+
+
+def refit_fits(engine, targets, threads: int, fmt: Format) -> None:
+    """`predict fit --from-runs`: each target's newest kernel fit on this host (with `threads`) fitted again from its
+    stored runs by this version's cost model (harness.measure.predict.refit), stored as a new predictor."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from ..analysis.predict import latest_predictor
+    from ..measure.predict import KERNEL_METHODS, StoredRun, refit
+    from ..store import Run
+
+    fitted_ids = []
+    for target in targets:
+        with Session(engine) as session:
+            row = latest_predictor(session, target.name, host_facts(), threads)
+            if row is None or row.method not in KERNEL_METHODS:
+                err.print(f"[yellow]{target.name}: not refitted[/yellow]: no kernel fit of it on this host with "
+                          f"{threads} threads; `harness predict fit --backend {target.backend}` makes one")
+                continue
+            runs = [StoredRun(run.id, ModelSpec(run.model, run.resolution, run.batch, run.form, run.weights),
+                              run.layer, (run.environment or {}).get("layer_path"),
+                              run.median_ms if run.status == "ok" else None)
+                    for run in session.scalars(select(Run).where(Run.uuid.in_(row.training_runs)).order_by(Run.id))]
+            overhead_ms, fusion = row.overhead_ms, dict(row.fusion or {})
+        try:
+            fitted = refit(target, overhead_ms, runs)
+        except ValueError as exc:
+            err.print(f"[yellow]{target.name}: not refitted[/yellow]: {exc}")
+            continue
+        for name, why in fitted.failed:
+            err.print(f"{target.name}: {name} left out ({why})")
+        fitted_ids.append(save_fit(engine, fitted, threads, fitted.run_ids, fusion))
+        err.print(f"{target.name}: {len(fitted.samples)} kernels and {len(fitted.whole)} whole models fitted again "
+                  f"from predictor {row.id} ({row.method})")
+    if not fitted_ids:
+        fail("no target could be fitted again")
     show(console, fmt, predictors_table([p for p in predictors(engine) if p.id in fitted_ids]))
 
 

@@ -4,11 +4,13 @@ A kernel's time on a CPU runtime is close to a sum of what it computes and what 
 runtime's calls into the block's ops), its FLOPs over the throughput it reaches, and the elements it reads and
 writes (activations, weights) over the bandwidth. So each kind gets
 
-    ms = c0 + c1 * GFLOPs + c2 * M activation elements + c3 * M weights      (every c >= 0)
+    ms = c0 + c1 * GFLOPs + c2 * M activation elements + c3 * M weights + c4 * M attention scores   (every c >= 0)
 
-fitted by non-negative least squares on relative error (each row divided by its time as timed, so a 0.05 ms
-kernel counts as much as a 5 ms one; as timed, overhead included, because a kernel faster than the empty-model
-probe has a net time of about zero, and dividing by that let one such kernel pin every coefficient at zero). A handful of numbers per kind: stored as data, read back by any version, and
+(the last: the elements of an attention block's score matrices, heads x tokens^2, which its softmax reads and
+writes; zero for every other kind) fitted by non-negative least squares on relative error (each row divided by
+its time as timed, so a 0.05 ms kernel counts as much as a 5 ms one; as timed, overhead included, because a kernel
+faster than the empty-model probe has a net time of about zero, and dividing by that let one such kernel pin every
+coefficient at zero). A handful of numbers per kind: stored as data, read back by any version, and
 extrapolating the way physics does rather than the way a tree ensemble does not. A model's prediction is the
 runtime's per-call overhead once (the empty-model probe) plus each kernel's time net of the overhead its own
 timing paid, times its count.
@@ -27,14 +29,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-TERMS = ("calls", "gflops", "m_activations", "m_weights")
+# A fit stores as many coefficients as its method had terms; a term added later is appended, so an older fit
+# predicts with the terms it was fitted on (KindCost.ms). block-nnls-2 had the first four.
+TERMS = ("calls", "gflops", "m_activations", "m_weights", "m_attention_scores")
 WHOLE = "whole_model"  # not a kernel kind: the correction fitted on whole models timed for the fit
 WHOLE_TERMS = (2, 3)  # the TERMS it is fitted on: m_activations and m_weights, summed over the model's kernels
 
 
 def terms(kernel) -> list[float]:
     """A kernel's (harness.predict.kernels.Kernel) regressors, in TERMS order."""
-    return [1.0, kernel.flops / 1e9, (kernel.input_elements + kernel.output_elements) / 1e6, kernel.params / 1e6]
+    return [1.0, kernel.flops / 1e9, (kernel.input_elements + kernel.output_elements) / 1e6, kernel.params / 1e6,
+            kernel.attention_scores / 1e6]
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,7 @@ class KindCost:
     cv_errors: list[float] = field(default_factory=list)  # leave-one-out relative errors (Sample.error)
 
     def ms(self, x) -> float:
-        return float(np.dot(self.coef, x))
+        return float(np.dot(self.coef, list(x)[:len(self.coef)]))
 
     def error_quantile(self, q: float = 0.9) -> float:
         return float(np.quantile(np.abs(self.cv_errors), q)) if self.cv_errors else float("nan")

@@ -36,6 +36,7 @@ class Kernel:
     flops: int  # one call, FlopCounterMode's count (a multiply-add is 2)
     params: int = 0  # weights read per call
     output_elements: int = 0
+    attention_scores: int = 0  # elements of an attention block's score matrices: heads x tokens^2; 0 elsewhere
 
     @property
     def size(self) -> int:
@@ -106,7 +107,7 @@ def model_kernels(spec: ModelSpec, model: torch.nn.Module | None = None) -> list
         channels_in = shapes[path][1]
         kernel = Kernel(kind, path, 1, shapes[path], channels_in, _channels_out(kind, module, channels_in),
                         _hidden(module), flops.get(path, 0), sum(p.numel() for p in module.parameters()),
-                        outputs[path])
+                        outputs[path], _attention_scores(module, shapes[path]))
         if kernel.signature in found:
             first = found[kernel.signature]
             found[kernel.signature] = Kernel(**{**first.__dict__, "count": first.count + 1})
@@ -120,6 +121,15 @@ def _channels_out(kind: str, module: torch.nn.Module, channels_in: int) -> int:
         return module.fc.out_features if isinstance(module.fc, torch.nn.Linear) else channels_in
     convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
     return convs[-1].out_channels if kind in ("stem", "patch_embed", "final_conv") else channels_in
+
+
+def _attention_scores(module: torch.nn.Module, shape: tuple[int, ...]) -> int:
+    """heads x tokens^2 of an attention block's softmax(QK^T) (one image), which its FLOPs alone do not carry: on
+    ExecuTorch a block at 24x24 tokens costs several times what one at 12x12 with the same FLOPs share does."""
+    mixer = getattr(module, "token_mixer", None)
+    heads = getattr(mixer, "num_heads", 0)
+    tokens = shape[-1] * shape[-2] if len(shape) == 4 else 0
+    return shape[0] * heads * tokens * tokens if heads else 0
 
 
 def _hidden(module: torch.nn.Module) -> int:
