@@ -26,7 +26,7 @@ from ..spec import ModelSpec, Target
 # harness.predict.fit's model; a later method gets a new name, old fits stay readable. 2: errors relative to a
 # kernel's time as timed, not net of the overhead (1 let a kernel faster than the empty-model probe zero the fit).
 # 3: an attention block's score elements as a fifth term (refitted on the same runs, ExecuTorch's attention kernels
-# went from 34 % median leave-one-out error to 5 %)
+# went from 34 % median leave-one-out error to 5 %), and the whole-model correction's kernel calls (fit.WHOLE_TERMS)
 METHOD = "block-nnls-3"
 KERNEL_METHODS = ("block-nnls-2", METHOD)  # kernel fits whose training runs a refit can read again
 WORST_PER_KIND = 2  # kernels per kind whose neighbours the next round times
