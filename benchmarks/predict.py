@@ -282,14 +282,17 @@ def fit(engine, db: str, cache: Path, targets: list[str], threads: int, kernels:
             newest.setdefault(p.target, p)
     for name in targets:
         found = newest.get(f"{name}/cpu")
-        if found and not refit and not from_runs and (found.whole_models or not whole):
-            continue
-        began = time.perf_counter()
-        how = ["--calibrate-only"] if found and not refit else ["--kernels", str(kernels), "--rounds", str(rounds)]
         if from_runs:  # this version's cost model on the newest fit's runs: nothing timed
             if not found:
                 continue
             how = ["--from-runs"]
+        elif found and not refit:
+            if found.whole_models or not whole:
+                continue
+            how = ["--calibrate-only"]
+        else:
+            how = ["--kernels", str(kernels), "--rounds", str(rounds)]
+        began = time.perf_counter()
         subprocess.run([sys.executable, "-m", "harness.cli", "predict", "fit", "--device", "cpu", "--backend", name,
                         *how, "--whole", str(whole), "--threads", str(threads), "--db", db, "--cache", str(cache)],
                        cwd=REPO, check=False)

@@ -160,13 +160,26 @@ def stored_job_runner(engine, progress, kept):
     return run_jobs
 
 
+def newest_kernel_fit(session, target, threads: int, methods: tuple[str, ...], refused: str):
+    """The target's newest predictor on this host with `threads` where it is a kernel fit of one of `methods`; None,
+    said as `refused` with the command that makes one, where it is not."""
+    from ..analysis.predict import latest_predictor
+
+    row = latest_predictor(session, target.name, host_facts(), threads)
+    if row is None or row.method not in methods:
+        err.print(f"[yellow]{target.name}: {refused}[/yellow]: no kernel fit of it on this host with {threads} "
+                  f"threads; `harness predict fit --backend {target.backend}` makes one")
+        return None
+    return row
+
+
 def calibrate_fits(engine, targets, whole: int, seed: int, threads: int, cache, fmt: Format) -> None:
     """`predict fit --calibrate-only`: each target's newest kernel fit on this host (with `threads`), calibrated on
     `whole` whole models, stored as a new predictor with its runs and the old fit's."""
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from ..analysis.predict import costs_of, latest_predictor
+    from ..analysis.predict import costs_of
     from ..store import Run
 
     if whole < 4:
@@ -174,10 +187,8 @@ def calibrate_fits(engine, targets, whole: int, seed: int, threads: int, cache, 
     fitted_ids = []
     for target in targets:
         with Session(engine) as session:
-            row = latest_predictor(session, target.name, host_facts(), threads)
-            if row is None or row.method != METHOD:
-                err.print(f"[yellow]{target.name}: not calibrated[/yellow]: no kernel fit of it on this host with "
-                          f"{threads} threads; `harness predict fit --backend {target.backend}` makes one")
+            row = newest_kernel_fit(session, target, threads, (METHOD,), "not calibrated")
+            if row is None:
                 continue
             fitted = Fitted(target, overhead_ms=row.overhead_ms, costs=costs_of(row), run_ids=list(
                 session.scalars(select(Run.id).where(Run.uuid.in_(row.training_runs)))))
@@ -203,21 +214,17 @@ def refit_fits(engine, targets, threads: int, fmt: Format) -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from ..analysis.predict import latest_predictor
     from ..measure.predict import KERNEL_METHODS, StoredRun, refit
     from ..store import Run
 
     fitted_ids = []
     for target in targets:
         with Session(engine) as session:
-            row = latest_predictor(session, target.name, host_facts(), threads)
-            if row is None or row.method not in KERNEL_METHODS:
-                err.print(f"[yellow]{target.name}: not refitted[/yellow]: no kernel fit of it on this host with "
-                          f"{threads} threads; `harness predict fit --backend {target.backend}` makes one")
+            row = newest_kernel_fit(session, target, threads, KERNEL_METHODS, "not refitted")
+            if row is None:
                 continue
             runs = [StoredRun(run.id, ModelSpec(run.model, run.resolution, run.batch, run.form, run.weights),
-                              run.layer, (run.environment or {}).get("layer_path"),
-                              run.median_ms if run.status == "ok" else None)
+                              run.layer, run.median_ms if run.status == "ok" else None)
                     for run in session.scalars(select(Run).where(Run.uuid.in_(row.training_runs)).order_by(Run.id))]
             overhead_ms, fusion = row.overhead_ms, dict(row.fusion or {})
         try:

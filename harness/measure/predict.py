@@ -69,6 +69,9 @@ def overhead_job(target: Target, threads: int, cache_dir: Path) -> Job:
                layer_signature=OVERHEAD_SIGNATURE, layer_count=0)
 
 
+FUSION_PREFIX = "fusion "  # a composition's runs: "fusion NAME: PATH" (harness.predict.fusion)
+
+
 def fusion_jobs(target: Target, threads: int, cache_dir: Path, names: list[str] | None = None
                 ) -> dict[str, tuple[Job, Job, Job]]:
     """Per composition (harness.predict.fusion.PROBES): the jobs that time its first module, its second and both
@@ -80,7 +83,7 @@ def fusion_jobs(target: Target, threads: int, cache_dir: Path, names: list[str] 
     for name in names or list(fusion.PROBES):
         probe_ = fusion.PROBES[name]
         found[name] = tuple(Job(probe_.spec, target, threads, LAYER_POLICY, str(Path(cache_dir).resolve()),
-                                layer=path, layer_signature=f"fusion {name}: {path}", layer_count=1)
+                                layer=path, layer_signature=f"{FUSION_PREFIX}{name}: {path}", layer_count=1)
                             for path in (probe_.first, probe_.second, probe_.first + COMPOSED + probe_.second))
     return found
 
@@ -193,14 +196,21 @@ def calibrate_on(fitted: Fitted, timed: list[tuple[ModelSpec, int, float | None,
         fitted.costs[cost_models.WHOLE] = cost_models.fit_whole(fitted.whole)
 
 
+def fit_kinds(samples) -> dict[str, cost_models.KindCost]:
+    """A cost model for each kind with at least as many kernels timed as the model has terms; the others wait."""
+    samples = list(samples)
+    enough = {kind for kind in {s.kind for s in samples}
+              if sum(s.kind == kind for s in samples) >= len(cost_models.TERMS)}
+    return cost_models.fit([s for s in samples if s.kind in enough])
+
+
 @dataclass(frozen=True)
 class StoredRun:
-    """A run a fit rests on, as the database has it: a kernel alone (its signature and path in `spec`), the
-    empty-model probe, a composition, or a whole model (layer None)."""
+    """A run a fit rests on, as the database has it: a kernel alone (by its signature, in `spec`), the empty-model
+    probe, a composition, or a whole model (layer None)."""
     run_id: int
     spec: ModelSpec
     layer: str | None  # the kernel's signature (Job.layer_signature)
-    layer_path: str | None
     median_ms: float | None  # None: it did not time
 
 
@@ -217,7 +227,7 @@ def refit(target: Target, overhead_ms: float, runs: list[StoredRun]) -> Fitted:
             whole.append((run.spec, run.run_id, run.median_ms, "not timed"))
             continue
         fitted.run_ids.append(run.run_id)
-        if run.layer == OVERHEAD_SIGNATURE or run.layer.startswith("fusion ") or run.median_ms is None:
+        if run.layer == OVERHEAD_SIGNATURE or run.layer.startswith(FUSION_PREFIX) or run.median_ms is None:
             continue
         kernel = next((k for k in model_kernels(run.spec) if k.signature == run.layer), None)
         if kernel is None:  # a signature this version of the model no longer makes
@@ -225,8 +235,7 @@ def refit(target: Target, overhead_ms: float, runs: list[StoredRun]) -> Fitted:
             continue
         fitted.samples[run.layer] = cost_models.Sample(kernel.kind, run.layer, tuple(cost_models.terms(kernel)),
                                                        max(run.median_ms - overhead_ms, 0.0), run.median_ms)
-    counts = {kind: sum(s.kind == kind for s in fitted.samples.values()) for kind in KINDS}
-    fitted.costs = cost_models.fit([s for s in fitted.samples.values() if counts[s.kind] >= len(cost_models.TERMS)])
+    fitted.costs = fit_kinds(fitted.samples.values())
     if whole:
         calibrate_on(fitted, whole)
     return fitted
@@ -277,9 +286,7 @@ def fit_target(engine, target: Target, run_jobs: Callable[[list[Job]], list[tupl
             else:
                 fitted.failed.append((job.layer_signature, f"{result.status}: {result.error}"))
         first = False
-        enough = {kind for kind in {s.kind for s in fitted.samples.values()}
-                  if sum(s.kind == kind for s in fitted.samples.values()) >= len(cost_models.TERMS)}
-        fitted.costs = cost_models.fit([s for s in fitted.samples.values() if s.kind in enough])
+        fitted.costs = fit_kinds(fitted.samples.values())
         if round_number + 1 < rounds:
             short = tuple(k for k in KINDS if sum(s.kind == k for s in fitted.samples.values()) < MIN_PER_KIND)
             pending = sample_probes(MIN_PER_KIND * len(short), seed + 1000 * (round_number + 1), short) if short else []
