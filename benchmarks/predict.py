@@ -25,7 +25,9 @@ Stages, each resumable: the database keeps every run and predictor, so a stopped
            through the origin, plus the empty-model overhead) and the sum of each model's own kernels timed alone
            (where all of them are: the variants after the kernels stage). And how far a device gets that has only
            whole models' op profiles: op-class rates (harness.predict.rates) from sa12's profile alone and from all
-           seven, judged on the held-out models that were not profiled.
+           seven, judged on the held-out models that were not profiled. And the noise floor in the same terms: each
+           model timed twice or more, its second timing judged as a prediction of its first (a predictor judged
+           against one timing cannot do better than the machine repeats itself).
 
     python benchmarks/predict.py --db /work/predict-bench.db --count 100 --budget-min 60     (repeat until done)
     python benchmarks/predict.py --db /work/predict-bench.db --stage judge --out predict-accuracy.md
@@ -75,7 +77,8 @@ def dataset(count: int, seed: int) -> list[ModelSpec]:
 
 
 def measured(engine, target: str, threads: int) -> dict[tuple[str, int], list[float]]:
-    """(model, resolution) -> the medians of every valid whole-model fp32 run of it on `target` on this host."""
+    """(model, resolution) -> the medians of every valid whole-model fp32 run of it on `target` on this host, in the
+    order they were timed."""
     host = host_facts()["hostname"]
     found: dict[tuple[str, int], list[float]] = {}
     with Session(engine) as session:
@@ -85,7 +88,8 @@ def measured(engine, target: str, threads: int) -> dict[tuple[str, int], list[fl
             Run.published.is_(False), Run.imported.is_(False),
             Run.id.not_in(select(OpProfile.run_id)),  # the profiles stage's runs are not the dataset's, nor are
             or_(Run.sweep_id.is_(None),  # unprofiled ones
-                Run.sweep_id.not_in(select(Sweep.id).where(Sweep.command == PROFILES_COMMAND))))).all()
+                Run.sweep_id.not_in(select(Sweep.id).where(Sweep.command == PROFILES_COMMAND))))
+            .order_by(Run.started_at)).all()
     for model, resolution, median in rows:
         found.setdefault((model, resolution), []).append(median)
     return found
@@ -353,9 +357,9 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
         specs = [s for s in specs if s not in overlap]
     lines = ["| target | held-out models | within ±5 % | within ±10 % | RMSPE | kernels alone, uncalibrated ±10 % / "
              "RMSPE | FLOPs-only ±10 % / RMSPE | sum of own kernels ±10 % / RMSPE | noise floor (median spread, max) | "
-             "runs timed for the fit | "
+             "a 2nd timing as the prediction of the 1st: ±10 % / RMSPE | runs timed for the fit | "
              f"op-class rates from {ONE_PROFILE}'s profile ±10 % / RMSPE | from the 7 variants' profiles |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     rows = ["target,model,resolution,measured_ms,predicted_ms,kernels_only_ms,flops_only_ms,sum_of_kernels_ms,"
             "rates_one_profile_ms,rates_seven_profiles_ms"]
     for name in targets:
@@ -371,6 +375,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
         have = measured(engine, target, threads)
         alone = {signature: min(found) for signature, found in kernel_medians(engine, target, threads).items()}
         errors, kernel_errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], [], []
+        retimed = []  # the noise floor in the predictor's own terms: how near a model's 2nd timing comes to its 1st
         by_rates = {label: (*rates_from_profiles(engine, target, threads, only), []) for label, only in
                     (("one", ONE_PROFILE), ("seven", None))}
         for spec in specs:
@@ -380,6 +385,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
             truth = truth_of(medians)
             if len(medians) > 1:
                 spreads.append((max(medians) - min(medians)) / truth)
+                retimed.append(medians[1] / medians[0] - 1)
             ms = kernels_only = None
             try:
                 if predictor_id:
@@ -412,7 +418,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
         for why in unpredicted:
             print(f"  {target}: not predicted: {why}", flush=True)
         if not errors and not any(found for *_, found in by_rates.values()):
-            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted)" + " |" * 11)
+            lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted)" + " |" * 12)
             continue
         noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
         held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "")
@@ -420,7 +426,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
                      "— | — | —")
         lines.append(f"| {target} | {held_out} | {fit_cells} | {accuracy(kernel_errors)} | {accuracy(flops_errors)} | "
                      f"{accuracy(sum_errors)} | "
-                     f"{noise} | "
+                     f"{noise} | {accuracy(retimed)} | "
                      f"{training} | {accuracy(by_rates['one'][2])} | {accuracy(by_rates['seven'][2])} |")
     if details:
         details.write_text("\n".join(rows) + "\n")

@@ -12,7 +12,8 @@ from ..analysis.predict import predicted, predictors, profiled_runs
 from ..measure import plan, sweep
 from ..measure.child import WorkerPerTarget
 from ..measure.environment import host_facts
-from ..measure.predict import METHOD, WHOLE_MODELS, Fitted, calibrate, detect_fusions, fit_target
+from ..measure.predict import (METHOD, WHOLE_MODELS, Fitted, WholeModelsApart, calibrate, detect_fusions,
+                               fit_target)
 from ..measure.targets import local_targets, plan_targets
 from ..predict.fit import WHOLE
 from ..spec import ModelSpec
@@ -109,7 +110,7 @@ def fit(
         return refit_fits(engine, runnable, threads, fmt)
     fitted_ids = []
     for target in runnable:
-        with JobProgress(err, {"sweep": kernels + 1 + whole}) as progress, WorkerPerTarget() as kept:
+        with JobProgress(err, {"sweep": kernels + 1 + whole}) as progress, WholeModelsApart() as kept:
             run_jobs = stored_job_runner(engine, progress, kept)
             try:
                 fitted = fit_target(engine, target, run_jobs, threads=threads, cache_dir=cache, count=kernels,
@@ -180,10 +181,11 @@ def calibrate_fits(engine, targets, whole: int, seed: int, threads: int, cache, 
     from sqlalchemy.orm import Session
 
     from ..analysis.predict import costs_of
+    from ..predict.fit import WHOLE_AT_LEAST
     from ..store import Run
 
-    if whole < 4:
-        fail(f"--calibrate-only with --whole {whole}: at least 4 whole models are needed to calibrate")
+    if whole < WHOLE_AT_LEAST:
+        fail(f"--calibrate-only with --whole {whole}: at least {WHOLE_AT_LEAST} whole models are needed to calibrate")
     fitted_ids = []
     for target in targets:
         with Session(engine) as session:
