@@ -19,8 +19,9 @@ A kernel alone is not a kernel in a model: alone its activations and weights sta
 call, and it pays the runtime's layout conversions at its own edges, which a model pays once (LiteRT's whole
 models ran 14 % slower than their kernels' sum, OpenVINO's small ones faster). So a fit may also time a few
 whole models (sampled configurations, never a model it is judged on) and learn one correction for what the
-kernel sum misses, in the terms that scale with it: the kernel calls it makes, the activations it moves and the
-weights it reads (kind WHOLE; its leave-one-out error on those models is the prediction's interval).
+kernel sum misses, in the terms that scale with it: the activations it moves, the weights it reads and, where
+those models bear it out (WHOLE_FORMS), the kernel calls it makes (kind WHOLE; its leave-one-out error on those
+models is the prediction's interval).
 """
 from __future__ import annotations
 
