@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from fastvit import list_models  # noqa: E402
 from harness.measure import plan, sweep  # noqa: E402
 from harness.measure.child import WorkerPerTarget  # noqa: E402
+from harness.measure.predict import WHOLE_MODELS  # noqa: E402
 from harness.measure.environment import host_facts  # noqa: E402
 from harness.opclass import OVERHEAD_SIGNATURE  # noqa: E402
 from harness.predict.space import sample_models  # noqa: E402
@@ -464,8 +465,8 @@ def main() -> None:
     parser.add_argument("--refit", action="store_true")
     parser.add_argument("--from-runs", action="store_true", help="fit: each target's newest kernel fit again from its "
                         "stored runs with this version's cost model (`predict fit --from-runs`), nothing timed")
-    parser.add_argument("--whole", type=int, default=0, help="fit: whole sampled models timed to calibrate each fit "
-                        "(`predict fit --whole`; 0: none); judge: never judged")
+    parser.add_argument("--whole", type=int, default=WHOLE_MODELS, help="fit: whole sampled models timed to calibrate "
+                        "each fit (`predict fit --whole`; 0: none); judge: never judged")
     parser.add_argument("--budget-min", type=float, default=float("inf"), help="start no job after this long")
     parser.add_argument("--out", type=Path, help="also write the accuracy table here")
     parser.add_argument("--details", type=Path, help="and every held-out model's measured and predicted ms (CSV)")

@@ -74,8 +74,9 @@ def fit(
     rounds: int = typer.Option(3, "--rounds", min=1, help="rounds: the first samples the design space, each later "
                                "one times kernels beside the worst-predicted ones"),
     seed: int = typer.Option(0, "--seed", help="which kernels the first round samples"),
-    whole: int = typer.Option(WHOLE_MODELS, "--whole", min=0, help="whole sampled models timed last, to calibrate "
-                              "the kernels' sum (it misses what a model pays that its kernels alone do not); 0: none"),
+    whole: int = typer.Option(WHOLE_MODELS, "--whole", min=0, help="whole sampled models timed among the kernels, "
+                              "to calibrate the kernels' sum (it misses what a model pays that its kernels alone do "
+                              "not); 0: none"),
     calibrate_only: bool = typer.Option(False, "--calibrate-only", help="time no kernels: calibrate the newest fit "
                                         "of each target on --whole whole models, stored as a new predictor"),
     from_runs: bool = typer.Option(False, "--from-runs", help="time nothing: fit each target again, with this "
