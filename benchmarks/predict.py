@@ -54,8 +54,8 @@ from sqlalchemy.orm import Session  # noqa: E402
 from fastvit import list_models  # noqa: E402
 from harness.measure import plan, sweep  # noqa: E402
 from harness.measure.child import WorkerPerTarget  # noqa: E402
-from harness.measure.predict import WHOLE_MODELS  # noqa: E402
 from harness.measure.environment import host_facts  # noqa: E402
+from harness.measure.predict import WHOLE_MODELS  # noqa: E402
 from harness.opclass import OVERHEAD_SIGNATURE  # noqa: E402
 from harness.predict.space import sample_models  # noqa: E402
 from harness.protocol import LAYER_POLICY, Job, TimingPolicy  # noqa: E402
