@@ -376,6 +376,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
         have = measured(engine, target, threads)
         alone = {signature: min(found) for signature, found in kernel_medians(engine, target, threads).items()}
         errors, kernel_errors, flops_errors, sum_errors, spreads, unpredicted = [], [], [], [], [], []
+        timings = []  # how many timings each judged model's truth rests on
         retimed = []  # the noise floor in the predictor's own terms: how near a model's 2nd timing comes to its 1st
         by_rates = {label: (*rates_from_profiles(engine, target, threads, only), []) for label, only in
                     (("one", ONE_PROFILE), ("seven", None))}
@@ -384,6 +385,7 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
             if not medians:
                 continue
             truth = truth_of(medians)
+            timings.append(len(medians))
             if len(medians) > 1:
                 spreads.append((max(medians) - min(medians)) / truth)
                 retimed.append(medians[1] / medians[0] - 1)
@@ -422,7 +424,8 @@ def judge(engine, specs: list[ModelSpec], targets: list[str], threads: int, deta
             lines.append(f"| {target} | none predicted ({len(unpredicted)} measured, not predicted)" + " |" * 12)
             continue
         noise = f"{statistics.median(spreads):.1%}, {max(spreads):.1%} ({len(spreads)} models)" if spreads else "—"
-        held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "")
+        held_out = f"{len(errors)}" + (f" ({len(unpredicted)} not predicted)" if unpredicted else "") + (
+            f", {min(timings)}" + (f"-{max(timings)}" if max(timings) > min(timings) else "") + " timings each")
         fit_cells = (f"{within(errors, 0.05):.0%} | {within(errors, 0.10):.0%} | {rmspe(errors):.1%}" if errors else
                      "— | — | —")
         lines.append(f"| {target} | {held_out} | {fit_cells} | {accuracy(kernel_errors)} | {accuracy(flops_errors)} | "

@@ -9,8 +9,9 @@ and prints what comes back.
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
-from .commands import advise, ingest, lab, measure, predict, read
+from .commands import advise, common, ingest, lab, measure, predict, read
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Time FastViT on every runtime of a device; every run and sample in SQL.")
@@ -19,7 +20,13 @@ for group in (measure, advise, predict, ingest, read, lab):  # in the order `--h
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:  # a full disk mid-sweep is said in one line, not a traceback; anything else is a bug
+        if (where := common.disk_full(exc)) is None:
+            raise
+        common.err.print(f"[red]error:[/red] {escape(common.DISK_FULL.format(where))}")
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

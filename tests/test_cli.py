@@ -214,6 +214,61 @@ def test_a_batch_4_trtexec_log_imports_as_batch_4_without_flags(tmp_path):
     assert said.exit_code == 2 and "the log ran batch 4 but the import says --batch 1" in " ".join(said.output.split())
 
 
+MANUAL = ["import", "--tool", "manual", "--backend", "coreml", "--device", "iphone12pro", "--model", "t8",
+          "--latency-ms", "0.8"]
+
+
+def test_a_full_disk_is_said_in_one_line_and_what_was_stored_before_is_kept(tmp_path, monkeypatch, capsys):
+    """SQLite really refuses to grow the file (max_page_count pinned at its size: SQLITE_FULL, as on a full disk):
+    the entry point says so in one sentence with exit 2, and the run stored before is intact."""
+    from harness import cli
+    from harness.store import database
+
+    db = tmp_path / "r.db"
+    assert invoke(*MANUAL, "--db", db).exit_code == 0
+    pragmas = database._sqlite_pragmas
+
+    def no_room_to_grow(dbapi, record, **kwargs):
+        pragmas(dbapi, record, **kwargs)
+        pages = dbapi.execute("PRAGMA page_count").fetchone()[0]
+        dbapi.execute(f"PRAGMA max_page_count = {pages}")
+
+    monkeypatch.setattr(database, "_sqlite_pragmas", no_room_to_grow)
+    monkeypatch.setattr(sys, "argv", ["harness", *MANUAL, "--note", "x" * 100_000, "--db", str(db)])  # overflow pages
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    said = " ".join(capsys.readouterr().err.split())
+    assert exited.value.code == 2, said
+    assert "out of disk space (the results database: database or disk is full)" in said, said
+    assert "run the command again" in said and "Traceback" not in said
+    monkeypatch.setattr(database, "_sqlite_pragmas", pragmas)
+    rows = json.loads(invoke("query", "SELECT median_ms FROM runs", "--format", "json", "--db", db).output)
+    assert rows == [{"median_ms": 0.8}]
+
+
+def test_a_full_disk_is_recognised_however_it_is_wrapped():
+    """ENOSPC as the kernel raises it (a write to /dev/full), under the errors a caller wraps it in."""
+    import errno
+
+    from harness.commands.common import disk_full
+
+    try:
+        with open("/dev/full", "w") as full:
+            full.write("x")
+    except OSError as exc:
+        no_space = exc
+    assert no_space.errno == errno.ENOSPC
+    try:
+        try:
+            raise no_space
+        except OSError as exc:
+            raise RuntimeError("storing the run failed") from exc
+    except RuntimeError as wrapped:
+        assert disk_full(wrapped) == "No space left on device"
+    assert disk_full(OSError(errno.EACCES, "Permission denied", "/x")) is None
+    assert disk_full(ValueError("bad input")) is None
+
+
 @pytest.mark.parametrize("args, expected", [
     (["--tool", "trtexec", FIXTURES / "trtexec_failed.log"], "Could not find plugin creator for Gelu"),
     (["--tool", "benchmark_model", FIXTURES / "benchmark_model_truncated.log"], "last line: 'Running benchmark"),

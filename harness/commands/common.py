@@ -2,8 +2,10 @@
 exit code 2), how some work not ending ok is said (exit 1), the results database opened the way a verb needs it."""
 from __future__ import annotations
 
+import errno
 import os
 import shlex
+import sqlite3
 import sys
 from enum import Enum
 from pathlib import Path
@@ -63,6 +65,26 @@ NO_RUNS = "no runs yet; `harness run --device cpu` makes some"
 def fail(message: str) -> NoReturn:
     err.print(f"[red]error:[/red] {escape(message)}")
     raise typer.Exit(2)
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """What ran out of room when `exc`, or an error that led to it, is a full disk: the OS's ENOSPC or EDQUOT,
+    SQLite's SQLITE_FULL, PostgreSQL's disk_full (SQLSTATE 53100), each possibly wrapped by SQLAlchemy; else None."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        for error in (exc, getattr(exc, "orig", None)):  # SQLAlchemy's DBAPIError keeps the driver's as .orig
+            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+                return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
+            if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or \
+                    getattr(error, "sqlstate", None) == "53100":
+                return f"the results database: {str(error).splitlines()[0]}"
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+DISK_FULL = ("out of disk space ({}); what was stored before it is kept. Free some space (an artifact cache, "
+             "--cache, may be emptied: what it lacks is rebuilt) and run the command again")
 
 
 def open_db(db: Optional[str], create: bool = False):
