@@ -106,7 +106,8 @@ def test_end_to_end_sweep_of_t8_on_every_cpu_backend(tmp_path):
     assert all(r["status"] == "ok" and r["iterations"] >= 5 and r["parity_rel"] <= 1e-3 for r in runs)
 
     profiled = json.loads(invoke("query", "SELECT r.target, COUNT(*) AS n, SUM(o.total_ms) AS ms FROM op_profiles o "
-                                          "JOIN runs r ON r.id = o.run_id GROUP BY r.target", "--format", "json", "--db", db).output)
+                                          "JOIN runs r ON r.id = o.run_id GROUP BY r.target", "--format", "json",
+                                 "--db", db).output)
     assert {p["target"] for p in profiled} == {"torch/cpu", "onnxruntime/cpu", "openvino/cpu",
                                                "executorch/cpu"}  # no host LiteRT profiler
     assert all(p["n"] > 10 and p["ms"] > 0 for p in profiled)
