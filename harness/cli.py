@@ -9,7 +9,6 @@ and prints what comes back.
 from __future__ import annotations
 
 import typer
-from rich.markup import escape
 
 from .commands import advise, common, ingest, lab, measure, predict, read
 
@@ -25,7 +24,7 @@ def main() -> None:
     except Exception as exc:  # a full disk mid-sweep is said in one line, not a traceback; anything else is a bug
         if (where := common.disk_full(exc)) is None:
             raise
-        common.err.print(f"[red]error:[/red] {escape(common.DISK_FULL.format(where))}")
+        common.say_error(common.DISK_FULL.format(where))
         raise SystemExit(2) from None
 
 

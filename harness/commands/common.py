@@ -62,23 +62,27 @@ DelegateOption = Annotated[Delegate, typer.Option("--delegate", help="LiteRT del
 NO_RUNS = "no runs yet; `harness run --device cpu` makes some"
 
 
-def fail(message: str) -> NoReturn:
+def say_error(message: str) -> None:
+    """A refusal's one sentence on stderr."""
     err.print(f"[red]error:[/red] {escape(message)}")
+
+
+def fail(message: str) -> NoReturn:
+    say_error(message)
     raise typer.Exit(2)
 
 
 def disk_full(exc: BaseException) -> str | None:
     """What ran out of room when `exc`, or an error that led to it, is a full disk: the OS's ENOSPC or EDQUOT,
-    SQLite's SQLITE_FULL, PostgreSQL's disk_full (SQLSTATE 53100), each possibly wrapped by SQLAlchemy; else None."""
+    SQLite's SQLITE_FULL, PostgreSQL's disk_full (SQLSTATE 53100), each possibly wrapped (SQLAlchemy raises its
+    DBAPIError from the driver's, so the driver's error is on the chain); else None."""
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        for error in (exc, getattr(exc, "orig", None)):  # SQLAlchemy's DBAPIError keeps the driver's as .orig
-            if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
-                return f"{error.strerror}: {error.filename}" if error.filename else error.strerror
-            if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or \
-                    getattr(error, "sqlstate", None) == "53100":
-                return f"the results database: {str(error).splitlines()[0]}"
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or getattr(exc, "sqlstate", None) == "53100":
+            return f"the results database: {str(exc).splitlines()[0]}"
         exc = exc.__cause__ or exc.__context__
     return None
 
